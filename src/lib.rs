@@ -1,0 +1,13 @@
+//! usagelake: a file-based usage lakehouse.
+//!
+//! Data flows one way: `sources` collect raw usage into the `lake`, derive jobs
+//! turn lake tables into metric tables, and every table is Hive-partitioned
+//! Parquet that other engines read without help. The `runner` executes job
+//! definitions from `config` for logical dates and keeps a run ledger.
+
+pub mod config;
+pub mod demo;
+pub mod lake;
+pub mod query;
+pub mod runner;
+pub mod sources;

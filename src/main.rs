@@ -1,0 +1,379 @@
+//! The `usagelake` command line: parses arguments and calls the library.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::NaiveDate;
+use clap::{Parser, Subcommand};
+
+use usagelake::config::{self, ConfigErrors, Loaded, parse_set};
+use usagelake::demo;
+use usagelake::demo::generator::GeneratorOptions;
+use usagelake::lake::{Lake, LakeLocation};
+use usagelake::query::{self, OutputFormat};
+use usagelake::runner::{self, Ledger, RunOptions};
+use usagelake::sources::segment::{self, IngestRequest};
+
+#[derive(Parser)]
+#[command(
+    name = "usagelake",
+    version,
+    about = "Usage analytics on a file-based lakehouse"
+)]
+struct Cli {
+    /// Configuration file [default: config/usagelake.toml when present, else built-in defaults]
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Lake URL (local path, file:///abs/path or s3://bucket/prefix); overrides lake.url
+    #[arg(long, global = true)]
+    lake: Option<String>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check the configuration and every job without touching the lake or the network
+    Validate,
+    /// Run a job for one logical date
+    Run {
+        job: String,
+        /// Logical date [default: yesterday in the configured timezone]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        /// Override a job parameter for this run (repeatable): --set key=value
+        #[arg(long = "set", value_parser = parse_set)]
+        overrides: Vec<(String, toml::Value)>,
+    },
+    /// Run a job for every date in a range; resumes where an interrupted backfill stopped
+    Backfill {
+        job: String,
+        #[arg(long)]
+        from: NaiveDate,
+        #[arg(long)]
+        to: NaiveDate,
+        /// Re-run dates the ledger marks done
+        #[arg(long)]
+        force: bool,
+        /// Stop at the first failing date
+        #[arg(long)]
+        fail_fast: bool,
+        #[arg(long = "set", value_parser = parse_set)]
+        overrides: Vec<(String, toml::Value)>,
+    },
+    /// Ingest every Segment file under SOURCE now (no job, no date selection)
+    Ingest {
+        source: String,
+        /// Date of the quarantine partition [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Run SQL over the lake's tables
+    Query {
+        sql: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// List tables with partitions, rows and sizes
+    Tables {
+        #[arg(long, value_enum, default_value = "table")]
+        format: OutputFormat,
+    },
+    /// Show the run ledger's most recent attempts
+    Runs {
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Generate a synthetic Segment dataset and run the daily job over it into the lake
+    Demo {
+        /// Folder for the generated event files
+        #[arg(long, default_value = "./demo-data")]
+        data: PathBuf,
+        #[arg(long, default_value_t = 200_000)]
+        events: u64,
+        #[arg(long, default_value_t = 45)]
+        days: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Last activity day [default: yesterday, UTC]
+        #[arg(long)]
+        end_date: Option<NaiveDate>,
+        /// Only write the event files
+        #[arg(long)]
+        generate_only: bool,
+    },
+}
+
+/// Exit code for an invalid configuration (as `validate` documents).
+const EXIT_INVALID_CONFIG: u8 = 2;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_env("USAGELAKE_LOG"))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let loaded = match config::load(cli.config.as_deref()) {
+        Ok(loaded) => loaded,
+        Err(ConfigErrors(problems)) => {
+            for p in &problems {
+                eprintln!("{p}");
+            }
+            eprintln!("{} problem(s); nothing was run", problems.len());
+            return ExitCode::from(EXIT_INVALID_CONFIG);
+        }
+    };
+    match execute(cli, loaded).await {
+        Ok(code) => code,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn open_lake(cli_lake: Option<&str>, loaded: &Loaded) -> Result<Lake, String> {
+    let url = cli_lake.unwrap_or(&loaded.config.lake.url);
+    let location = LakeLocation::parse(url, &loaded.config.lake.s3).map_err(|e| e.to_string())?;
+    Lake::open(&location).map_err(|e| e.to_string())
+}
+
+fn job<'a>(loaded: &'a Loaded, name: &str) -> Result<&'a config::JobConfig, String> {
+    loaded.jobs.get(name).ok_or_else(|| {
+        format!(
+            "no job named {name:?}; known jobs: {:?} (files in {}/)",
+            loaded.jobs.keys().collect::<Vec<_>>(),
+            loaded.config.defaults.jobs_dir
+        )
+    })
+}
+
+async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
+    let lake_url = cli.lake.as_deref();
+    match cli.command {
+        Command::Validate => {
+            if let Some(url) = lake_url {
+                LakeLocation::parse(url, &loaded.config.lake.s3)
+                    .and_then(|l| l.validate().map(|_| l))
+                    .map_err(|e| format!("--lake: {e}"))?;
+            }
+            println!(
+                "configuration ok: lake {}, timezone {}, {} connector(s), {} space(s), {} job(s): {}",
+                lake_url.unwrap_or(&loaded.config.lake.url),
+                loaded.config.defaults.timezone,
+                loaded.config.connectors.len(),
+                loaded.config.spaces.len(),
+                loaded.jobs.len(),
+                loaded.jobs.keys().cloned().collect::<Vec<_>>().join(", ")
+            );
+        }
+        Command::Run {
+            job: name,
+            date,
+            overrides,
+        } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let job = job(&loaded, &name)?;
+            let date =
+                date.unwrap_or_else(|| runner::default_date(&loaded.config.defaults.timezone));
+            let options = RunOptions {
+                overrides,
+                ..Default::default()
+            };
+            let record = runner::run_job(&lake, &loaded.config, job, date, &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("{name} {date}: {}", record.summary());
+        }
+        Command::Backfill {
+            job: name,
+            from,
+            to,
+            force,
+            fail_fast,
+            overrides,
+        } => {
+            if from > to {
+                return Err(format!("--from {from} is after --to {to}"));
+            }
+            let lake = open_lake(lake_url, &loaded)?;
+            let job = job(&loaded, &name)?;
+            let options = RunOptions {
+                overrides,
+                force,
+                fail_fast,
+            };
+            let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{name} {from}..{to}: {} succeeded, {} skipped (done), {} failed",
+                report.succeeded.len(),
+                report.skipped.len(),
+                report.failed.len()
+            );
+            for (date, error) in &report.failed {
+                println!("  {date}: {error}");
+            }
+            if !report.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Ingest { source, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let request = IngestRequest {
+                source,
+                selection: config::FileSelection::All,
+                date: date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
+                s3: loaded.config.lake.s3.clone(),
+            };
+            let started = std::time::Instant::now();
+            let report = segment::ingest(&lake, &request)
+                .await
+                .map_err(|e| e.to_string())?;
+            let secs = started.elapsed().as_secs_f64();
+            println!("{report}");
+            println!(
+                "{:.2} s, {:.0} lines/s, {:.1} MB/s of JSON",
+                secs,
+                report.lines as f64 / secs,
+                report.bytes as f64 / secs / 1e6
+            );
+        }
+        Command::Query { sql, format } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let batches = query::run_sql(&lake, &sql)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!(
+                "{}",
+                query::format_batches(&batches, format).map_err(|e| e.to_string())?
+            );
+            if format == OutputFormat::Table {
+                println!();
+            }
+        }
+        Command::Tables { format } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let inventory = query::inventory(&lake).await.map_err(|e| e.to_string())?;
+            print_inventory(&inventory, format)?;
+        }
+        Command::Runs { limit } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            for record in Ledger::new(&lake)
+                .recent(limit)
+                .await
+                .map_err(|e| e.to_string())?
+            {
+                println!(
+                    "{} {} attempt {}: {}",
+                    record.job,
+                    record.date,
+                    record.attempt,
+                    record.summary()
+                );
+            }
+        }
+        Command::Demo {
+            data,
+            events,
+            days,
+            seed,
+            end_date,
+            generate_only,
+        } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let options = GeneratorOptions {
+                seed,
+                events,
+                days,
+                end_date: end_date
+                    .unwrap_or_else(|| chrono::Utc::now().date_naive() - chrono::Days::new(1)),
+                ..GeneratorOptions::default()
+            };
+            let report = demo::run(&loaded, &lake, &options, &data, generate_only)
+                .await
+                .map_err(|e| e.to_string())?;
+            let g = &report.generated;
+            println!(
+                "generated {} lines ({} page, {} track, {} identify, {} malformed, {} late) in {} files under {}",
+                g.lines,
+                g.pages,
+                g.tracks,
+                g.identifies,
+                g.malformed,
+                g.late,
+                g.files,
+                report.data_dir.display()
+            );
+            if let Some((from, to, backfill)) = &report.backfill {
+                println!(
+                    "ran job daily for {from}..{to}: {} dates succeeded, {} skipped, {} failed",
+                    backfill.succeeded.len(),
+                    backfill.skipped.len(),
+                    backfill.failed.len()
+                );
+                println!("\nlake {}:", lake.location());
+                print_inventory(&report.tables, OutputFormat::Table)?;
+                let lake_arg = lake_url.map(|u| format!(" --lake {u}")).unwrap_or_default();
+                println!("\ntry:");
+                println!(
+                    "  usagelake{lake_arg} query \"SELECT date, count(*) AS views FROM pages GROUP BY date ORDER BY date DESC LIMIT 7\""
+                );
+                println!(
+                    "  usagelake{lake_arg} query \"SELECT customer_domain, count(DISTINCT user_id) AS users FROM tracks GROUP BY 1 ORDER BY 2 DESC\""
+                );
+                println!(
+                    "  usagelake{lake_arg} query \"SELECT reason, count(*) AS n FROM quarantine GROUP BY reason ORDER BY n DESC\" --format csv"
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn print_inventory(
+    inventory: &[query::TableInventory],
+    format: OutputFormat,
+) -> Result<(), String> {
+    match format {
+        OutputFormat::Json => {
+            for t in inventory {
+                println!("{}", serde_json::to_string(t).map_err(|e| e.to_string())?);
+            }
+        }
+        OutputFormat::Csv => {
+            println!("table,partitions,rows,bytes,first_partition,last_partition");
+            for t in inventory {
+                println!(
+                    "{},{},{},{},{},{}",
+                    t.table,
+                    t.partitions,
+                    t.rows,
+                    t.bytes,
+                    t.first_partition.as_deref().unwrap_or(""),
+                    t.last_partition.as_deref().unwrap_or("")
+                );
+            }
+        }
+        OutputFormat::Table => {
+            println!(
+                "{:<22} {:>10} {:>12} {:>12}  partitions",
+                "table", "partitions", "rows", "bytes"
+            );
+            for t in inventory {
+                let range = match (&t.first_partition, &t.last_partition) {
+                    (Some(a), Some(b)) if a != b => format!("{a} .. {b}"),
+                    (Some(a), _) => a.clone(),
+                    _ => "-".into(),
+                };
+                println!(
+                    "{:<22} {:>10} {:>12} {:>12}  {range}",
+                    t.table, t.partitions, t.rows, t.bytes
+                );
+            }
+        }
+    }
+    Ok(())
+}

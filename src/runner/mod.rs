@@ -1,0 +1,261 @@
+//! Running jobs: one logical date at a time, each step in order, with a
+//! ledger entry per attempt and a lease so two runs of a job never overlap.
+
+mod lease;
+mod ledger;
+
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::{Deserialize, Serialize};
+
+pub use lease::Lease;
+pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
+
+use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
+use crate::lake::{Lake, LakeError};
+use crate::sources::segment::{self, IngestError, IngestRequest};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("job {job}: {message}")]
+    Params { job: String, message: String },
+    #[error(
+        "step {index} ({kind}) is not available in this build yet; remove it from the job or run a build that has it"
+    )]
+    StepUnavailable { index: usize, kind: &'static str },
+    #[error(transparent)]
+    Ingest(#[from] IngestError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(
+        "job {job} is already running (lease {path} held by {holder} until {expires_at}); wait for it, or delete that object if the run is dead"
+    )]
+    Busy {
+        job: String,
+        path: String,
+        holder: String,
+        expires_at: String,
+    },
+    #[error("run ledger at {path}: {reason}")]
+    Ledger { path: String, reason: String },
+}
+
+/// Options of one run or backfill.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// `--set key=value` overrides of job parameters.
+    pub overrides: Vec<(String, toml::Value)>,
+    /// Re-run dates the ledger marks done.
+    pub force: bool,
+    /// Stop a backfill at the first failing date.
+    pub fail_fast: bool,
+}
+
+/// Yesterday in `timezone`: the default logical date.
+pub fn default_date(timezone: &str) -> NaiveDate {
+    let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
+    Utc::now().with_timezone(&tz).date_naive() - chrono::Days::new(1)
+}
+
+/// Runs `job` for `date` (holding the job's lease) and records the attempt.
+pub async fn run_job(
+    lake: &Lake,
+    config: &AppConfig,
+    job: &JobConfig,
+    date: NaiveDate,
+    options: &RunOptions,
+) -> Result<RunRecord, RunError> {
+    let lease = Lease::acquire(lake, &job.name).await?;
+    let result = run_date(lake, config, job, date, options).await;
+    lease.release().await;
+    result
+}
+
+/// Summary of a backfill.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct BackfillReport {
+    pub succeeded: Vec<NaiveDate>,
+    pub skipped: Vec<NaiveDate>,
+    pub failed: Vec<(NaiveDate, String)>,
+}
+
+/// Runs every date in `[from, to]`; dates already done are skipped unless
+/// `force`. A failing date is reported and the rest go on unless
+/// `fail_fast`. Interrupted, it resumes on the next call.
+pub async fn backfill(
+    lake: &Lake,
+    config: &AppConfig,
+    job: &JobConfig,
+    from: NaiveDate,
+    to: NaiveDate,
+    options: &RunOptions,
+) -> Result<BackfillReport, RunError> {
+    let lease = Lease::acquire(lake, &job.name).await?;
+    let result = backfill_dates(lake, config, job, from, to, options).await;
+    lease.release().await;
+    result
+}
+
+async fn backfill_dates(
+    lake: &Lake,
+    config: &AppConfig,
+    job: &JobConfig,
+    from: NaiveDate,
+    to: NaiveDate,
+    options: &RunOptions,
+) -> Result<BackfillReport, RunError> {
+    let dates: Vec<NaiveDate> = from.iter_days().take_while(|d| *d <= to).collect();
+    let ledger = Ledger::new(lake);
+    let bar = progress_bar(dates.len() as u64);
+    let mut report = BackfillReport::default();
+    for date in dates {
+        bar.set_message(date.to_string());
+        let done = !options.force
+            && ledger
+                .latest(&job.name, date)
+                .await?
+                .is_some_and(|r| r.status == RunStatus::Succeeded);
+        if done {
+            report.skipped.push(date);
+            log_line(
+                &bar,
+                format!("{} {date}: skipped (done; --force re-runs it)", job.name),
+            );
+        } else {
+            match run_date(lake, config, job, date, options).await {
+                Ok(record) => {
+                    log_line(&bar, format!("{} {date}: {}", job.name, record.summary()));
+                    report.succeeded.push(date);
+                }
+                Err(e) => {
+                    log_line(&bar, format!("{} {date}: FAILED: {e}", job.name));
+                    report.failed.push((date, e.to_string()));
+                    if options.fail_fast {
+                        bar.abandon();
+                        return Ok(report);
+                    }
+                }
+            }
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    Ok(report)
+}
+
+/// A bar on a terminal; plain log lines otherwise (CI logs, pipes).
+fn progress_bar(len: u64) -> ProgressBar {
+    if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        let bar = ProgressBar::new(len);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:40} {pos}/{len} dates, eta {eta} {msg}")
+                .expect("constant template"),
+        );
+        bar
+    } else {
+        ProgressBar::hidden()
+    }
+}
+
+fn log_line(bar: &ProgressBar, line: String) {
+    if bar.is_hidden() {
+        eprintln!("{line}");
+    } else {
+        bar.println(line);
+    }
+}
+
+async fn run_date(
+    lake: &Lake,
+    config: &AppConfig,
+    job: &JobConfig,
+    date: NaiveDate,
+    options: &RunOptions,
+) -> Result<RunRecord, RunError> {
+    let params = job
+        .params_with(&options.overrides)
+        .map_err(|message| RunError::Params {
+            job: job.name.clone(),
+            message,
+        })?;
+    let ledger = Ledger::new(lake);
+    let mut record = ledger.begin(&job.name, date).await?;
+    let started = Instant::now();
+    let mut failure = None;
+    for (index, step) in job.steps.iter().enumerate() {
+        let step_started = Instant::now();
+        let outcome = run_step(lake, config, step, index, date, &params).await;
+        let mut step_record = StepRecord {
+            index,
+            kind: step.kind().to_string(),
+            status: RunStatus::Succeeded,
+            duration_ms: step_started.elapsed().as_millis() as u64,
+            summary: String::new(),
+            counts: serde_json::Value::Null,
+            error: None,
+        };
+        match outcome {
+            Ok((summary, counts)) => {
+                step_record.summary = summary;
+                step_record.counts = counts;
+                record.steps.push(step_record);
+            }
+            Err(e) => {
+                step_record.status = RunStatus::Failed;
+                step_record.error = Some(e.to_string());
+                record.steps.push(step_record);
+                failure = Some(e);
+                break;
+            }
+        }
+    }
+    record.duration_ms = started.elapsed().as_millis() as u64;
+    record.finished_at = Some(Utc::now());
+    record.status = if failure.is_some() {
+        RunStatus::Failed
+    } else {
+        RunStatus::Succeeded
+    };
+    record.error = failure.as_ref().map(|e| e.to_string());
+    ledger.write(&record).await?;
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(record),
+    }
+}
+
+async fn run_step(
+    lake: &Lake,
+    config: &AppConfig,
+    step: &StepConfig,
+    index: usize,
+    date: NaiveDate,
+    params: &crate::config::Params,
+) -> Result<(String, serde_json::Value), RunError> {
+    match step {
+        StepConfig::Ingest { source, files } => {
+            let source = expand_params(source, params).map_err(|message| RunError::Params {
+                job: format!("step {index}"),
+                message,
+            })?;
+            let report = segment::ingest(
+                lake,
+                &IngestRequest {
+                    source,
+                    selection: *files,
+                    date,
+                    s3: config.lake.s3.clone(),
+                },
+            )
+            .await?;
+            let counts = serde_json::to_value(&report).unwrap_or_default();
+            Ok((report.to_string(), counts))
+        }
+        other => Err(RunError::StepUnavailable {
+            index,
+            kind: other.kind(),
+        }),
+    }
+}

@@ -1,0 +1,319 @@
+//! Telemetry ingest: Segment-spec NDJSON (plain or gzip) from a folder or
+//! object prefix into `pages`, `tracks` and `users`.
+//!
+//! Files are parsed in parallel into per-partition Arrow batches; each
+//! touched partition is then merged with what the lake holds (rows already
+//! there win, duplicates by `message_id` dropped) and rewritten as one
+//! object. Late events for an old day therefore rewrite that day only.
+
+mod batch;
+pub mod event;
+mod input;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+
+use chrono::{NaiveDate, Utc};
+use datafusion::arrow::array::{ArrayRef, Int64Array, StringArray, TimestampMicrosecondArray};
+use datafusion::arrow::record_batch::RecordBatch;
+use futures::{StreamExt, TryStreamExt};
+use object_store::ObjectStoreExt;
+use serde::Serialize;
+
+use batch::TableBuilder;
+pub use batch::Telemetry;
+pub use input::{InputFile, arrival_date, list_inputs};
+
+use crate::config::FileSelection;
+use crate::lake::{self, Lake, LakeError, LakeLocation, PartitionValue, S3Options, tables};
+
+/// Rows per batch handed from parsing to merging.
+const BATCH_ROWS: usize = 64 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    #[error("ingest source {source_url:?}: {reason}")]
+    Source { source_url: String, reason: String },
+    #[error("reading input {file}: {reason}")]
+    Read { file: String, reason: String },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
+
+/// What to ingest.
+#[derive(Debug, Clone)]
+pub struct IngestRequest {
+    /// Folder, `file://` or `s3://` prefix.
+    pub source: String,
+    pub selection: FileSelection,
+    /// The logical date: selects arrival folders, and dates the quarantine partition.
+    pub date: NaiveDate,
+    /// Credentials for an `s3://` source.
+    pub s3: S3Options,
+}
+
+/// Counts of one ingest, printed and recorded in the run ledger.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IngestReport {
+    pub files: u64,
+    pub lines: u64,
+    pub bytes: u64,
+    /// Rows parsed per table before dedup.
+    pub parsed: BTreeMap<String, u64>,
+    /// Rows added to the lake per table.
+    pub written: BTreeMap<String, u64>,
+    /// Parsed rows dropped as duplicates of a row in the input or the lake.
+    pub deduped: u64,
+    pub quarantined: u64,
+    pub partitions_written: u64,
+}
+
+impl std::fmt::Display for IngestReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parsed: u64 = self.parsed.values().sum();
+        let written: u64 = self.written.values().sum();
+        write!(
+            f,
+            "read {} lines from {} files; parsed {parsed}; wrote {written} new rows (pages {}, tracks {}, users {}) to {} partitions; deduped {}; quarantined {}",
+            self.lines,
+            self.files,
+            self.written.get("pages").unwrap_or(&0),
+            self.written.get("tracks").unwrap_or(&0),
+            self.written.get("users").unwrap_or(&0),
+            self.partitions_written,
+            self.deduped,
+            self.quarantined
+        )
+    }
+}
+
+/// A line that could not be used.
+struct Rejected {
+    line: i64,
+    reason: String,
+    raw: String,
+}
+
+/// Everything parsed out of one input file.
+struct ParsedFile {
+    name: String,
+    lines: u64,
+    bytes: u64,
+    batches: Vec<((Telemetry, NaiveDate), RecordBatch)>,
+    rejected: Vec<Rejected>,
+}
+
+pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport, IngestError> {
+    let location =
+        LakeLocation::parse(&request.source, &request.s3).map_err(|e| IngestError::Source {
+            source_url: request.source.clone(),
+            reason: e.to_string(),
+        })?;
+    if let LakeLocation::Local(path) = &location
+        && !path.is_dir()
+    {
+        return Err(IngestError::Source {
+            source_url: request.source.clone(),
+            reason: format!(
+                "folder {} does not exist; run `usagelake demo` to generate one, or point the step's source at your event files",
+                path.display()
+            ),
+        });
+    }
+    let store = lake::open_store(&location)?;
+    let files = list_inputs(&store, request.selection, request.date)
+        .await
+        .map_err(|e| IngestError::Source {
+            source_url: request.source.clone(),
+            reason: e.to_string(),
+        })?;
+
+    let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let parsed: Vec<ParsedFile> = futures::stream::iter(files.into_iter().map(|file| {
+        let store = Arc::clone(&store);
+        async move {
+            let bytes = store
+                .get(&file.path)
+                .await
+                .map_err(|e| IngestError::Read {
+                    file: file.path.to_string(),
+                    reason: e.to_string(),
+                })?
+                .bytes()
+                .await
+                .map_err(|e| IngestError::Read {
+                    file: file.path.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let name = file.path.to_string();
+            tokio::task::spawn_blocking(move || parse_file(name, &bytes))
+                .await
+                .expect("parser thread panicked")
+        }
+    }))
+    .buffered(workers)
+    .try_collect()
+    .await?;
+
+    let mut report = IngestReport::default();
+    let mut partitions: BTreeMap<(Telemetry, NaiveDate), Vec<RecordBatch>> = BTreeMap::new();
+    let mut rejected = Vec::new();
+    for file in parsed {
+        report.files += 1;
+        report.lines += file.lines;
+        report.bytes += file.bytes;
+        for ((table, date), batch) in file.batches {
+            *report
+                .parsed
+                .entry(table.spec().name.to_string())
+                .or_default() += batch.num_rows() as u64;
+            partitions.entry((table, date)).or_default().push(batch);
+        }
+        rejected.extend(file.rejected.into_iter().map(|r| (file.name.clone(), r)));
+    }
+
+    for ((table, date), batches) in partitions {
+        let spec = table.spec();
+        let key = [PartitionValue::Date(date)];
+        let existing = lake::read_partition(lake, spec, &key)
+            .await?
+            .unwrap_or_default();
+        let before: usize = existing.iter().map(|b| b.num_rows()).sum();
+        let incoming: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+        let merged =
+            tokio::task::spawn_blocking(move || lake::merge_dedup(spec, &existing, &batches))
+                .await
+                .expect("merge thread panicked")?;
+        report.deduped += merged.duplicates;
+        let added = incoming - merged.duplicates;
+        *report.written.entry(spec.name.to_string()).or_default() += added;
+        if added == 0 && before > 0 {
+            continue; // Nothing new: the partition already holds every row.
+        }
+        lake.write_partition(spec)
+            .partition(key)
+            .write(&[merged.batch])
+            .await?;
+        report.partitions_written += 1;
+    }
+
+    report.quarantined = rejected.len() as u64;
+    if !rejected.is_empty() {
+        write_quarantine(lake, request.date, rejected).await?;
+        report.partitions_written += 1;
+    }
+    Ok(report)
+}
+
+/// Parses one file (gzip detected by its magic bytes) line by line.
+fn parse_file(name: String, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
+    let mut decompressed = Vec::new();
+    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut decompressed)
+            .map_err(|e| IngestError::Read {
+                file: name.clone(),
+                reason: format!("gzip: {e}"),
+            })?;
+        &decompressed
+    } else {
+        bytes
+    };
+    let mut builders: BTreeMap<(Telemetry, NaiveDate), TableBuilder> = BTreeMap::new();
+    let mut out = ParsedFile {
+        name,
+        lines: 0,
+        bytes: text.len() as u64,
+        batches: Vec::new(),
+        rejected: Vec::new(),
+    };
+    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        out.lines += 1;
+        let reject = |reason: String| Rejected {
+            line: index as i64 + 1,
+            reason,
+            raw: String::from_utf8_lossy(line).into_owned(),
+        };
+        let Ok(text) = std::str::from_utf8(line) else {
+            out.rejected.push(reject("not valid UTF-8".into()));
+            continue;
+        };
+        match event::parse_line(text) {
+            Ok(row) => {
+                let table = Telemetry::of(&row);
+                let date = utc_date(Telemetry::partition_micros(&row));
+                let builder = builders
+                    .entry((table, date))
+                    .or_insert_with(|| TableBuilder::new(table));
+                builder.push(&row);
+                if builder.len() >= BATCH_ROWS {
+                    let full = std::mem::replace(builder, TableBuilder::new(table));
+                    out.batches.push(((table, date), full.finish()));
+                }
+            }
+            Err(reason) => out.rejected.push(reject(reason)),
+        }
+    }
+    for (key, builder) in builders {
+        if !builder.is_empty() {
+            out.batches.push((key, builder.finish()));
+        }
+    }
+    Ok(out)
+}
+
+pub fn utc_date(micros: i64) -> NaiveDate {
+    let days = micros.div_euclid(86_400_000_000);
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
+        + chrono::Days::new(0)
+        + chrono::TimeDelta::days(days)
+}
+
+async fn write_quarantine(
+    lake: &Lake,
+    date: NaiveDate,
+    rejected: Vec<(String, Rejected)>,
+) -> Result<(), IngestError> {
+    let now = Utc::now().timestamp_micros();
+    let n = rejected.len();
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(
+            rejected.iter().map(|(f, _)| f.as_str()),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            rejected.iter().map(|(_, r)| r.line),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rejected.iter().map(|(_, r)| r.reason.as_str()),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rejected.iter().map(|(_, r)| r.raw.as_str()),
+        )),
+        Arc::new(TimestampMicrosecondArray::from(vec![now; n]).with_timezone("UTC")),
+    ];
+    let batch =
+        RecordBatch::try_new(tables::QUARANTINE.file_schema(), columns).map_err(|source| {
+            LakeError::Arrow {
+                table: "quarantine".into(),
+                source,
+            }
+        })?;
+    let key = [
+        PartitionValue::Date(date),
+        PartitionValue::Str("segment".into()),
+    ];
+    let existing = lake::read_partition(lake, &tables::QUARANTINE, &key)
+        .await?
+        .unwrap_or_default();
+    let merged = lake::merge_dedup(&tables::QUARANTINE, &existing, &[batch])?;
+    lake.write_partition(&tables::QUARANTINE)
+        .partition(key)
+        .write(&[merged.batch])
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,237 @@
+//! Segment ingest: exact rows, dedup, late events, quarantine, file selection.
+
+use std::io::Write;
+
+use chrono::NaiveDate;
+use usagelake::config::FileSelection;
+use usagelake::sources::segment::{IngestRequest, ingest};
+
+use crate::support::{page, s3_none, sql, temp_lake, track, write_events};
+
+fn request(source: &std::path::Path, selection: FileSelection, date: &str) -> IngestRequest {
+    IngestRequest {
+        source: source.display().to_string(),
+        selection,
+        date: date.parse::<NaiveDate>().unwrap(),
+        s3: s3_none(),
+    }
+}
+
+/// Segment's arrival folder for a UTC day.
+fn arrival(date: &str) -> String {
+    let d: NaiveDate = date.parse().unwrap();
+    let ms = d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis();
+    format!("segment-logs/web/{ms}")
+}
+
+#[tokio::test]
+async fn exact_rows_dedup_and_quarantine() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    write_events(
+        &events,
+        &format!("{}/part-0.json", arrival("2025-11-23")),
+        &[
+            page("p1", "alice", "acme.com", "discovery", "2025-11-23T10:00:00.250Z"),
+            track("t1", "alice", "acme.com", "discovery_search_results", "2025-11-23T10:01:00Z"),
+            // Same messageId again (Segment retries): kept once.
+            track("t1", "alice", "acme.com", "discovery_search_results", "2025-11-23T10:01:00Z"),
+            r#"{"type":"identify","messageId":"i1","userId":"alice","traits":{"email":"a@acme.com","username":"alice","role":"admin","license_type":"Full","job_role":"Analyst","domain":"acme.com","created_at":null},"timestamp":"2025-11-23T09:00:00Z","receivedAt":"2025-11-23T09:00:02Z"}"#.to_string(),
+            // userId only as anonymous: still a page row.
+            r#"{"type":"page","messageId":"p2","anonymousId":"anon-9","name":"home","timestamp":"2025-11-23T11:00:00Z","context":{"page":{"url":"https://www.globex.io/home?x=1"}}}"#.to_string(),
+            "{\"type\": \"page\", \"messageId\": ".to_string(),
+            r#"{"messageId":"x1","timestamp":"2025-11-23T10:00:00Z"}"#.to_string(),
+            r#"{"type":"track","messageId":"x2","event":"e","timestamp":"yesterday"}"#.to_string(),
+            r#"{"type":"group","messageId":"x3","timestamp":"2025-11-23T10:00:00Z"}"#.to_string(),
+        ],
+    );
+    let report = ingest(
+        &lake,
+        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.lines, 9);
+    assert_eq!(report.deduped, 1);
+    assert_eq!(report.quarantined, 4);
+    assert_eq!(report.written.get("pages"), Some(&2));
+    assert_eq!(report.written.get("tracks"), Some(&1));
+    assert_eq!(report.written.get("users"), Some(&1));
+
+    assert_eq!(
+        sql(&lake, "SELECT message_id, user_id, anonymous_id, customer_domain, page_name, tab, timestamp, date FROM pages ORDER BY message_id").await,
+        "\
++------------+---------+--------------+-----------------+-----------+----------+--------------------------+------------+
+| message_id | user_id | anonymous_id | customer_domain | page_name | tab      | timestamp                | date       |
++------------+---------+--------------+-----------------+-----------+----------+--------------------------+------------+
+| p1         | alice   |              | acme.com        | discovery | overview | 2025-11-23T10:00:00.250Z | 2025-11-23 |
+| p2         |         | anon-9       | globex.io       | home      |          | 2025-11-23T11:00:00Z     | 2025-11-23 |
++------------+---------+--------------+-----------------+-----------+----------+--------------------------+------------+"
+    );
+    assert_eq!(
+        sql(
+            &lake,
+            "SELECT message_id, event_name, properties, customer_domain FROM tracks"
+        )
+        .await,
+        "\
++------------+--------------------------+------------+-----------------+
+| message_id | event_name               | properties | customer_domain |
++------------+--------------------------+------------+-----------------+
+| t1         | discovery_search_results | {\"n\":1}    | acme.com        |
++------------+--------------------------+------------+-----------------+"
+    );
+    assert_eq!(
+        sql(&lake, "SELECT user_id, email, role, license_type, job_role, customer_domain, created_at, received_at, date FROM users").await,
+        "\
++---------+------------+-------+--------------+----------+-----------------+------------+----------------------+------------+
+| user_id | email      | role  | license_type | job_role | customer_domain | created_at | received_at          | date       |
++---------+------------+-------+--------------+----------+-----------------+------------+----------------------+------------+
+| alice   | a@acme.com | admin | Full         | Analyst  | acme.com        |            | 2025-11-23T09:00:02Z | 2025-11-23 |
++---------+------------+-------+--------------+----------+-----------------+------------+----------------------+------------+"
+    );
+    assert_eq!(
+        sql(&lake, "SELECT line, reason, source, date FROM quarantine ORDER BY line").await,
+        "\
++------+----------------------------------------------------------------------------------------------+---------+------------+
+| line | reason                                                                                       | source  | date       |
++------+----------------------------------------------------------------------------------------------+---------+------------+
+| 6    | not a JSON object: EOF while parsing a value at line 1 column 30                             | segment | 2025-11-23 |
+| 7    | missing field `type` (page, track or identify)                                               | segment | 2025-11-23 |
+| 8    | field `timestamp`: \"yesterday\" is not an RFC 3339 timestamp such as 2026-11-23T14:05:09.123Z | segment | 2025-11-23 |
+| 9    | type \"group\" is not collected (pages, tracks and users take page, track and identify)        | segment | 2025-11-23 |
++------+----------------------------------------------------------------------------------------------+---------+------------+"
+    );
+    let raw = sql(&lake, "SELECT raw FROM quarantine WHERE line = 7").await;
+    assert!(
+        raw.contains(r#"{"messageId":"x1","timestamp":"2025-11-23T10:00:00Z"}"#),
+        "{raw}"
+    );
+
+    // Re-running the same date changes nothing.
+    let again = ingest(
+        &lake,
+        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.written.values().sum::<u64>(), 0);
+    assert_eq!(again.deduped, 5);
+    assert!(
+        sql(&lake, "SELECT count(*) AS n FROM quarantine")
+            .await
+            .contains("| 4 |")
+    );
+}
+
+#[tokio::test]
+async fn late_events_merge_into_their_own_day_and_gzip_is_read() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    write_events(
+        &events,
+        &format!("{}/a.json", arrival("2025-11-22")),
+        &[
+            page(
+                "p1",
+                "alice",
+                "acme.com",
+                "discovery",
+                "2025-11-22T10:00:00Z",
+            ),
+            page("p2", "bob", "acme.com", "home", "2025-11-22T12:00:00Z"),
+        ],
+    );
+    // Arrives on the 23rd: one event of the 23rd, one late event of the 22nd
+    // (and a repeat of p1, which must not duplicate), gzip-compressed.
+    let late_dir = events.join(arrival("2025-11-23"));
+    std::fs::create_dir_all(&late_dir).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(
+        std::fs::File::create(late_dir.join("b.gz")).unwrap(),
+        flate2::Compression::default(),
+    );
+    for line in [
+        page(
+            "p3",
+            "carol",
+            "acme.com",
+            "discovery",
+            "2025-11-23T08:00:00Z",
+        ),
+        page(
+            "p0",
+            "dave",
+            "acme.com",
+            "insights",
+            "2025-11-22T23:59:59.999Z",
+        ),
+        page(
+            "p1",
+            "alice",
+            "acme.com",
+            "discovery",
+            "2025-11-22T10:00:00Z",
+        ),
+    ] {
+        writeln!(gz, "{line}").unwrap();
+    }
+    gz.finish().unwrap();
+
+    let first = ingest(
+        &lake,
+        &request(&events, FileSelection::ByArrivalDate, "2025-11-22"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((first.files, first.lines), (1, 2));
+    let second = ingest(
+        &lake,
+        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((second.files, second.lines, second.deduped), (1, 3, 1));
+    assert_eq!(second.written.get("pages"), Some(&2));
+    assert_eq!(
+        sql(
+            &lake,
+            "SELECT date, message_id FROM pages ORDER BY date, timestamp"
+        )
+        .await,
+        "\
++------------+------------+
+| date       | message_id |
++------------+------------+
+| 2025-11-22 | p1         |
+| 2025-11-22 | p2         |
+| 2025-11-22 | p0         |
+| 2025-11-23 | p3         |
++------------+------------+"
+    );
+    // One object per partition after the merge.
+    let files = crate::support::files_under(&dir.path().join("lake/tables/pages"));
+    assert_eq!(
+        files,
+        vec![
+            "date=2025-11-22/data.parquet",
+            "date=2025-11-23/data.parquet"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn missing_source_folder_is_a_clear_error() {
+    let (dir, lake) = temp_lake();
+    let missing = dir.path().join("nope");
+    let err = ingest(&lake, &request(&missing, FileSelection::All, "2025-11-23"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "ingest source {:?}: folder {} does not exist; run `usagelake demo` to generate one, or point the step's source at your event files",
+            missing.display().to_string(),
+            missing.display()
+        )
+    );
+}

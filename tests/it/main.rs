@@ -1,0 +1,7 @@
+//! Integration tests, linked once into one binary.
+
+mod cli;
+mod config;
+mod ingest;
+mod lake;
+mod support;
