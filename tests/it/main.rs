@@ -4,4 +4,5 @@ mod cli;
 mod config;
 mod ingest;
 mod lake;
+mod s3;
 mod support;

@@ -1,0 +1,155 @@
+//! The S3 path against a real S3-API server on loopback (moto_server, from
+//! PyPI's `moto[server]`; .ci/run installs it).
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use usagelake::config::FileSelection;
+use usagelake::lake::{Lake, LakeLocation, S3Options};
+use usagelake::sources::segment::{IngestRequest, ingest};
+
+use crate::support::{page, s3_none, sql, temp_lake, track, write_events};
+
+struct S3Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_moto() -> S3Server {
+    let port = free_port();
+    let child = Command::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server not found: install it with `python3 -m pip install 'moto[server]'` (.ci/run does)");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "moto_server did not listen on 127.0.0.1:{port}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    S3Server { child, port }
+}
+
+/// moto accepts unsigned requests: create the bucket with one plain PUT.
+fn create_bucket(port: u16, bucket: &str) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    write!(
+        stream,
+        "PUT /{bucket} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+}
+
+#[tokio::test]
+async fn ingest_and_query_on_s3_match_local_disk() {
+    let server = start_moto();
+    create_bucket(server.port, "usage");
+    let options = S3Options {
+        endpoint: Some(format!("http://127.0.0.1:{}", server.port)),
+        region: Some("us-east-1".into()),
+        access_key_id: Some(usagelake::config::Secret::new("testing")),
+        secret_access_key: Some(usagelake::config::Secret::new("testing")),
+        allow_http: true,
+    };
+    let s3_lake =
+        Lake::open(&LakeLocation::parse("s3://usage/lakes/demo", &options).unwrap()).unwrap();
+    let (dir, local_lake) = temp_lake();
+    let events = dir.path().join("events");
+    write_events(
+        &events,
+        "segment-logs/web/1763856000000/a.json",
+        &[
+            page(
+                "p1",
+                "alice",
+                "acme.com",
+                "discovery",
+                "2025-11-23T10:00:00Z",
+            ),
+            page("p2", "bob", "globex.io", "home", "2025-11-22T23:30:00Z"),
+            track(
+                "t1",
+                "alice",
+                "acme.com",
+                "discovery_search_results",
+                "2025-11-23T10:01:00Z",
+            ),
+            track(
+                "t1",
+                "alice",
+                "acme.com",
+                "discovery_search_results",
+                "2025-11-23T10:01:00Z",
+            ),
+            "not json".to_string(),
+        ],
+    );
+    let request = IngestRequest {
+        source: events.display().to_string(),
+        selection: FileSelection::ByArrivalDate,
+        date: NaiveDate::from_ymd_opt(2025, 11, 23).unwrap(),
+        s3: s3_none(),
+    };
+    for _ in 0..2 {
+        let on_s3 = ingest(&s3_lake, &request).await.unwrap();
+        let on_disk = ingest(&local_lake, &request).await.unwrap();
+        assert_eq!(on_s3, on_disk);
+    }
+    let query = "SELECT date, message_id, customer_domain FROM pages UNION ALL \
+                 SELECT date, message_id, customer_domain FROM tracks UNION ALL \
+                 SELECT date, CAST(line AS VARCHAR), reason FROM quarantine ORDER BY 1, 2";
+    let from_s3 = sql(&s3_lake, query).await;
+    assert_eq!(from_s3, sql(&local_lake, query).await);
+    assert_eq!(
+        from_s3,
+        "\
++------------+------------+------------------------------------------------------+
+| date       | message_id | customer_domain                                      |
++------------+------------+------------------------------------------------------+
+| 2025-11-22 | p2         | globex.io                                            |
+| 2025-11-23 | 5          | not a JSON object: expected ident at line 1 column 2 |
+| 2025-11-23 | p1         | acme.com                                             |
+| 2025-11-23 | t1         | acme.com                                             |
++------------+------------+------------------------------------------------------+"
+    );
+    // The lease works on S3 too (conditional put): a second holder is refused.
+    let lease = usagelake::runner::Lease::acquire(&s3_lake, "daily")
+        .await
+        .unwrap();
+    let busy = usagelake::runner::Lease::acquire(&s3_lake, "daily").await;
+    assert!(
+        matches!(busy, Err(usagelake::runner::RunError::Busy { .. })),
+        "second lease on S3 must be refused"
+    );
+    lease.release().await;
+    usagelake::runner::Lease::acquire(&s3_lake, "daily")
+        .await
+        .unwrap()
+        .release()
+        .await;
+}
