@@ -2,6 +2,7 @@
 
 mod cli;
 mod config;
+mod duckdb;
 mod ingest;
 mod lake;
 mod s3;

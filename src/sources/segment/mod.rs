@@ -9,6 +9,7 @@
 mod batch;
 pub mod event;
 mod input;
+mod staging;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -24,12 +25,26 @@ use serde::Serialize;
 use batch::TableBuilder;
 pub use batch::Telemetry;
 pub use input::{InputFile, arrival_date, list_inputs};
+use staging::Staging;
 
 use crate::config::FileSelection;
 use crate::lake::{self, Lake, LakeError, LakeLocation, PartitionValue, S3Options, tables};
 
 /// Rows per batch handed from parsing to merging.
 const BATCH_ROWS: usize = 64 * 1024;
+
+/// Parsed rows kept in memory before the largest partitions spill to disk
+/// (MiB; `USAGELAKE_INGEST_BUFFER_MB` overrides).
+const DEFAULT_BUFFER_MB: usize = 512;
+
+fn buffer_budget() -> usize {
+    std::env::var("USAGELAKE_INGEST_BUFFER_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(DEFAULT_BUFFER_MB)
+        * 1024
+        * 1024
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
@@ -130,36 +145,36 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
         })?;
 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let parsed: Vec<ParsedFile> = futures::stream::iter(files.into_iter().map(|file| {
+    let mut parsed = futures::stream::iter(files.into_iter().map(|file| {
         let store = Arc::clone(&store);
         async move {
+            let read_err = |e: object_store::Error| IngestError::Read {
+                file: file.path.to_string(),
+                reason: e.to_string(),
+            };
             let bytes = store
                 .get(&file.path)
                 .await
-                .map_err(|e| IngestError::Read {
-                    file: file.path.to_string(),
-                    reason: e.to_string(),
-                })?
+                .map_err(read_err)?
                 .bytes()
                 .await
-                .map_err(|e| IngestError::Read {
-                    file: file.path.to_string(),
-                    reason: e.to_string(),
-                })?;
+                .map_err(read_err)?;
             let name = file.path.to_string();
             tokio::task::spawn_blocking(move || parse_file(name, &bytes))
                 .await
                 .expect("parser thread panicked")
         }
     }))
-    .buffered(workers)
-    .try_collect()
-    .await?;
+    .buffered(workers);
 
     let mut report = IngestReport::default();
-    let mut partitions: BTreeMap<(Telemetry, NaiveDate), Vec<RecordBatch>> = BTreeMap::new();
+    let mut staging = Staging::new(buffer_budget());
     let mut rejected = Vec::new();
-    for file in parsed {
+    let stage_err = |e: std::io::Error| IngestError::Read {
+        file: "(ingest spill folder)".into(),
+        reason: e.to_string(),
+    };
+    while let Some(file) = parsed.try_next().await? {
         report.files += 1;
         report.lines += file.lines;
         report.bytes += file.bytes;
@@ -168,35 +183,22 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
                 .parsed
                 .entry(table.spec().name.to_string())
                 .or_default() += batch.num_rows() as u64;
-            partitions.entry((table, date)).or_default().push(batch);
+            staging.push((table, date), batch).map_err(stage_err)?;
         }
         rejected.extend(file.rejected.into_iter().map(|r| (file.name.clone(), r)));
     }
+    drop(parsed);
 
-    for ((table, date), batches) in partitions {
-        let spec = table.spec();
-        let key = [PartitionValue::Date(date)];
-        let existing = lake::read_partition(lake, spec, &key)
-            .await?
-            .unwrap_or_default();
-        let before: usize = existing.iter().map(|b| b.num_rows()).sum();
-        let incoming: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-        let merged =
-            tokio::task::spawn_blocking(move || lake::merge_dedup(spec, &existing, &batches))
-                .await
-                .expect("merge thread panicked")?;
-        report.deduped += merged.duplicates;
-        let added = incoming - merged.duplicates;
-        *report.written.entry(spec.name.to_string()).or_default() += added;
-        if added == 0 && before > 0 {
-            continue; // Nothing new: the partition already holds every row.
+    // Two partitions merge at a time: merging and encoding are CPU-bound, and
+    // memory stays near two partitions' worth.
+    let mut pending = Vec::new();
+    for key in staging.keys() {
+        pending.push((key, staging.take(&key).map_err(stage_err)?));
+        if pending.len() == workers {
+            merge_partitions(lake, std::mem::take(&mut pending), &mut report).await?;
         }
-        lake.write_partition(spec)
-            .partition(key)
-            .write(&[merged.batch])
-            .await?;
-        report.partitions_written += 1;
     }
+    merge_partitions(lake, pending, &mut report).await?;
 
     report.quarantined = rejected.len() as u64;
     if !rejected.is_empty() {
@@ -204,6 +206,49 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
         report.partitions_written += 1;
     }
     Ok(report)
+}
+
+/// Merges each staged partition with the lake's copy and rewrites it.
+async fn merge_partitions(
+    lake: &Lake,
+    partitions: Vec<(staging::PartitionKey, Vec<RecordBatch>)>,
+    report: &mut IngestReport,
+) -> Result<(), IngestError> {
+    let results = futures::future::join_all(partitions.into_iter().map(
+        |((table, date), batches)| async move {
+            let spec = table.spec();
+            let key = [PartitionValue::Date(date)];
+            let existing = lake::read_partition(lake, spec, &key)
+                .await?
+                .unwrap_or_default();
+            let had_rows = existing.iter().any(|b| b.num_rows() > 0);
+            let incoming: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+            let merged =
+                tokio::task::spawn_blocking(move || lake::merge_dedup(spec, &existing, &batches))
+                    .await
+                    .expect("merge thread panicked")?;
+            let added = incoming - merged.duplicates;
+            // Nothing new: the partition already holds every row, leave it be.
+            let wrote = if added == 0 && had_rows {
+                false
+            } else {
+                lake.write_partition(spec)
+                    .partition(key)
+                    .write(&[merged.batch])
+                    .await?;
+                true
+            };
+            Ok::<_, IngestError>((spec.name, merged.duplicates, added, wrote))
+        },
+    ))
+    .await;
+    for result in results {
+        let (table, duplicates, added, wrote) = result?;
+        report.deduped += duplicates;
+        *report.written.entry(table.to_string()).or_default() += added;
+        report.partitions_written += u64::from(wrote);
+    }
+    Ok(())
 }
 
 /// Parses one file (gzip detected by its magic bytes) line by line.

@@ -1,0 +1,139 @@
+//! Parsed batches waiting for their partition's merge. Kept in memory up to
+//! a budget; past it the largest partitions spill to Arrow IPC files in a
+//! private temp folder, so ingest memory is bounded by the largest
+//! partition, not by the input size.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use datafusion::arrow::ipc::reader::FileReader;
+use datafusion::arrow::ipc::writer::FileWriter;
+use datafusion::arrow::record_batch::RecordBatch;
+
+use super::Telemetry;
+
+pub type PartitionKey = (Telemetry, NaiveDate);
+
+#[derive(Default)]
+struct Part {
+    /// Spill files, oldest first; their rows precede `batches` in input order.
+    spilled: Vec<PathBuf>,
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+}
+
+pub struct Staging {
+    budget: usize,
+    in_memory: usize,
+    parts: BTreeMap<PartitionKey, Part>,
+    dir: Option<PathBuf>,
+    spill_files: usize,
+    pub spilled_bytes: u64,
+}
+
+impl Staging {
+    pub fn new(budget: usize) -> Self {
+        Self {
+            budget,
+            in_memory: 0,
+            parts: BTreeMap::new(),
+            dir: None,
+            spill_files: 0,
+            spilled_bytes: 0,
+        }
+    }
+
+    pub fn push(&mut self, key: PartitionKey, batch: RecordBatch) -> std::io::Result<()> {
+        let size = batch.get_array_memory_size();
+        let part = self.parts.entry(key).or_default();
+        part.bytes += size;
+        part.batches.push(batch);
+        self.in_memory += size;
+        if self.in_memory > self.budget {
+            self.spill_largest()?;
+        }
+        Ok(())
+    }
+
+    pub fn keys(&self) -> Vec<PartitionKey> {
+        self.parts.keys().copied().collect()
+    }
+
+    /// Removes a partition's batches (spilled ones read back first).
+    pub fn take(&mut self, key: &PartitionKey) -> std::io::Result<Vec<RecordBatch>> {
+        let Some(part) = self.parts.remove(key) else {
+            return Ok(Vec::new());
+        };
+        self.in_memory -= part.bytes;
+        let mut out = Vec::new();
+        for path in &part.spilled {
+            let reader =
+                FileReader::try_new(File::open(path)?, None).map_err(std::io::Error::other)?;
+            for batch in reader {
+                out.push(batch.map_err(std::io::Error::other)?);
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        out.extend(part.batches);
+        Ok(out)
+    }
+
+    /// Spills the largest in-memory partitions until half the budget is free.
+    fn spill_largest(&mut self) -> std::io::Result<()> {
+        let mut by_size: Vec<(usize, PartitionKey)> = self
+            .parts
+            .iter()
+            .filter(|(_, p)| p.bytes > 0)
+            .map(|(k, p)| (p.bytes, *k))
+            .collect();
+        by_size.sort_unstable_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+        for (_, key) in by_size {
+            if self.in_memory <= self.budget / 2 {
+                break;
+            }
+            let path = self.next_spill_path()?;
+            let part = self.parts.get_mut(&key).expect("listed above");
+            let schema = part.batches[0].schema();
+            let mut writer = FileWriter::try_new(BufWriter::new(File::create(&path)?), &schema)
+                .map_err(std::io::Error::other)?;
+            for batch in part.batches.drain(..) {
+                writer.write(&batch).map_err(std::io::Error::other)?;
+            }
+            writer.finish().map_err(std::io::Error::other)?;
+            self.spilled_bytes += part.bytes as u64;
+            self.in_memory -= part.bytes;
+            part.bytes = 0;
+            part.spilled.push(path);
+        }
+        Ok(())
+    }
+
+    fn next_spill_path(&mut self) -> std::io::Result<PathBuf> {
+        let dir = match &self.dir {
+            Some(dir) => dir.clone(),
+            None => {
+                let dir = std::env::temp_dir().join(format!(
+                    "usagelake-ingest-{}-{}",
+                    std::process::id(),
+                    chrono::Utc::now().timestamp_micros()
+                ));
+                std::fs::create_dir_all(&dir)?;
+                self.dir = Some(dir.clone());
+                dir
+            }
+        };
+        self.spill_files += 1;
+        Ok(dir.join(format!("{:06}.arrow", self.spill_files)))
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.dir {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
