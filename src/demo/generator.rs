@@ -56,6 +56,8 @@ pub struct GeneratedSummary {
     pub late: u64,
     pub first_date: Option<NaiveDate>,
     pub last_date: Option<NaiveDate>,
+    /// The latest arrival folder written (late events land after last_date).
+    pub last_arrival: Option<NaiveDate>,
 }
 
 /// splitmix64: tiny, fast, and good enough for synthetic data.
@@ -225,12 +227,13 @@ pub fn generate(opts: &GeneratorOptions, out_dir: &Path) -> std::io::Result<Gene
                     break;
                 }
                 let mut line = Vec::with_capacity(640);
+                // Nothing arrives after end_date: that day has not come yet.
                 let arrival = if rng.chance(0.01) {
-                    summary.late += 1;
-                    day + chrono::Days::new(1 + rng.below(MAX_LATE_DAYS))
+                    (day + chrono::Days::new(1 + rng.below(MAX_LATE_DAYS))).min(opts.end_date)
                 } else {
                     day
                 };
+                summary.late += u64::from(arrival > day);
                 if !users[u].identified {
                     users[u].identified = true;
                     seq += 1;
@@ -278,6 +281,7 @@ pub fn generate(opts: &GeneratorOptions, out_dir: &Path) -> std::io::Result<Gene
                 .map_err(|_| std::io::Error::other("writer thread stopped"))?;
         }
     }
+    summary.last_arrival = pending.keys().next_back().copied().or(Some(opts.end_date));
     for (day, lines) in std::mem::take(&mut pending) {
         summary.lines += lines.len() as u64;
         tx.send((day, lines))

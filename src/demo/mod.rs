@@ -76,9 +76,10 @@ pub async fn run(
         )],
         ..Default::default()
     };
-    // Late events arrive up to a few days after the last activity day.
+    // Late events arrive up to a few days after the last activity day; the
+    // range ends at the last arrival folder (never a date that has not come).
     let from = report.generated.first_date.unwrap_or(options.end_date);
-    let to = report.generated.last_date.unwrap_or(options.end_date) + chrono::Days::new(3);
+    let to = report.generated.last_arrival.unwrap_or(options.end_date);
     let backfill = runner::backfill(lake, &loaded.config, job, from, to, &run_options).await?;
     report.backfill = Some((from, to, backfill));
     report.tables = inventory(lake).await?;

@@ -96,7 +96,7 @@ async fn exact_rows_dedup_and_quarantine() {
 +------+----------------------------------------------------------------------------------------------+---------+------------+
 | line | reason                                                                                       | source  | date       |
 +------+----------------------------------------------------------------------------------------------+---------+------------+
-| 6    | not a JSON object: EOF while parsing a value at line 1 column 30                             | segment | 2025-11-23 |
+| 6    | invalid JSON: EOF while parsing a value at line 1 column 30                                  | segment | 2025-11-23 |
 | 7    | missing field `type` (page, track or identify)                                               | segment | 2025-11-23 |
 | 8    | field `timestamp`: \"yesterday\" is not an RFC 3339 timestamp such as 2026-11-23T14:05:09.123Z | segment | 2025-11-23 |
 | 9    | type \"group\" is not collected (pages, tracks and users take page, track and identify)        | segment | 2025-11-23 |

@@ -128,14 +128,14 @@ async fn ingest_and_query_on_s3_match_local_disk() {
     assert_eq!(
         from_s3,
         "\
-+------------+------------+------------------------------------------------------+
-| date       | message_id | customer_domain                                      |
-+------------+------------+------------------------------------------------------+
-| 2025-11-22 | p2         | globex.io                                            |
-| 2025-11-23 | 5          | not a JSON object: expected ident at line 1 column 2 |
-| 2025-11-23 | p1         | acme.com                                             |
-| 2025-11-23 | t1         | acme.com                                             |
-+------------+------------+------------------------------------------------------+"
++------------+------------+---------------------------------------------+
+| date       | message_id | customer_domain                             |
++------------+------------+---------------------------------------------+
+| 2025-11-22 | p2         | globex.io                                   |
+| 2025-11-23 | 5          | not a JSON object: the line starts with 'n' |
+| 2025-11-23 | p1         | acme.com                                    |
+| 2025-11-23 | t1         | acme.com                                    |
++------------+------------+---------------------------------------------+"
     );
     // The lease works on S3 too (conditional put): a second holder is refused.
     let lease = usagelake::runner::Lease::acquire(&s3_lake, "daily")

@@ -180,7 +180,14 @@ fn owned<'a>(t: Opt<'a>) -> Option<Cow<'a, str>> {
 
 /// Parses one line. `Err` carries the reason written to quarantine.
 pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
-    let raw: Raw<'_> = serde_json::from_str(line).map_err(|e| format!("not a JSON object: {e}"))?;
+    // serde would read a JSON array into the struct positionally: refuse any
+    // line that is not an object up front, with a reason that says so.
+    match line.trim_start().chars().next() {
+        Some('{') => {}
+        Some(c) => return Err(format!("not a JSON object: the line starts with {c:?}")),
+        None => return Err("empty line".into()),
+    }
+    let raw: Raw<'_> = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
     let kind = non_empty(&raw.kind).ok_or("missing field `type` (page, track or identify)")?;
     let message_id = owned(raw.message_id).ok_or("missing field `messageId` (the dedup key)")?;
     let received_at = match non_empty(&raw.received_at) {
@@ -337,10 +344,13 @@ mod tests {
             parse_line(r#"{"type":"track","messageId":"m","timestamp":"yesterday"}"#).unwrap_err(),
             "field `timestamp`: \"yesterday\" is not an RFC 3339 timestamp such as 2026-11-23T14:05:09.123Z"
         );
-        assert!(
-            parse_line("{\"type\":")
-                .unwrap_err()
-                .starts_with("not a JSON object: ")
+        assert_eq!(
+            parse_line("{\"type\":").unwrap_err(),
+            "invalid JSON: EOF while parsing a value at line 1 column 8"
+        );
+        assert_eq!(
+            parse_line(r#"[{"type":"page"}]"#).unwrap_err(),
+            "not a JSON object: the line starts with '['"
         );
     }
 }
