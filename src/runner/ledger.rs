@@ -89,6 +89,19 @@ impl<'a> Ledger<'a> {
         }
     }
 
+    async fn read(&self, path: &Path) -> Result<RunRecord, RunError> {
+        let bytes = self
+            .lake
+            .store()
+            .get(path)
+            .await
+            .map_err(|e| Self::err(path, e))?
+            .bytes()
+            .await
+            .map_err(|e| Self::err(path, e))?;
+        serde_json::from_slice(&bytes).map_err(|e| Self::err(path, e))
+    }
+
     /// Every attempt of (job, date), oldest first.
     pub async fn attempts(&self, job: &str, date: NaiveDate) -> Result<Vec<RunRecord>, RunError> {
         let folder = self.folder(job, date);
@@ -102,16 +115,7 @@ impl<'a> Ledger<'a> {
         metas.sort_by(|a, b| a.location.cmp(&b.location));
         let mut records = Vec::with_capacity(metas.len());
         for meta in metas {
-            let bytes = self
-                .lake
-                .store()
-                .get(&meta.location)
-                .await
-                .map_err(|e| Self::err(&meta.location, e))?
-                .bytes()
-                .await
-                .map_err(|e| Self::err(&meta.location, e))?;
-            records.push(serde_json::from_slice(&bytes).map_err(|e| Self::err(&meta.location, e))?);
+            records.push(self.read(&meta.location).await?);
         }
         Ok(records)
     }
@@ -173,16 +177,7 @@ impl<'a> Ledger<'a> {
         });
         let mut out = Vec::new();
         for meta in metas.into_iter().take(limit) {
-            let bytes = self
-                .lake
-                .store()
-                .get(&meta.location)
-                .await
-                .map_err(|e| Self::err(&meta.location, e))?
-                .bytes()
-                .await
-                .map_err(|e| Self::err(&meta.location, e))?;
-            out.push(serde_json::from_slice(&bytes).map_err(|e| Self::err(&meta.location, e))?);
+            out.push(self.read(&meta.location).await?);
         }
         Ok(out)
     }
