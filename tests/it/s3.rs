@@ -35,17 +35,31 @@ fn free_port() -> u16 {
 
 fn start_moto() -> S3Server {
     let port = free_port();
-    let child = Command::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+    // `python3 -m moto.server` rather than the `moto_server` script: it needs
+    // no PATH entry (pyenv shims appear only after a rehash).
+    let mut child = Command::new("python3")
+        .args([
+            "-m",
+            "moto.server",
+            "-H",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+        ])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .expect("moto_server not found: install it with `python3 -m pip install 'moto[server]'` (.ci/run does)");
+        .expect("python3 not found");
     let deadline = Instant::now() + Duration::from_secs(30);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "moto server exited ({status}): install it with `python3 -m pip install 'moto[server]'` (.ci/run does)"
+            );
+        }
         assert!(
             Instant::now() < deadline,
-            "moto_server did not listen on 127.0.0.1:{port}"
+            "moto server did not listen on 127.0.0.1:{port}"
         );
         std::thread::sleep(Duration::from_millis(100));
     }
