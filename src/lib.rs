@@ -8,6 +8,7 @@
 pub mod config;
 pub mod demo;
 pub mod lake;
+pub mod metrics;
 pub mod query;
 pub mod runner;
 pub mod sources;

@@ -84,6 +84,11 @@ enum Command {
         #[arg(long, default_value_t = 20)]
         limit: usize,
     },
+    /// The metric tables the `derive` step writes
+    Metrics {
+        #[command(subcommand)]
+        command: MetricsCommand,
+    },
     /// Generate a synthetic Segment dataset and run the daily job over it into the lake
     Demo {
         /// Folder for the generated event files
@@ -101,6 +106,16 @@ enum Command {
         /// Only write the event files
         #[arg(long)]
         generate_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum MetricsCommand {
+    /// List every metric with its family and one-line definition
+    List {
+        /// Also read the .sql files of this folder (as a job's sql_dir would)
+        #[arg(long)]
+        sql_dir: Option<PathBuf>,
     },
 }
 
@@ -258,6 +273,26 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let lake = open_lake(lake_url, &loaded)?;
             let inventory = query::inventory(&lake).await.map_err(|e| e.to_string())?;
             print_inventory(&inventory, format)?;
+        }
+        Command::Metrics {
+            command: MetricsCommand::List { sql_dir },
+        } => {
+            let catalog =
+                usagelake::metrics::load_catalog(sql_dir.as_deref()).map_err(|e| e.to_string())?;
+            let rows = usagelake::metrics::describe(&catalog);
+            let width = rows
+                .iter()
+                .map(|(_, name, _)| name.len())
+                .max()
+                .unwrap_or(0);
+            let mut family = String::new();
+            for (row_family, name, summary) in rows {
+                if row_family != family {
+                    println!("{row_family}");
+                    family = row_family;
+                }
+                println!("  {name:<width$}  {summary}");
+            }
         }
         Command::Runs { limit } => {
             let lake = open_lake(lake_url, &loaded)?;

@@ -10,7 +10,7 @@ use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use serde::Serialize;
 
-use crate::lake::{self, Lake, LakeError, tables};
+use crate::lake::{self, Lake, LakeError, TableContract, tables};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum OutputFormat {
@@ -22,6 +22,7 @@ pub enum OutputFormat {
 /// Runs `sql` over every lake table in a fresh session.
 pub async fn run_sql(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>, LakeError> {
     let ctx = lake::session_for(lake)?;
+    crate::metrics::register_outputs(&ctx)?;
     Ok(ctx.sql(sql).await?.collect().await?)
 }
 
@@ -73,10 +74,26 @@ pub struct TableInventory {
 }
 
 /// Lists every catalog table's partitions, row counts (from Parquet footers,
-/// no data read) and sizes.
+/// no data read) and sizes, then the metric tables that have been written.
 pub async fn inventory(lake: &Lake) -> Result<Vec<TableInventory>, LakeError> {
     let mut out = Vec::new();
     for spec in tables::ALL {
+        out.push(table_inventory(lake, *spec).await?);
+    }
+    for table in crate::metrics::shipped_outputs() {
+        let inv = table_inventory(lake, &table).await?;
+        if inv.partitions > 0 {
+            out.push(inv);
+        }
+    }
+    Ok(out)
+}
+
+async fn table_inventory(
+    lake: &Lake,
+    spec: &dyn TableContract,
+) -> Result<TableInventory, LakeError> {
+    {
         let root = object_store::path::Path::from(spec.root());
         let metas: Vec<_> =
             lake.store()
@@ -89,7 +106,7 @@ pub async fn inventory(lake: &Lake) -> Result<Vec<TableInventory>, LakeError> {
                 })?;
         let mut partitions = BTreeMap::new();
         let mut inv = TableInventory {
-            table: spec.name.to_string(),
+            table: spec.name().to_string(),
             ..Default::default()
         };
         for meta in metas
@@ -111,9 +128,8 @@ pub async fn inventory(lake: &Lake) -> Result<Vec<TableInventory>, LakeError> {
         inv.partitions = partitions.len() as u64;
         inv.first_partition = partitions.keys().next().cloned();
         inv.last_partition = partitions.keys().next_back().cloned();
-        out.push(inv);
+        Ok(inv)
     }
-    Ok(out)
 }
 
 /// Reads only a Parquet file's footer (two small range reads).

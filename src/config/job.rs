@@ -170,7 +170,14 @@ impl JobConfig {
                         problems.push(at(&key("space"), format!("no space with slug {space:?} in the configuration")));
                     }
                 }
-                StepConfig::Derive { .. } => {}
+                StepConfig::Derive { .. } => {
+                    let any_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
+                    if let Err(crate::metrics::DeriveError::Param { key, message }) =
+                        crate::metrics::MetricParams::from_params(&self.params, any_day)
+                    {
+                        problems.push(at(&format!("params.{key}"), message));
+                    }
+                }
             }
         }
         problems

@@ -292,8 +292,10 @@ pub struct Loaded {
 
 /// The jobs shipped inside the binary; a file in the jobs folder with the
 /// same name replaces one.
-pub const EMBEDDED_JOBS: &[(&str, &str)] =
-    &[("jobs/daily.toml", include_str!("../../jobs/daily.toml"))];
+pub const EMBEDDED_JOBS: &[(&str, &str)] = &[
+    ("jobs/daily.toml", include_str!("../../jobs/daily.toml")),
+    ("jobs/metrics.toml", include_str!("../../jobs/metrics.toml")),
+];
 
 /// Where the configuration came from (for messages).
 pub const DEFAULT_CONFIG_PATH: &str = "config/usagelake.toml";

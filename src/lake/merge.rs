@@ -10,7 +10,7 @@ use datafusion::arrow::compute::{
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 
-use super::tables::TableSpec;
+use super::tables::{TableContract, TableSpec};
 use super::{LakeError, Result};
 
 /// Result of [`merge_dedup`].

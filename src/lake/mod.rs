@@ -15,8 +15,8 @@ use object_store::path::Path;
 
 pub use location::{LakeLocation, S3Options, open_store};
 pub use merge::{Merged, merge_dedup};
-pub use session::{LAKE_URL, register_tables, session_for};
-pub use tables::{PartitionValue, TableSpec};
+pub use session::{LAKE_URL, listing_table as listing_table_for, register_tables, session_for};
+pub use tables::{DerivedTable, PartitionType, PartitionValue, TableContract, TableSpec};
 pub use writer::{PartitionWrite, WriteReport, read_partition};
 
 /// Errors of the lake layer. Messages name the object or URL involved.
@@ -105,7 +105,7 @@ impl Lake {
     }
 
     /// Starts writing one leaf partition of `table` (one object, one atomic put).
-    pub fn write_partition(&self, table: &'static TableSpec) -> PartitionWrite<'_> {
+    pub fn write_partition<'a>(&'a self, table: &'a dyn TableContract) -> PartitionWrite<'a> {
         PartitionWrite::new(self, table)
     }
 

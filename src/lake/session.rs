@@ -10,7 +10,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::prelude::{SessionConfig, SessionContext};
 
-use super::tables::{self, TableSpec};
+use super::tables::{self, TableContract, TableSpec};
 use super::{Lake, Result};
 
 /// Every lake is registered under this one URL, local or S3 alike, so table
@@ -36,17 +36,18 @@ pub fn register_tables(
     let base = url::Url::parse(LAKE_URL).expect("constant URL parses");
     ctx.register_object_store(&base, Arc::clone(lake.store()));
     for spec in specs {
-        ctx.register_table(spec.name, Arc::new(listing_table(spec)?))?;
+        ctx.register_table(spec.name, Arc::new(listing_table(*spec)?))?;
     }
     Ok(())
 }
 
-fn listing_table(spec: &TableSpec) -> Result<ListingTable> {
+/// A ListingTable over `spec`'s folder with typed partition columns.
+pub fn listing_table(spec: &dyn TableContract) -> Result<ListingTable> {
     let url = ListingTableUrl::parse(format!("{LAKE_URL}{}", spec.root()))?;
     let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
         .with_file_extension(".parquet")
         .with_table_partition_cols(
-            spec.partition_keys
+            spec.partition_keys()
                 .iter()
                 .map(|(name, kind)| (name.to_string(), kind.data_type()))
                 .collect(),

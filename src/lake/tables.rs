@@ -88,18 +88,22 @@ impl std::fmt::Debug for TableSpec {
     }
 }
 
-impl TableSpec {
-    pub fn file_schema(&self) -> SchemaRef {
-        Arc::clone(&self.schema)
-    }
+/// What a writer and a reader need to know of a table: the static catalog
+/// tables and the derived (metric) tables declared by SQL files alike.
+pub trait TableContract: Send + Sync {
+    fn name(&self) -> &str;
+    /// Columns stored inside the Parquet files (partition keys excluded).
+    fn file_schema(&self) -> SchemaRef;
+    fn partition_keys(&self) -> &[(&'static str, PartitionType)];
 
     /// Validates partition values against the keys and returns `k=v/...`.
-    pub fn partition_path(&self, values: &[PartitionValue]) -> Option<String> {
-        if values.len() != self.partition_keys.len() {
+    fn partition_path(&self, values: &[PartitionValue]) -> Option<String> {
+        let keys = self.partition_keys();
+        if values.len() != keys.len() {
             return None;
         }
         let mut out = String::new();
-        for ((key, kind), value) in self.partition_keys.iter().zip(values) {
+        for ((key, kind), value) in keys.iter().zip(values) {
             if *kind != value.kind() {
                 return None;
             }
@@ -111,8 +115,45 @@ impl TableSpec {
         Some(out)
     }
 
-    pub fn root(&self) -> String {
-        format!("tables/{}/", self.name)
+    fn root(&self) -> String {
+        format!("tables/{}/", self.name())
+    }
+}
+
+impl TableContract for TableSpec {
+    fn name(&self) -> &str {
+        self.name
+    }
+
+    fn file_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn partition_keys(&self) -> &[(&'static str, PartitionType)] {
+        self.partition_keys
+    }
+}
+
+/// A table whose schema is known only at run time (metric and intermediate
+/// tables declared by SQL files).
+#[derive(Debug, Clone)]
+pub struct DerivedTable {
+    pub name: String,
+    pub schema: SchemaRef,
+    pub partition_keys: Vec<(&'static str, PartitionType)>,
+}
+
+impl TableContract for DerivedTable {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn file_schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn partition_keys(&self) -> &[(&'static str, PartitionType)] {
+        &self.partition_keys
     }
 }
 

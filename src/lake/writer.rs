@@ -10,7 +10,7 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
-use super::tables::{PartitionValue, TableSpec};
+use super::tables::{PartitionValue, TableContract};
 use super::{Lake, LakeError, LakeLocation, Result};
 
 /// Rows per row group: large enough for good compression and few footers,
@@ -22,7 +22,7 @@ pub const DATA_FILE: &str = "data.parquet";
 /// What one partition write produced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteReport {
-    pub table: &'static str,
+    pub table: String,
     pub path: String,
     pub rows: u64,
     pub bytes: u64,
@@ -31,12 +31,12 @@ pub struct WriteReport {
 /// Builder for writing one leaf partition (see [`Lake::write_partition`]).
 pub struct PartitionWrite<'a> {
     lake: &'a Lake,
-    table: &'static TableSpec,
+    table: &'a dyn TableContract,
     values: Vec<PartitionValue>,
 }
 
 impl<'a> PartitionWrite<'a> {
-    pub(super) fn new(lake: &'a Lake, table: &'static TableSpec) -> Self {
+    pub(super) fn new(lake: &'a Lake, table: &'a dyn TableContract) -> Self {
         Self {
             lake,
             table,
@@ -69,7 +69,7 @@ impl<'a> PartitionWrite<'a> {
                 source,
             })?;
         Ok(WriteReport {
-            table: self.table.name,
+            table: self.table.name().to_string(),
             path: path.to_string(),
             rows,
             bytes: size,
@@ -77,11 +77,11 @@ impl<'a> PartitionWrite<'a> {
     }
 }
 
-fn object_path(table: &'static TableSpec, values: &[PartitionValue]) -> Result<Path> {
-    for ((key, _), value) in table.partition_keys.iter().zip(values) {
+fn object_path(table: &dyn TableContract, values: &[PartitionValue]) -> Result<Path> {
+    for ((key, _), value) in table.partition_keys().iter().zip(values) {
         if !value.is_safe() {
             return Err(LakeError::UnsafePartitionValue {
-                table: table.name.to_string(),
+                table: table.name().to_string(),
                 key,
                 value: value.to_path_segment(),
             });
@@ -90,13 +90,13 @@ fn object_path(table: &'static TableSpec, values: &[PartitionValue]) -> Result<P
     let partition = table
         .partition_path(values)
         .ok_or_else(|| LakeError::PartitionMismatch {
-            table: table.name.to_string(),
+            table: table.name().to_string(),
             given: values
                 .iter()
                 .map(|v| v.to_string())
                 .collect::<Vec<_>>()
                 .join("/"),
-            expected: table.partition_keys.iter().map(|(k, _)| *k).collect(),
+            expected: table.partition_keys().iter().map(|(k, _)| *k).collect(),
         })?;
     Ok(Path::from(format!(
         "{}{partition}{DATA_FILE}",
@@ -114,7 +114,7 @@ pub(crate) fn writer_properties() -> WriterProperties {
         .build()
 }
 
-fn encode_parquet(table: &'static TableSpec, batches: &[RecordBatch]) -> Result<Bytes> {
+fn encode_parquet(table: &dyn TableContract, batches: &[RecordBatch]) -> Result<Bytes> {
     let schema = table.file_schema();
     for batch in batches {
         check_schema(table, batch)?;
@@ -133,7 +133,7 @@ fn encode_parquet(table: &'static TableSpec, batches: &[RecordBatch]) -> Result<
     Ok(Bytes::from(buffer))
 }
 
-fn check_schema(table: &'static TableSpec, batch: &RecordBatch) -> Result<()> {
+fn check_schema(table: &dyn TableContract, batch: &RecordBatch) -> Result<()> {
     let expected = table.file_schema();
     let got = batch.schema();
     let same = expected.fields().len() == got.fields().len()
@@ -146,7 +146,7 @@ fn check_schema(table: &'static TableSpec, batch: &RecordBatch) -> Result<()> {
         Ok(())
     } else {
         Err(LakeError::SchemaMismatch {
-            table: table.name.to_string(),
+            table: table.name().to_string(),
             detail: format!("expected {expected}, got {got}"),
         })
     }
@@ -177,7 +177,7 @@ fn remove_stale_staging_files(data_file: &std::path::Path) {
 /// Reads one partition back; `None` when the partition does not exist yet.
 pub async fn read_partition(
     lake: &Lake,
-    table: &'static TableSpec,
+    table: &dyn TableContract,
     values: &[PartitionValue],
 ) -> Result<Option<Vec<RecordBatch>>> {
     let path = object_path(table, values)?;
@@ -202,7 +202,7 @@ pub async fn read_partition(
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|source| LakeError::Arrow {
-            table: table.name.to_string(),
+            table: table.name().to_string(),
             source,
         })?;
     Ok(Some(batches))

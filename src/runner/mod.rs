@@ -15,6 +15,7 @@ pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
 
 use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
+use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
 use crate::sources::segment::{self, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +30,8 @@ pub enum RunError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error(transparent)]
+    Derive(#[from] DeriveError),
     #[error(
         "job {job} is already running (lease {path} held by {holder} until {expires_at}); wait for it, or delete that object if the run is dead"
     )]
@@ -251,6 +254,29 @@ async fn run_step(
             )
             .await?;
             let counts = serde_json::to_value(&report).unwrap_or_default();
+            Ok((report.to_string(), counts))
+        }
+        StepConfig::Derive { sql_dir, metrics } => {
+            let sql_dir = sql_dir
+                .as_deref()
+                .map(|dir| expand_params(dir, params))
+                .transpose()
+                .map_err(|message| RunError::Params {
+                    job: format!("step {index}"),
+                    message,
+                })?;
+            // A job without its own timezone reports in the configured one.
+            let mut params = params.clone();
+            params
+                .entry("timezone".to_string())
+                .or_insert_with(|| toml::Value::String(config.defaults.timezone.clone()));
+            let request = DeriveRequest {
+                params: MetricParams::from_params(&params, date)?,
+                sql_dir: sql_dir.map(Into::into),
+                metrics: metrics.clone(),
+            };
+            let report = metrics::derive(lake, &request).await?;
+            let counts = serde_json::to_value(&report.tables).unwrap_or_default();
             Ok((report.to_string(), counts))
         }
         other => Err(RunError::StepUnavailable {

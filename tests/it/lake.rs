@@ -10,7 +10,7 @@ use datafusion::arrow::array::{
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use usagelake::lake::tables::{self, PartitionType, TableSpec};
-use usagelake::lake::{PartitionValue, read_partition};
+use usagelake::lake::{PartitionValue, TableContract, read_partition};
 
 use crate::support::{files_under, sql, temp_lake};
 
@@ -71,20 +71,20 @@ async fn every_table_round_trips_and_rewrites_leave_one_object() {
     for spec in tables::ALL {
         let key = partition_for(spec);
         let first = sample_batch(spec, 3, "a");
-        lake.write_partition(spec)
+        lake.write_partition(*spec)
             .partition(key.clone())
             .write(&[first])
             .await
             .unwrap();
         let second = sample_batch(spec, 2, "b");
         let report = lake
-            .write_partition(spec)
+            .write_partition(*spec)
             .partition(key.clone())
             .write(std::slice::from_ref(&second))
             .await
             .unwrap();
         assert_eq!(report.rows, 2);
-        let back = read_partition(&lake, spec, &key).await.unwrap().unwrap();
+        let back = read_partition(&lake, *spec, &key).await.unwrap().unwrap();
         assert_eq!(back, vec![second], "{} round trip", spec.name);
         // DataFusion sees the rewritten rows, with typed partition columns.
         let count = sql(&lake, &format!("SELECT count(*) AS n FROM {}", spec.name)).await;

@@ -6,7 +6,7 @@ use datafusion::arrow::array::{ArrayRef, StringBuilder, TimestampMicrosecondBuil
 use datafusion::arrow::record_batch::RecordBatch;
 
 use super::event::{Common, Row};
-use crate::lake::tables::{self, TableSpec};
+use crate::lake::tables::{self, TableContract, TableSpec};
 
 /// Which telemetry table a row belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -28,7 +28,9 @@ pub use input::{InputFile, arrival_date, list_inputs};
 use staging::Staging;
 
 use crate::config::FileSelection;
-use crate::lake::{self, Lake, LakeError, LakeLocation, PartitionValue, S3Options, tables};
+use crate::lake::{
+    self, Lake, LakeError, LakeLocation, PartitionValue, S3Options, TableContract, tables,
+};
 
 /// Rows per batch handed from parsing to merging.
 const BATCH_ROWS: usize = 64 * 1024;

@@ -1,0 +1,475 @@
+//! The derive step for product-analytics metrics (METRICS.md).
+//!
+//! Every table is a SQL file (`jobs/sql/`, built in; a job's `sql_dir` can
+//! replace or add files). One run, for one as-of date D:
+//!
+//! 1. views over the lake's raw tables (`activity_all`, …), evaluated where
+//!    used so partition pruning sees the bound dates;
+//! 2. cached and intermediate tables (`user_day`, `user_sessions`,
+//!    `user_day_feature`, …), computed once and held in memory so no metric
+//!    rescans raw events; intermediates are also written, by local `date`;
+//! 3. the metrics, each written as `tables/<name>/as_of=D/data.parquet`.
+
+mod definition;
+mod functions;
+mod params;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{ArrayRef, AsArray, RecordBatch, UInt32Array};
+use datafusion::arrow::compute::{cast, concat_batches, take_record_batch};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
+use datafusion::catalog::MemTable;
+use datafusion::common::ParamValues;
+use datafusion::error::DataFusionError;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use serde::Serialize;
+
+pub use definition::{Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog};
+pub use params::{FeatureArea, FunnelStep, MetricParams, StepSource};
+
+use crate::lake::{
+    DerivedTable, Lake, LakeError, PartitionType, PartitionValue, register_tables, tables,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DeriveError {
+    #[error("{origin}:{line}: {message}")]
+    Definition {
+        origin: String,
+        line: usize,
+        message: String,
+    },
+    #[error("parameter {key}: {message}")]
+    Param { key: String, message: String },
+    #[error("sql folder {path}: {source}")]
+    SqlDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{origin}: {source}")]
+    Sql {
+        origin: String,
+        #[source]
+        source: Box<DataFusionError>,
+    },
+    #[error("{origin}: the result does not match the declared columns: {message}")]
+    Shape { origin: String, message: String },
+    #[error("unknown metric {name:?}; `usagelake metrics list` shows the known ones")]
+    UnknownMetric { name: String },
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+}
+
+/// Memory the derive step's queries may hold before they spill to disk.
+fn memory_limit_bytes() -> usize {
+    std::env::var("USAGELAKE_DERIVE_MEMORY_MB")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .unwrap_or(1536)
+        * 1024
+        * 1024
+}
+
+/// One derive run.
+#[derive(Debug, Clone)]
+pub struct DeriveRequest {
+    pub params: MetricParams,
+    /// A folder of `.sql` files that replace or add to the shipped ones.
+    pub sql_dir: Option<PathBuf>,
+    /// Only these metrics (all when `None`); the pipeline tables always run.
+    pub metrics: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableOutcome {
+    pub table: String,
+    pub kind: &'static str,
+    pub rows: u64,
+    pub partitions: usize,
+    pub millis: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DeriveReport {
+    pub as_of: NaiveDate,
+    pub tables: Vec<TableOutcome>,
+    pub millis: u64,
+}
+
+impl std::fmt::Display for DeriveReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let metrics = self.tables.iter().filter(|t| t.kind == "metric").count();
+        let rows: u64 = self
+            .tables
+            .iter()
+            .filter(|t| t.kind == "metric")
+            .map(|t| t.rows)
+            .sum();
+        write!(
+            f,
+            "derived {metrics} metric tables ({rows} rows) as of {} in {:.1} s",
+            self.as_of,
+            self.millis as f64 / 1000.0
+        )
+    }
+}
+
+/// The lake tables a derive run writes for `def`.
+pub fn output_table(def: &SqlDefinition) -> Option<DerivedTable> {
+    let key = match def.kind {
+        SqlKind::Metric => "as_of",
+        SqlKind::Intermediate => "date",
+        SqlKind::View | SqlKind::Cached => return None,
+    };
+    Some(DerivedTable {
+        name: def.name.clone(),
+        schema: def.schema(),
+        partition_keys: vec![(key, PartitionType::Date)],
+    })
+}
+
+/// The shipped metric and intermediate tables as the lake holds them.
+pub fn shipped_outputs() -> Vec<DerivedTable> {
+    load_catalog(None)
+        .expect("built-in SQL files parse (unit-tested)")
+        .iter()
+        .filter_map(output_table)
+        .collect()
+}
+
+/// Registers the shipped metric and intermediate tables (as written in the
+/// lake) in `ctx`, so `usagelake query` reads them like the raw tables.
+pub fn register_outputs(ctx: &SessionContext) -> Result<(), LakeError> {
+    for table in shipped_outputs() {
+        let provider = crate::lake::listing_table_for(&table)?;
+        ctx.register_table(table.name.as_str(), Arc::new(provider))?;
+    }
+    Ok(())
+}
+
+fn sql_error(def: &SqlDefinition, source: DataFusionError) -> DeriveError {
+    DeriveError::Sql {
+        origin: def.origin.clone(),
+        source: Box::new(source),
+    }
+}
+
+/// Runs the whole derive pipeline for `request.params.as_of`.
+pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport, DeriveError> {
+    let started = Instant::now();
+    let catalog = load_catalog(request.sql_dir.as_deref())?;
+    if let Some(only) = &request.metrics {
+        for name in only {
+            if !catalog
+                .iter()
+                .any(|d| d.kind == SqlKind::Metric && &d.name == name)
+            {
+                return Err(DeriveError::UnknownMetric { name: name.clone() });
+            }
+        }
+    }
+    let params = &request.params;
+    let ctx = session(lake, params)?;
+    let placeholders = params.placeholders();
+    let as_of = params.as_of;
+    let mut outcomes = Vec::new();
+    for def in &catalog {
+        if def.kind == SqlKind::Metric
+            && request
+                .metrics
+                .as_ref()
+                .is_some_and(|only| !only.contains(&def.name))
+        {
+            continue;
+        }
+        let step_started = Instant::now();
+        let (rows, partitions) = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
+        tracing::debug!(table = %def.name, rows, ms = step_started.elapsed().as_millis() as u64, "derived");
+        if def.kind != SqlKind::View {
+            outcomes.push(TableOutcome {
+                table: def.name.clone(),
+                kind: def.kind.as_str(),
+                rows,
+                partitions,
+                millis: step_started.elapsed().as_millis() as u64,
+            });
+        }
+    }
+    Ok(DeriveReport {
+        as_of,
+        tables: outcomes,
+        millis: started.elapsed().as_millis() as u64,
+    })
+}
+
+fn session(lake: &Lake, params: &MetricParams) -> Result<SessionContext, DeriveError> {
+    let runtime = RuntimeEnvBuilder::new()
+        .with_memory_limit(memory_limit_bytes(), 1.0)
+        .build_arc()
+        .map_err(|e| DeriveError::Lake(LakeError::DataFusion(e)))?;
+    let config = SessionConfig::new()
+        .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
+    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    register_tables(&ctx, lake, tables::ALL)?;
+    functions::register(&ctx, params);
+    register_parameter_tables(&ctx, params)
+        .map_err(|e| DeriveError::Lake(LakeError::DataFusion(e)))?;
+    Ok(ctx)
+}
+
+/// `feature_areas(area, area_order)`, `funnel_steps(step_index,
+/// step_name)` and `funnel_step_events(step_index, source, name)`.
+fn register_parameter_tables(
+    ctx: &SessionContext,
+    params: &MetricParams,
+) -> datafusion::error::Result<()> {
+    use datafusion::arrow::array::{Int64Array, StringArray};
+    let table =
+        |fields: Vec<Field>, columns: Vec<ArrayRef>| -> datafusion::error::Result<Arc<MemTable>> {
+            let schema = Arc::new(Schema::new(fields));
+            let batch = RecordBatch::try_new(Arc::clone(&schema), columns)?;
+            Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
+        };
+    let areas = &params.feature_areas;
+    ctx.register_table(
+        "feature_areas",
+        table(
+            vec![
+                Field::new("area", DataType::Utf8, false),
+                Field::new("area_order", DataType::Int64, false),
+            ],
+            vec![
+                Arc::new(StringArray::from_iter_values(
+                    areas.iter().map(|a| a.name.as_str()),
+                )),
+                Arc::new(Int64Array::from_iter_values(1..=areas.len() as i64)),
+            ],
+        )?,
+    )?;
+    let steps = &params.funnel_steps;
+    ctx.register_table(
+        "funnel_steps",
+        table(
+            vec![
+                Field::new("step_index", DataType::Int64, false),
+                Field::new("step_name", DataType::Utf8, false),
+            ],
+            vec![
+                Arc::new(Int64Array::from_iter_values(1..=steps.len() as i64)),
+                Arc::new(StringArray::from_iter_values(
+                    steps.iter().map(|s| s.name.as_str()),
+                )),
+            ],
+        )?,
+    )?;
+    let events: Vec<(i64, &str, &str)> = steps
+        .iter()
+        .enumerate()
+        .flat_map(|(i, s)| {
+            s.names
+                .iter()
+                .map(move |n| (i as i64 + 1, s.source.as_str(), n.as_str()))
+        })
+        .collect();
+    ctx.register_table(
+        "funnel_step_events",
+        table(
+            vec![
+                Field::new("step_index", DataType::Int64, false),
+                Field::new("source", DataType::Utf8, false),
+                Field::new("name", DataType::Utf8, false),
+            ],
+            vec![
+                Arc::new(Int64Array::from_iter_values(events.iter().map(|e| e.0))),
+                Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.1))),
+                Arc::new(StringArray::from_iter_values(events.iter().map(|e| e.2))),
+            ],
+        )?,
+    )?;
+    Ok(())
+}
+
+async fn run_definition(
+    ctx: &SessionContext,
+    lake: &Lake,
+    def: &SqlDefinition,
+    placeholders: &ParamValues,
+    as_of: NaiveDate,
+) -> Result<(u64, usize), DeriveError> {
+    let err = |source| sql_error(def, source);
+    let df = ctx
+        .sql(&def.sql)
+        .await
+        .map_err(err)?
+        .with_param_values(placeholders.clone())
+        .map_err(err)?;
+    match def.kind {
+        SqlKind::View => {
+            ctx.register_table(def.name.as_str(), df.into_view())
+                .map_err(err)?;
+            Ok((0, 0))
+        }
+        SqlKind::Cached => {
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let batches = df.collect().await.map_err(err)?;
+            let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
+            ctx.register_table(def.name.as_str(), Arc::new(table))
+                .map_err(err)?;
+            Ok((rows, 0))
+        }
+        SqlKind::Intermediate => {
+            let batches = df.collect().await.map_err(err)?;
+            let with_date = conform(def, &batches, true)?;
+            let rows = with_date.num_rows() as u64;
+            let table = MemTable::try_new(with_date.schema(), vec![vec![with_date.clone()]])
+                .map_err(err)?;
+            ctx.register_table(def.name.as_str(), Arc::new(table))
+                .map_err(err)?;
+            let target = output_table(def).expect("intermediate has an output table");
+            let by_date = split_by_date(&with_date)?;
+            let partitions = by_date.len();
+            for (date, batch) in by_date {
+                lake.write_partition(&target)
+                    .partition([PartitionValue::Date(date)])
+                    .write(&[batch])
+                    .await?;
+            }
+            Ok((rows, partitions))
+        }
+        SqlKind::Metric => {
+            let batches = df.collect().await.map_err(err)?;
+            let batch = conform(def, &batches, false)?;
+            let target = output_table(def).expect("metric has an output table");
+            let rows = batch.num_rows() as u64;
+            lake.write_partition(&target)
+                .partition([PartitionValue::Date(as_of)])
+                .write(&[batch])
+                .await?;
+            Ok((rows, 1))
+        }
+    }
+}
+
+/// Checks a result against the declared columns and returns it as one
+/// batch in declared order (with a leading `date` for intermediates).
+/// String views are stored as plain strings; any other type difference is
+/// the SQL file's to fix, so it is an error naming the column.
+fn conform(
+    def: &SqlDefinition,
+    batches: &[RecordBatch],
+    with_date: bool,
+) -> Result<RecordBatch, DeriveError> {
+    let shape = |message: String| DeriveError::Shape {
+        origin: def.origin.clone(),
+        message,
+    };
+    let mut wanted: Vec<Column> = Vec::new();
+    if with_date {
+        wanted.push(Column {
+            name: "date".into(),
+            ty: ColumnType::Date,
+        });
+    }
+    wanted.extend(def.columns.iter().cloned());
+    let out_schema = Arc::new(Schema::new(
+        wanted
+            .iter()
+            .map(|c| Field::new(&c.name, c.ty.data_type(), true))
+            .collect::<Vec<_>>(),
+    ));
+    let Some(first) = batches.first() else {
+        return Ok(RecordBatch::new_empty(out_schema));
+    };
+    let got = first.schema();
+    for field in got.fields() {
+        if !wanted.iter().any(|c| c.name == *field.name()) {
+            return Err(shape(format!(
+                "column {} is not declared; add it to `-- columns:` or drop it from the SELECT",
+                field.name()
+            )));
+        }
+    }
+    let mut indices = Vec::new();
+    for column in &wanted {
+        let index = got.index_of(&column.name).map_err(|_| {
+            shape(format!(
+                "declared column {} is missing from the SELECT",
+                column.name
+            ))
+        })?;
+        let actual = got.field(index).data_type();
+        let expected = column.ty.data_type();
+        let string_view = matches!(actual, DataType::Utf8View | DataType::LargeUtf8)
+            && expected == DataType::Utf8;
+        if actual != &expected && !string_view && actual != &DataType::Null {
+            return Err(shape(format!(
+                "column {} is {actual}, declared {}; write CAST(… AS {}) in the SELECT",
+                column.name,
+                column.ty.as_str(),
+                column.ty.as_str()
+            )));
+        }
+        indices.push(index);
+    }
+    let whole = concat_batches(&got, batches).map_err(|e| shape(e.to_string()))?;
+    let columns = indices
+        .iter()
+        .zip(&wanted)
+        .map(|(&i, column)| {
+            let array = whole.column(i);
+            if array.data_type() == &column.ty.data_type() {
+                Ok(Arc::clone(array))
+            } else {
+                cast(array, &column.ty.data_type())
+            }
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| shape(e.to_string()))?;
+    RecordBatch::try_new(out_schema, columns).map_err(|e| shape(e.to_string()))
+}
+
+/// Splits a batch whose first column is `date` into one batch per date,
+/// without the date column (it is the partition key).
+fn split_by_date(batch: &RecordBatch) -> Result<BTreeMap<NaiveDate, RecordBatch>, DeriveError> {
+    let dates = batch.column(0).as_primitive::<Date32Type>();
+    let mut rows: BTreeMap<i32, Vec<u32>> = BTreeMap::new();
+    for (i, d) in dates.iter().enumerate() {
+        if let Some(d) = d {
+            rows.entry(d).or_default().push(i as u32);
+        }
+    }
+    let without_date = batch
+        .project(&(1..batch.num_columns()).collect::<Vec<_>>())
+        .map_err(|e| LakeError::DataFusion(e.into()))?;
+    let mut out = BTreeMap::new();
+    for (day, indices) in rows {
+        let date = functions::date_from_days(day);
+        let part = take_record_batch(&without_date, &UInt32Array::from(indices))
+            .map_err(|e| LakeError::DataFusion(e.into()))?;
+        out.insert(date, part);
+    }
+    Ok(out)
+}
+
+/// One line per metric for `usagelake metrics list`.
+pub fn describe(catalog: &[SqlDefinition]) -> Vec<(String, String, String)> {
+    catalog
+        .iter()
+        .filter(|d| d.kind == SqlKind::Metric)
+        .map(|d| {
+            (
+                d.family.clone().unwrap_or_default(),
+                d.name.clone(),
+                d.summary.clone(),
+            )
+        })
+        .collect()
+}
