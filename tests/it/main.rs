@@ -5,5 +5,6 @@ mod config;
 mod duckdb;
 mod ingest;
 mod lake;
+mod metrics;
 mod s3;
 mod support;
