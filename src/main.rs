@@ -349,6 +349,18 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                     backfill.skipped.len(),
                     backfill.failed.len()
                 );
+                if let Some(metrics) = &report.metrics {
+                    println!(
+                        "ran job metrics for {}: {}",
+                        metrics.date,
+                        metrics
+                            .steps
+                            .iter()
+                            .map(|s| s.summary.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    );
+                }
                 println!("\nlake {}:", lake.location());
                 print_inventory(&report.tables, OutputFormat::Table)?;
                 let lake_arg = lake_url.map(|u| format!(" --lake {u}")).unwrap_or_default();
@@ -361,6 +373,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 );
                 println!(
                     "  usagelake{lake_arg} query \"SELECT reason, count(*) AS n FROM quarantine GROUP BY reason ORDER BY n DESC\" --format csv"
+                );
+                println!(
+                    "  usagelake{lake_arg} query \"SELECT customer_domain, mau, stickiness, band FROM stickiness ORDER BY mau DESC\""
                 );
             }
         }
@@ -394,7 +409,7 @@ fn print_inventory(
         }
         OutputFormat::Table => {
             println!(
-                "{:<22} {:>10} {:>12} {:>12}  partitions",
+                "{:<26} {:>10} {:>12} {:>12}  partitions",
                 "table", "partitions", "rows", "bytes"
             );
             for t in inventory {
@@ -404,7 +419,7 @@ fn print_inventory(
                     _ => "-".into(),
                 };
                 println!(
-                    "{:<22} {:>10} {:>12} {:>12}  {range}",
+                    "{:<26} {:>10} {:>12} {:>12}  {range}",
                     t.table, t.partitions, t.rows, t.bytes
                 );
             }

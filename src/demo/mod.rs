@@ -1,5 +1,6 @@
 //! `usagelake demo`: synthetic Segment data, then the shipped daily job over
-//! its whole date range, into a local lake.
+//! its whole date range, into a local lake, then the metrics job for the
+//! last activity day.
 
 pub mod generator;
 
@@ -37,6 +38,9 @@ pub struct DemoReport {
     pub data_dir: PathBuf,
     pub generated: GeneratedSummary,
     pub backfill: Option<(NaiveDate, NaiveDate, BackfillReport)>,
+    /// The metrics job's run for the last activity day, when the
+    /// configuration has a `metrics` job.
+    pub metrics: Option<runner::RunRecord>,
     pub tables: Vec<TableInventory>,
 }
 
@@ -62,6 +66,7 @@ pub async fn run(
         data_dir: data_dir.to_path_buf(),
         generated,
         backfill: None,
+        metrics: None,
         tables: Vec::new(),
     };
     if generate_only {
@@ -82,6 +87,14 @@ pub async fn run(
     let to = report.generated.last_arrival.unwrap_or(options.end_date);
     let backfill = runner::backfill(lake, &loaded.config, job, from, to, &run_options).await?;
     report.backfill = Some((from, to, backfill));
+    if let Some(metrics) = loaded.jobs.get("metrics") {
+        let force = RunOptions {
+            force: true,
+            ..Default::default()
+        };
+        report.metrics =
+            Some(runner::run_job(lake, &loaded.config, metrics, options.end_date, &force).await?);
+    }
     report.tables = inventory(lake).await?;
     Ok(report)
 }

@@ -151,8 +151,15 @@ async fn run_file(name: &str) {
             };
             derive(&lake, &request).await.unwrap();
         } else if let Some(sql) = head.strip_prefix("query ") {
-            assert_eq!(block.get(1).map(|l| l.trim()), Some("----"), "{name}: {sql}");
-            let expected: String = block[2..].iter().map(|l| format!("{}\n", l.trim())).collect();
+            assert_eq!(
+                block.get(1).map(|l| l.trim()),
+                Some("----"),
+                "{name}: {sql}"
+            );
+            let expected: String = block[2..]
+                .iter()
+                .map(|l| format!("{}\n", l.trim()))
+                .collect();
             let got = render(&lake, sql).await;
             if got != expected {
                 failures.push(format!(
@@ -184,4 +191,89 @@ async fn retention() {
 #[tokio::test]
 async fn dst_change_in_a_non_utc_timezone() {
     run_file("dst.test").await;
+}
+
+/// A lake written by DuckDB, not by usagelake, following the table
+/// contracts (Hive `date=` folders, UTC timestamps).
+const DUCKDB_WRITES_A_LAKE: &str = r#"
+import duckdb, os, sys
+lake = sys.argv[1]
+os.makedirs(f"{lake}/tables", exist_ok=True)
+con = duckdb.connect()
+con.execute("SET TimeZone = 'UTC'")
+con.execute("""CREATE TABLE pages AS SELECT * FROM (VALUES
+    ('p1', 'u1', NULL::VARCHAR, 'a.com', 'home', NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR, NULL::VARCHAR,
+     TIMESTAMPTZ '2026-03-10 14:00:00+00', TIMESTAMPTZ '2026-03-10 14:00:01+00'),
+    ('p2', 'u2', NULL, 'a.com', 'discovery', NULL, NULL, NULL, NULL,
+     TIMESTAMPTZ '2026-03-11 03:30:00+00', TIMESTAMPTZ '2026-03-11 03:30:01+00')
+) t(message_id, user_id, anonymous_id, customer_domain, page_name, tab, asset_guid, connector_name, asset_type, "timestamp", received_at)""")
+con.execute("""CREATE TABLE tracks AS SELECT * FROM (VALUES
+    ('t1', 'u3', NULL::VARCHAR, 'b.com', 'discovery_search_results', '{}',
+     TIMESTAMPTZ '2026-03-10 12:00:00+00', TIMESTAMPTZ '2026-03-10 12:00:01+00')
+) t(message_id, user_id, anonymous_id, customer_domain, event_name, properties, "timestamp", received_at)""")
+con.execute("""CREATE TABLE users AS SELECT * FROM (VALUES
+    ('i1', 'u1', 'u1@a.com', 'u1', 'admin', 'Full', 'Analyst', 'a.com', NULL::TIMESTAMPTZ,
+     TIMESTAMPTZ '2026-03-01 00:00:00+00')
+) t(message_id, user_id, email, username, role, license_type, job_role, customer_domain, created_at, received_at)""")
+for table, ts in [("pages", '"timestamp"'), ("tracks", '"timestamp"'), ("users", "received_at")]:
+    con.execute(f"COPY (SELECT *, CAST({ts} AS DATE) AS date FROM {table}) TO '{lake}/tables/{table}' (FORMAT parquet, PARTITION_BY (date))")
+"#;
+
+#[test]
+fn the_metrics_job_runs_on_a_lake_written_by_duckdb() {
+    use std::process::Command;
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let lake_arg = lake.display().to_string();
+    let made = Command::new("python3")
+        .args(["-c", DUCKDB_WRITES_A_LAKE, &lake_arg])
+        .output()
+        .expect("python3 with duckdb (.ci/run installs it)");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let bin = env!("CARGO_BIN_EXE_usagelake");
+    let run = Command::new(bin)
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "metrics",
+            "--lake",
+            &lake_arg,
+            "--date",
+            "2026-03-10",
+        ])
+        .args(["--set", "timezone=America/New_York"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(stdout.contains("derived 22 metric tables"), "{stdout}");
+    // 03:30 UTC on 03-11 is 23:30 EDT on 03-10, so u2 counts on 03-10.
+    let query = Command::new(bin)
+        .current_dir(dir.path())
+        .args(["query", "--lake", &lake_arg, "--format", "csv"])
+        .arg("SELECT customer_domain, dau FROM dau ORDER BY 1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&query.stdout),
+        "customer_domain,dau\na.com,2\nb.com,1\n"
+    );
+    let roster = Command::new(bin)
+        .current_dir(dir.path())
+        .args(["query", "--lake", &lake_arg, "--format", "csv"])
+        .arg("SELECT user_id, email, status FROM user_roster ORDER BY 1")
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&roster.stdout),
+        "user_id,email,status\nu1,u1@a.com,Active\nu2,,Active\nu3,,Active\n"
+    );
 }
