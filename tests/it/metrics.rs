@@ -277,3 +277,36 @@ fn the_metrics_job_runs_on_a_lake_written_by_duckdb() {
         "user_id,email,status\nu1,u1@a.com,Active\nu2,,Active\nu3,,Active\n"
     );
 }
+
+/// docs/metrics.md is the column contract: it must name every column of
+/// every metric and intermediate table with its type.
+#[test]
+fn docs_list_every_column_of_every_table() {
+    let docs =
+        std::fs::read_to_string(format!("{}/docs/metrics.md", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut missing = Vec::new();
+    for def in usagelake::metrics::load_catalog(None).unwrap() {
+        if usagelake::metrics::output_table(&def).is_none() {
+            continue;
+        }
+        let section = docs
+            .split(&format!("### {}\n", def.name))
+            .nth(1)
+            .map(|rest| rest.split("\n### ").next().unwrap());
+        let Some(section) = section else {
+            missing.push(format!("section ### {}", def.name));
+            continue;
+        };
+        for column in &def.columns {
+            let row = format!("| `{}` | {} |", column.name, column.ty.as_str());
+            if !section.contains(&row) {
+                missing.push(format!("{}: {row}", def.name));
+            }
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "docs/metrics.md lacks:\n{}",
+        missing.join("\n")
+    );
+}

@@ -1,0 +1,198 @@
+#!/usr/bin/env python3
+"""Metrics benchmark: usagelake vs DuckDB on the same Parquet lake.
+
+1. `usagelake demo --generate-only` writes --events Segment events, and
+   `usagelake ingest` turns them into the lake's pages / tracks / users
+   (not timed: both engines then read the same Parquet).
+2. Timed, each in its own process under /usr/bin/time (wall, peak RSS):
+   - `usagelake run metrics --date D` (every intermediate and all 22 metric
+     tables, written to the lake), and
+   - DuckDB running the same SQL files (jobs/sql/*.sql) over the same
+     Parquet: parameters pasted as literals, our SQL functions as DuckDB
+     macros, the funnel's `funnel_times` aggregate as a window/join query
+     (bench/duckdb_funnel_analysis.sql); intermediates materialized and
+     written partitioned by date, every metric written to Parquet.
+3. Prints both, the ratio, and whether both engines produced the same
+   row count for every table.
+
+  cargo build --release && python3 bench/metrics.py --events 10000000
+"""
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SQL_DIR = os.path.join(HERE, "..", "jobs", "sql")
+
+NOISE = [
+    "atlan_analaytics_aggregateinfo_fetch", "api_error_emit", "api_evaluator_cancelled",
+    "api_evaluator_succeeded", "Experiment Started", "$experiment_started",
+    "web_vital_metric_inp_track", "web_vital_metric_ttfb_track", "web_vital_metric_fcp_track",
+    "web_vital_metric_lcp_track", "performance_metric_user_timing_discovery_search",
+    "performance_metric_user_timing_app_bootstrap",
+]
+AREAS = [
+    ("Discovery", ["discovery"], ["discovery_"]),
+    ("Chrome Extension", ["reverse-metadata-sidebar"], ["chrome_"]),
+    ("Insights", ["saved_query", "insights"], ["insights_"]),
+    ("Governance", ["glossary", "term", "category", "classifications", "custom_metadata"], ["governance_", "gtc_tree_"]),
+    ("AI Copilot", [], ["atlan_ai_"]),
+    ("Lineage", [], ["lineage_"]),
+    ("Asset Profile", ["asset_profile", "overview"], []),
+    ("Admin", ["users", "personas", "config", "sso", "api-access", "api_keys", "policyManager", "manage"], []),
+    ("Workflows", ["workflows-home", "workflows-profile", "runs", "playbook"], []),
+    ("Data Quality", ["monitor"], []),
+    ("Data Products", [], ["products_home_"]),
+    ("Marketplace", ["marketplace"], []),
+]
+PIPELINE = [
+    "activity_all", "event_groups", "domain_fallback", "day_groups", "activity_resolved", "activity",
+    "identity", "user_sessions", "user_day", "user_day_feature", "known_domains",
+]
+
+
+def q(s):
+    return "'" + s.replace("'", "''") + "'"
+
+
+def params(as_of, w=30, c=14, n=14):
+    d = lambda k: f"DATE '{(as_of - dt.timedelta(days=k)).isoformat()}'"
+    return {
+        "as_of": d(0), "timezone": "'UTC'", "window_days": str(w), "window_start": d(w - 1),
+        "prev_window_start": d(2 * w - 1), "prev_window_end": d(w), "wau_days": "7",
+        "activity_start": d(w + c - 1), "session_gap_us": str(30 * 60_000_000),
+        "stickiness_strong": "0.3", "stickiness_moderate": "0.1", "roster_churned_days": "90",
+        "top_n": "50", "power_users_top_n": "25", "power_weight_days": "40.0",
+        "power_weight_breadth": "30.0", "power_weight_volume": "30.0",
+        "tier_power_percent_rank": "0.9", "reactivation_gap_days": "30", "retention_days": str(n),
+        "cohort_date": d(n), "funnel_conversion_days": str(c),
+        "funnel_conversion_us": str(c * 86_400_000_000), "funnel_step_count": "3",
+        "funnel_entry_start": d(c + w - 1), "funnel_entry_end": d(c),
+    }
+
+
+def duckdb_script(lake, out, as_of, threads):
+    """The shipped SQL files as one DuckDB script."""
+    p = params(as_of)
+    area_case = " ".join(
+        [f"WHEN source = 'page' AND name IN ({', '.join(map(q, pages))}) THEN {q(a)}" for a, pages, _ in AREAS if pages]
+    )
+    prefix_case = " ".join(
+        f"WHEN source = 'track' AND starts_with(name, {q(pre)}) THEN {q(a)}" for a, _, pres in AREAS for pre in pres
+    )
+    lines = [
+        f"SET threads TO {threads};",
+        "SET TimeZone = 'UTC';",
+        f"SET temp_directory = '{out}/tmp';",
+        "CREATE MACRO to_local_date(ts, tz) AS CAST(timezone(tz, ts) AS DATE);",
+        f"CREATE MACRO is_noise(e) AS e IS NULL OR e = '' OR e IN ({', '.join(map(q, NOISE))}) OR starts_with(e, 'workflow_');",
+        "CREATE MACRO is_search(e) AS coalesce(e IN ('discovery_search_results', 'atlan_ai_conversation_prompt_submitted'), false);",
+        # Pages match exactly, tracks by prefix, first area in table order.
+        f"CREATE MACRO feature_area(source, name) AS CASE {area_case} {prefix_case} END;",
+        "CREATE TABLE feature_areas AS SELECT * FROM (VALUES "
+        + ", ".join(f"({q(a)}, {i + 1})" for i, (a, _, _) in enumerate(AREAS))
+        + ") t(area, area_order);",
+        "CREATE TABLE funnel_steps AS SELECT * FROM (VALUES (1, 'Visited discovery'), (2, 'Searched'), (3, 'Opened asset')) t(step_index, step_name);",
+        "CREATE TABLE funnel_step_events AS SELECT * FROM (VALUES (1, 'page', 'discovery'), (2, 'track', 'discovery_search_results'), (3, 'page', 'asset_profile')) t(step_index, source, name);",
+    ]
+    for t in ("pages", "tracks", "users"):
+        lines.append(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{lake}/tables/{t}/*/*.parquet', hive_partitioning = true);")
+    files = sorted(f for f in os.listdir(SQL_DIR) if f.endswith(".sql"))
+    order = PIPELINE + sorted(f[:-4] for f in files if f[:-4] not in PIPELINE)
+    for name in order:
+        if name == "funnel_analysis":
+            text = open(os.path.join(HERE, "duckdb_funnel_analysis.sql")).read()
+        else:
+            text = open(os.path.join(SQL_DIR, name + ".sql")).read()
+        kind = re.search(r"^-- kind: (\w+)", text, re.M).group(1)
+        text = re.sub(r"\$(\w+)::\w+", lambda m: "(" + p[m.group(1)] + ")", text)
+        # DuckDB spells these differently: epoch microseconds, integer division.
+        text = text.replace("CAST(ts AS BIGINT)", "epoch_us(ts)").replace("/ 12 AS INT", "// 12 AS INT")
+        text = text.replace(") / 12", ") // 12")
+        body = "\n".join(l for l in text.splitlines() if not l.strip().startswith("--")).strip()
+        if kind == "view":
+            lines.append(f"CREATE VIEW {name} AS {body};")
+        elif kind == "cached":
+            lines.append(f"CREATE TABLE {name} AS {body};")
+        elif kind == "intermediate":
+            lines.append(f"CREATE TABLE {name} AS {body};")
+            lines.append(f"COPY {name} TO '{out}/{name}' (FORMAT parquet, PARTITION_BY (date), COMPRESSION zstd, OVERWRITE_OR_IGNORE);")
+        else:
+            lines.append(f"COPY ({body}) TO '{out}/{name}.parquet' (FORMAT parquet, COMPRESSION zstd);")
+    return "\n".join(lines)
+
+
+def timed(cmd, env=None):
+    """Runs cmd under /usr/bin/time; returns (seconds, peak RSS MiB, stdout)."""
+    out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M"] + cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        sys.exit(f"{cmd[0]} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
+    line = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1]
+    _, secs, kib = line.split()
+    return float(secs), int(kib) / 1024, out.stdout
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--events", type=int, default=10_000_000)
+    ap.add_argument("--days", type=int, default=60)
+    ap.add_argument("--end-date", default="2026-11-01")
+    ap.add_argument("--bin", default=os.path.join(os.environ.get("CARGO_TARGET_DIR", "target"), "release", "usagelake"))
+    ap.add_argument("--work", help="reuse this folder (keeps generated data between runs)")
+    ap.add_argument("--threads", type=int, default=os.cpu_count())
+    args = ap.parse_args()
+    work = args.work or tempfile.mkdtemp(prefix="usagelake-metrics-bench-")
+    os.makedirs(work, exist_ok=True)
+    data, lake = os.path.join(work, "data"), os.path.join(work, "lake")
+    if not os.path.exists(os.path.join(lake, "tables", "pages")):
+        subprocess.run([args.bin, "demo", "--generate-only", "--data", data, "--events", str(args.events),
+                        "--days", str(args.days), "--end-date", args.end_date, "--seed", "7"], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([args.bin, "--lake", lake, "ingest", os.path.join(data, "segment-logs")], check=True,
+                       stdout=subprocess.DEVNULL)
+    as_of = dt.date.fromisoformat(args.end_date)
+    for t in os.listdir(os.path.join(lake, "tables")):
+        if t not in ("pages", "tracks", "users", "quarantine"):
+            shutil.rmtree(os.path.join(lake, "tables", t))
+
+    ours_s, ours_mib, _ = timed([args.bin, "--lake", lake, "run", "metrics", "--date", as_of.isoformat()])
+    out = os.path.join(work, "duckdb-out")
+    shutil.rmtree(out, ignore_errors=True)
+    os.makedirs(os.path.join(out, "tmp"))
+    script = duckdb_script(lake, out, as_of, args.threads)
+    with open(os.path.join(work, "duckdb_metrics.sql"), "w") as f:
+        f.write(script)
+    runner = "import duckdb, sys; duckdb.connect().execute(open(sys.argv[1]).read())"
+    duck_s, duck_mib, _ = timed([sys.executable, "-c", runner, os.path.join(work, "duckdb_metrics.sql")])
+
+    # Same definitions, same rows: compare every table's row count.
+    import duckdb
+    con = duckdb.connect()
+    mismatches = []
+    tables = json.loads("[" + ",".join(subprocess.run([args.bin, "--lake", lake, "tables", "--format", "json"],
+                                                       capture_output=True, text=True).stdout.split()) + "]")
+    for t in tables:
+        name = t["table"]
+        if name in ("pages", "tracks", "users", "quarantine", "bi_queries", "sync_jobs", "product_usage_stats"):
+            continue
+        path = os.path.join(out, name)
+        glob = f"{path}/*/*.parquet" if os.path.isdir(path) else f"{path}.parquet"
+        theirs = con.execute(f"SELECT count(*) FROM read_parquet('{glob}')").fetchone()[0]
+        if theirs != t["rows"]:
+            mismatches.append(f"{name}: usagelake {t['rows']} rows, DuckDB {theirs}")
+
+    print(f"events={args.events:,} days={args.days} as_of={as_of} (lake {lake})")
+    print(f"usagelake run metrics : {ours_s:7.2f} s  peak RSS {ours_mib:7.0f} MiB")
+    print(f"DuckDB same SQL       : {duck_s:7.2f} s  peak RSS {duck_mib:7.0f} MiB")
+    print(f"time ratio usagelake/DuckDB: {ours_s / duck_s:.2f}x   memory ratio: {ours_mib / duck_mib:.2f}x")
+    print("row counts: " + ("identical for every table" if not mismatches else "DIFFER\n  " + "\n  ".join(mismatches)))
+
+
+if __name__ == "__main__":
+    main()
