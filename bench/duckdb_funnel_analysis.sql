@@ -59,15 +59,21 @@ grid AS (
     FROM known_domains k
     CROSS JOIN funnel_steps s
     LEFT JOIN per_step p ON p.customer_domain = k.customer_domain AND p.step_index = s.step_index
+),
+-- One reference to grid: a CTE used twice is computed twice.
+neighbours AS (
+    SELECT
+        *,
+        FIRST_VALUE(users) OVER (PARTITION BY customer_domain ORDER BY step_index) AS first_users,
+        LAG(users) OVER (PARTITION BY customer_domain ORDER BY step_index) AS prev_users
+    FROM grid
 )
 SELECT
-    g.customer_domain,
-    g.step_index,
-    g.step_name,
-    g.users,
-    CAST(g.users AS DOUBLE) / CAST(NULLIF(f.users, 0) AS DOUBLE) AS conversion_rate_from_first,
-    CAST(g.users AS DOUBLE) / CAST(NULLIF(COALESCE(p.users, g.users), 0) AS DOUBLE) AS conversion_rate_from_prev,
-    g.median_seconds_from_prev
-FROM grid g
-JOIN grid f ON f.customer_domain = g.customer_domain AND f.step_index = 1
-LEFT JOIN grid p ON p.customer_domain = g.customer_domain AND p.step_index = g.step_index - 1
+    customer_domain,
+    step_index,
+    step_name,
+    users,
+    CAST(users AS DOUBLE) / CAST(NULLIF(first_users, 0) AS DOUBLE) AS conversion_rate_from_first,
+    CAST(users AS DOUBLE) / CAST(NULLIF(COALESCE(prev_users, users), 0) AS DOUBLE) AS conversion_rate_from_prev,
+    median_seconds_from_prev
+FROM neighbours

@@ -3,39 +3,30 @@
 -- family: intermediate
 -- summary: Sessions per (domain, user, local date): a gap strictly longer than session_gap_minutes, or local midnight, starts a new one.
 -- columns: customer_domain STRING, user_id STRING, session_index BIGINT, session_start TIMESTAMP, session_end TIMESTAMP, events BIGINT, pageviews BIGINT, actions BIGINT, duration_s DOUBLE
-WITH events AS (
-    SELECT customer_domain, user_id, local_date, ts, CAST(ts AS BIGINT) AS ts_us, source
+-- sessionize() gathers each user-day's events in one hash aggregation and
+-- splits them in time order; no sort of all events.
+WITH days AS (
+    SELECT
+        local_date,
+        customer_domain,
+        user_id,
+        sessionize(CAST(ts AS BIGINT), source = 'page') AS sessions
     FROM activity_resolved
+    GROUP BY local_date, customer_domain, user_id
 ),
-marked AS (
-    SELECT
-        *,
-        CASE
-            WHEN ts_us - LAG(ts_us) OVER (PARTITION BY customer_domain, user_id, local_date ORDER BY ts_us)
-                 <= $session_gap_us::BIGINT THEN 0
-            ELSE 1
-        END AS opens
-    FROM events
-),
-numbered AS (
-    SELECT
-        *,
-        SUM(opens) OVER (
-            PARTITION BY customer_domain, user_id, local_date ORDER BY ts_us
-            ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-        ) AS session_index
-    FROM marked
+flat AS (
+    SELECT local_date, customer_domain, user_id, unnest(sessions) AS s
+    FROM days
 )
 SELECT
     local_date AS "date",
     customer_domain,
     user_id,
-    CAST(session_index AS BIGINT) AS session_index,
-    MIN(ts) AS session_start,
-    MAX(ts) AS session_end,
-    COUNT(*) AS events,
-    SUM(CASE WHEN source = 'page' THEN 1 ELSE 0 END) AS pageviews,
-    SUM(CASE WHEN source = 'track' THEN 1 ELSE 0 END) AS actions,
-    CAST(MAX(ts_us) - MIN(ts_us) AS DOUBLE) / 1000000.0 AS duration_s
-FROM numbered
-GROUP BY local_date, customer_domain, user_id, session_index
+    s['session_index'] AS session_index,
+    s['session_start'] AS session_start,
+    s['session_end'] AS session_end,
+    s['events'] AS events,
+    s['pageviews'] AS pageviews,
+    s['actions'] AS actions,
+    s['duration_s'] AS duration_s
+FROM flat

@@ -8,6 +8,9 @@
 //!   page_name) or track (`'track'`, literal event-name prefix), or NULL.
 //! - `funnel_times(step_index, ts_us, is_entry)`: aggregate; the times (µs)
 //!   at which one user reached each funnel step, greedy and ordered.
+//! - `sessionize(ts_us, is_page)`: aggregate; one user-day's sessions as a
+//!   list of structs (index, start, end, events, pageviews, actions,
+//!   duration_s).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -15,17 +18,18 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, Offset, TimeZone};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Array, ListArray, StringArray,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Float64Array, Int64Array, ListArray,
+    StringArray, StructArray, TimestampMicrosecondArray,
 };
+use datafusion::arrow::buffer::OffsetBuffer;
 use datafusion::arrow::datatypes::{
-    DataType, Field, Int64Type, TimeUnit, TimestampMicrosecondType,
+    DataType, Field, Fields, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{
-    Accumulator, AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udaf, create_udf,
-};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
 
+use super::collect::{PairsFinish, pairs_udaf};
 use super::params::{FeatureArea, MetricParams};
 
 /// Registers every function of this module in `ctx` for `params`.
@@ -34,10 +38,13 @@ pub fn register(ctx: &SessionContext, params: &MetricParams) {
     ctx.register_udf(is_noise(&params.noise_events, &params.noise_prefixes));
     ctx.register_udf(is_search(&params.search_events));
     ctx.register_udf(feature_area(&params.feature_areas));
-    ctx.register_udaf(funnel_times(
-        params.funnel_steps.len(),
-        params.funnel_conversion_days * 86_400_000_000,
-    ));
+    ctx.register_udaf(pairs_udaf(FunnelTimes {
+        steps: params.funnel_steps.len(),
+        window_us: params.funnel_conversion_days * 86_400_000_000,
+    }));
+    ctx.register_udaf(pairs_udaf(Sessionize {
+        gap_us: (params.session_gap_minutes * 60_000_000.0).round() as i64,
+    }));
 }
 
 fn utc_micros() -> DataType {
@@ -194,63 +201,24 @@ fn area_of<'a>(areas: &'a [FeatureArea], source: &str, name: &str) -> Option<&'a
     found.map(|a| a.name.as_str())
 }
 
-fn list_of_i64() -> DataType {
-    DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))
-}
-
-fn funnel_times(steps: usize, window_us: i64) -> AggregateUDF {
-    create_udaf(
-        "funnel_times",
-        vec![DataType::Int64, DataType::Int64, DataType::Boolean],
-        Arc::new(list_of_i64()),
-        Volatility::Immutable,
-        Arc::new(move |_| {
-            Ok(Box::new(FunnelTimes {
-                steps,
-                window_us,
-                events: Vec::new(),
-            }))
-        }),
-        Arc::new(vec![
-            list_of_i64(),
-            list_of_i64(),
-            DataType::List(Arc::new(Field::new("item", DataType::Boolean, true))),
-        ]),
-    )
-}
-
-/// One user's step events; the greedy walk runs once all are in.
-#[derive(Debug)]
+/// `funnel_times(step_index, ts_us, is_entry)`: pairs are
+/// (step × 2 + entry flag, ts).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct FunnelTimes {
     steps: usize,
     window_us: i64,
-    /// (step index, time µs, whether it may open the funnel)
-    events: Vec<(i64, i64, bool)>,
 }
 
 impl FunnelTimes {
-    fn push_arrays(&mut self, steps: &ArrayRef, times: &ArrayRef, entries: &ArrayRef) {
-        let steps = steps.as_primitive::<Int64Type>();
-        let times = times.as_primitive::<Int64Type>();
-        let entries = entries.as_boolean();
-        for i in 0..steps.len() {
-            if steps.is_null(i) || times.is_null(i) {
-                continue;
-            }
-            let entry = !entries.is_null(i) && entries.value(i);
-            self.events.push((steps.value(i), times.value(i), entry));
-        }
-    }
-
     /// METRICS.md §5: t1 = earliest entry event of step 1; each later step
     /// the earliest event strictly after the previous step and within the
     /// conversion window of t1.
-    fn walk(&self) -> Vec<i64> {
-        let Some(t1) = self
-            .events
+    fn walk(&self, events: &[(i64, i64)]) -> Vec<i64> {
+        let step_of = |code: i64| code >> 1;
+        let Some(t1) = events
             .iter()
-            .filter(|(s, _, entry)| *s == 1 && *entry)
-            .map(|(_, t, _)| *t)
+            .filter(|(code, _)| *code == 3)
+            .map(|(_, t)| *t)
             .min()
         else {
             return Vec::new();
@@ -258,11 +226,12 @@ impl FunnelTimes {
         let mut times = vec![t1];
         for step in 2..=self.steps as i64 {
             let prev = *times.last().expect("non-empty");
-            let next = self
-                .events
+            let next = events
                 .iter()
-                .filter(|(s, t, _)| *s == step && *t > prev && *t - t1 <= self.window_us)
-                .map(|(_, t, _)| *t)
+                .filter(|(code, t)| {
+                    step_of(*code) == step && *t > prev && *t - t1 <= self.window_us
+                })
+                .map(|(_, t)| *t)
                 .min();
             match next {
                 Some(t) => times.push(t),
@@ -273,62 +242,148 @@ impl FunnelTimes {
     }
 }
 
-fn list_scalar(values: impl IntoIterator<Item = ScalarValue>, ty: &DataType) -> ScalarValue {
-    ScalarValue::List(ScalarValue::new_list_nullable(
-        &values.into_iter().collect::<Vec<_>>(),
-        ty,
-    ))
+impl PairsFinish for FunnelTimes {
+    fn name(&self) -> &'static str {
+        "funnel_times"
+    }
+
+    fn input_types(&self) -> Vec<DataType> {
+        vec![DataType::Int64, DataType::Int64, DataType::Boolean]
+    }
+
+    fn output_type(&self) -> DataType {
+        DataType::List(Arc::new(Field::new("item", DataType::Int64, true)))
+    }
+
+    fn pairs(&self, values: &[ArrayRef]) -> Result<Vec<Option<(i64, i64)>>> {
+        let steps = values[0].as_primitive::<Int64Type>();
+        let times = values[1].as_primitive::<Int64Type>();
+        let entries = values[2].as_boolean();
+        Ok((0..steps.len())
+            .map(|i| {
+                if steps.is_null(i) || times.is_null(i) {
+                    return None;
+                }
+                let entry = !entries.is_null(i) && entries.value(i);
+                Some((steps.value(i) * 2 + i64::from(entry), times.value(i)))
+            })
+            .collect())
+    }
+
+    fn finish(&self, groups: &mut [Vec<(i64, i64)>]) -> Result<ArrayRef> {
+        let walks: Vec<Vec<i64>> = groups.iter().map(|g| self.walk(g)).collect();
+        let offsets = OffsetBuffer::from_lengths(walks.iter().map(Vec::len));
+        let values = Int64Array::from_iter_values(walks.into_iter().flatten());
+        Ok(Arc::new(ListArray::new(
+            Arc::new(Field::new("item", DataType::Int64, true)),
+            offsets,
+            Arc::new(values),
+            None,
+        )))
+    }
 }
 
-impl Accumulator for FunnelTimes {
-    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
-        self.push_arrays(&values[0], &values[1], &values[2]);
-        Ok(())
+/// `sessionize(ts_us, is_page)`: one user-day's events as a list of
+/// sessions (METRICS.md "Sessions"); pairs are (ts, page flag).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Sessionize {
+    gap_us: i64,
+}
+
+fn session_fields() -> Fields {
+    Fields::from(vec![
+        Field::new("session_index", DataType::Int64, false),
+        Field::new("session_start", utc_micros(), false),
+        Field::new("session_end", utc_micros(), false),
+        Field::new("events", DataType::Int64, false),
+        Field::new("pageviews", DataType::Int64, false),
+        Field::new("actions", DataType::Int64, false),
+        Field::new("duration_s", DataType::Float64, false),
+    ])
+}
+
+impl PairsFinish for Sessionize {
+    fn name(&self) -> &'static str {
+        "sessionize"
     }
 
-    fn evaluate(&mut self) -> Result<ScalarValue> {
-        Ok(list_scalar(
-            self.walk().into_iter().map(|t| ScalarValue::Int64(Some(t))),
-            &DataType::Int64,
-        ))
+    fn input_types(&self) -> Vec<DataType> {
+        vec![DataType::Int64, DataType::Boolean]
     }
 
-    fn size(&self) -> usize {
-        std::mem::size_of_val(self)
-            + self.events.capacity() * std::mem::size_of::<(i64, i64, bool)>()
+    fn output_type(&self) -> DataType {
+        DataType::List(Arc::new(Field::new(
+            "item",
+            DataType::Struct(session_fields()),
+            true,
+        )))
     }
 
-    fn state(&mut self) -> Result<Vec<ScalarValue>> {
-        Ok(vec![
-            list_scalar(
-                self.events.iter().map(|e| ScalarValue::Int64(Some(e.0))),
-                &DataType::Int64,
-            ),
-            list_scalar(
-                self.events.iter().map(|e| ScalarValue::Int64(Some(e.1))),
-                &DataType::Int64,
-            ),
-            list_scalar(
-                self.events.iter().map(|e| ScalarValue::Boolean(Some(e.2))),
-                &DataType::Boolean,
-            ),
-        ])
+    fn pairs(&self, values: &[ArrayRef]) -> Result<Vec<Option<(i64, i64)>>> {
+        let times = values[0].as_primitive::<Int64Type>();
+        let pages = values[1].as_boolean();
+        Ok((0..times.len())
+            .map(|i| {
+                (!times.is_null(i)).then(|| {
+                    let page = !pages.is_null(i) && pages.value(i);
+                    (times.value(i), i64::from(page))
+                })
+            })
+            .collect())
     }
 
-    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
-        let lists: Vec<&ListArray> = states.iter().map(|s| s.as_list::<i32>()).collect();
-        for row in 0..lists[0].len() {
-            if lists[0].is_null(row) {
-                continue;
+    fn finish(&self, groups: &mut [Vec<(i64, i64)>]) -> Result<ArrayRef> {
+        let (mut index, mut start, mut end) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut events, mut pageviews, mut duration) = (Vec::new(), Vec::new(), Vec::new());
+        let mut lengths = Vec::with_capacity(groups.len());
+        for group in groups.iter_mut() {
+            // Equal timestamps are a gap of 0, so their order does not matter.
+            group.sort_unstable();
+            let mut sessions = 0;
+            let mut previous: Option<i64> = None;
+            for &(ts, page) in group.iter() {
+                if previous.is_none_or(|p| ts - p > self.gap_us) {
+                    sessions += 1;
+                    index.push(sessions);
+                    start.push(ts);
+                    end.push(ts);
+                    events.push(0i64);
+                    pageviews.push(0i64);
+                }
+                let last = index.len() - 1;
+                end[last] = ts;
+                events[last] += 1;
+                pageviews[last] += page;
+                previous = Some(ts);
             }
-            let (s, t, e) = (
-                lists[0].value(row),
-                lists[1].value(row),
-                lists[2].value(row),
-            );
-            self.push_arrays(&s, &t, &e);
+            lengths.push(sessions as usize);
         }
-        Ok(())
+        duration.extend(
+            start
+                .iter()
+                .zip(&end)
+                .map(|(s, e)| (e - s) as f64 / 1_000_000.0),
+        );
+        let actions: Vec<i64> = events.iter().zip(&pageviews).map(|(e, p)| e - p).collect();
+        let timestamps = |v: Vec<i64>| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from(v).with_timezone("UTC"))
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(Int64Array::from(index)),
+            timestamps(start),
+            timestamps(end),
+            Arc::new(Int64Array::from(events)),
+            Arc::new(Int64Array::from(pageviews)),
+            Arc::new(Int64Array::from(actions)),
+            Arc::new(Float64Array::from(duration)),
+        ];
+        let sessions = StructArray::try_new(session_fields(), columns, None)?;
+        Ok(Arc::new(ListArray::new(
+            Arc::new(Field::new("item", DataType::Struct(session_fields()), true)),
+            OffsetBuffer::from_lengths(lengths),
+            Arc::new(sessions),
+            None,
+        )))
     }
 }
 
@@ -388,17 +443,39 @@ mod tests {
         let f = FunnelTimes {
             steps: 3,
             window_us: 100,
-            events: vec![
-                (1, 10, false),
-                (1, 20, true),
-                (2, 15, false),
-                (2, 30, false),
-                (3, 30, false),
-                (3, 121, false),
-            ],
         };
+        // (step × 2 + entry flag, ts): step 1 at 10 cannot open, at 20 it can.
+        let events = [(2, 10), (3, 20), (4, 15), (4, 30), (6, 30), (6, 121)];
         // Step 2 at 15 is before t1 = 20; step 3 must be strictly after 30
         // and within 100 of t1: 121 is 101 late.
-        assert_eq!(f.walk(), vec![20, 30]);
+        assert_eq!(f.walk(&events), vec![20, 30]);
+    }
+
+    #[test]
+    fn sessions_split_on_a_gap_longer_than_the_limit() {
+        let s = Sessionize { gap_us: 100 };
+        // Unsorted input; 100 apart stays, 101 apart splits.
+        let mut groups = vec![vec![(300, 1), (100, 1), (200, 0), (401, 0)], vec![(5, 0)]];
+        let out = s.finish(&mut groups).unwrap();
+        let lists = out.as_list::<i32>();
+        assert_eq!(
+            (0..lists.len())
+                .map(|i| lists.value_length(i))
+                .collect::<Vec<_>>(),
+            vec![2, 1]
+        );
+        let sessions = lists.values().as_struct();
+        let column = |name: &str| {
+            sessions
+                .column_by_name(name)
+                .unwrap()
+                .as_primitive::<Int64Type>()
+                .values()
+                .to_vec()
+        };
+        assert_eq!(column("session_index"), vec![1, 2, 1]);
+        assert_eq!(column("events"), vec![3, 1, 1]);
+        assert_eq!(column("pageviews"), vec![2, 0, 0]);
+        assert_eq!(column("actions"), vec![1, 1, 1]);
     }
 }

@@ -10,6 +10,7 @@
 //!    rescans raw events; intermediates are also written, by local `date`;
 //! 3. the metrics, each written as `tables/<name>/as_of=D/data.parquet`.
 
+mod collect;
 mod definition;
 mod functions;
 mod params;
