@@ -389,3 +389,110 @@ async fn invariants_hold_on_generated_data() {
     .await;
     assert_eq!(before, after);
 }
+
+/// A job's `sql_dir` adds a metric (and can replace a shipped one); a file
+/// whose result does not match its declared columns fails with the file,
+/// the column and the cast to write.
+#[tokio::test]
+async fn user_sql_files_add_tables_and_shape_errors_name_the_fix() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    std::fs::create_dir_all(&events).unwrap();
+    let lines = [
+        "track 2026-03-10T10:00:00Z u1 a.com discovery_search_results",
+        "track 2026-03-10T11:00:00Z u2 a.com discovery_search_results",
+        "page 2026-03-10T11:00:00Z u3 a.com home",
+    ];
+    let json: Vec<String> = lines
+        .iter()
+        .enumerate()
+        .map(|(i, l)| event_json(l, i))
+        .collect();
+    std::fs::write(events.join("part.json"), json.join("\n")).unwrap();
+    ingest(
+        &lake,
+        &IngestRequest {
+            source: events.display().to_string(),
+            selection: FileSelection::All,
+            date: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
+            s3: s3_none(),
+        },
+    )
+    .await
+    .unwrap();
+    let sql_dir = dir.path().join("my-metrics");
+    std::fs::create_dir_all(&sql_dir).unwrap();
+    std::fs::write(
+        sql_dir.join("weekly_searchers.sql"),
+        "-- name: weekly_searchers\n-- kind: metric\n-- family: feature_adoption\n\
+         -- summary: Users with a search in the last 7 days.\n\
+         -- columns: customer_domain STRING, searchers BIGINT\n\
+         SELECT k.customer_domain, COUNT(DISTINCT u.user_id) AS searchers\n\
+         FROM known_domains k LEFT JOIN user_day u ON u.customer_domain = k.customer_domain\n\
+         AND u.\"date\" > $as_of::DATE - 7 AND u.searches > 0 GROUP BY k.customer_domain\n",
+    )
+    .unwrap();
+    let as_of = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
+    let request = |metrics: Option<Vec<String>>| DeriveRequest {
+        params: MetricParams::from_params(&Params::new(), as_of).unwrap(),
+        sql_dir: Some(sql_dir.clone()),
+        metrics,
+    };
+    let report = derive(&lake, &request(Some(vec!["weekly_searchers".into()])))
+        .await
+        .unwrap();
+    let written: Vec<_> = report
+        .tables
+        .iter()
+        .filter(|t| t.kind == "metric")
+        .map(|t| (t.table.as_str(), t.rows))
+        .collect();
+    assert_eq!(written, vec![("weekly_searchers", 1)]);
+    let catalog = usagelake::metrics::load_catalog(Some(&sql_dir)).unwrap();
+    let def = catalog
+        .iter()
+        .find(|d| d.name == "weekly_searchers")
+        .unwrap();
+    let table = usagelake::metrics::output_table(def).unwrap();
+    let batches = usagelake::lake::read_partition(
+        &lake,
+        &table,
+        &[usagelake::lake::PartitionValue::Date(as_of)],
+    )
+    .await
+    .unwrap()
+    .unwrap();
+    let batch = &batches[0];
+    assert_eq!(
+        (
+            array_value_to_string(batch.column(0), 0).unwrap(),
+            array_value_to_string(batch.column(1), 0).unwrap()
+        ),
+        ("a.com".to_string(), "2".to_string())
+    );
+
+    // The shipped dau, replaced by a file that forgets a cast.
+    std::fs::write(
+        sql_dir.join("dau.sql"),
+        "-- name: dau\n-- kind: metric\n-- columns: customer_domain STRING, dau DOUBLE\n\
+         SELECT customer_domain, COUNT(*) AS dau FROM user_day GROUP BY 1\n",
+    )
+    .unwrap();
+    let err = derive(&lake, &request(Some(vec!["dau".into()])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: the result does not match the declared columns: column dau is Int64, declared DOUBLE; write CAST(… AS DOUBLE) in the SELECT",
+            sql_dir.join("dau.sql").display()
+        )
+    );
+    let err = derive(&lake, &request(Some(vec!["daus".into()])))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unknown metric \"daus\"; `usagelake metrics list` shows the known ones"
+    );
+}
