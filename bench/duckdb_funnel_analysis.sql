@@ -39,41 +39,4 @@ reached AS (
     SELECT customer_domain, 2, CAST(t2 - t1 AS DOUBLE) / 1000000.0 FROM t2
     UNION ALL
     SELECT customer_domain, 3, CAST(t3 - t2 AS DOUBLE) / 1000000.0 FROM t3
-),
-per_step AS (
-    SELECT
-        customer_domain,
-        step_index,
-        COUNT(*) AS users,
-        percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds_from_prev) AS median_seconds_from_prev
-    FROM reached
-    GROUP BY customer_domain, step_index
-),
-grid AS (
-    SELECT
-        k.customer_domain,
-        s.step_index,
-        s.step_name,
-        COALESCE(p.users, 0) AS users,
-        p.median_seconds_from_prev
-    FROM known_domains k
-    CROSS JOIN funnel_steps s
-    LEFT JOIN per_step p ON p.customer_domain = k.customer_domain AND p.step_index = s.step_index
-),
--- One reference to grid: a CTE used twice is computed twice.
-neighbours AS (
-    SELECT
-        *,
-        FIRST_VALUE(users) OVER (PARTITION BY customer_domain ORDER BY step_index) AS first_users,
-        LAG(users) OVER (PARTITION BY customer_domain ORDER BY step_index) AS prev_users
-    FROM grid
 )
-SELECT
-    customer_domain,
-    step_index,
-    step_name,
-    users,
-    CAST(users AS DOUBLE) / CAST(NULLIF(first_users, 0) AS DOUBLE) AS conversion_rate_from_first,
-    CAST(users AS DOUBLE) / CAST(NULLIF(COALESCE(prev_users, users), 0) AS DOUBLE) AS conversion_rate_from_prev,
-    median_seconds_from_prev
-FROM neighbours

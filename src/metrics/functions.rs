@@ -410,32 +410,19 @@ mod tests {
 
     #[test]
     fn local_dates_follow_dst() {
-        // 2026-03-08: New York springs forward at 07:00 UTC (02:00 EST).
-        assert_eq!(
-            local("America/New_York", "2026-03-09T03:30:00Z").to_string(),
-            "2026-03-08"
-        );
-        assert_eq!(
-            local("America/New_York", "2026-03-09T04:30:00Z").to_string(),
-            "2026-03-09"
-        );
-        // Before the change the offset is -5: 04:30Z is 23:30 on the 7th.
-        assert_eq!(
-            local("America/New_York", "2026-03-08T04:30:00Z").to_string(),
-            "2026-03-07"
-        );
-        assert_eq!(
-            local("Asia/Kolkata", "2026-03-08T18:29:59Z").to_string(),
-            "2026-03-08"
-        );
-        assert_eq!(
-            local("Asia/Kolkata", "2026-03-08T18:30:00Z").to_string(),
-            "2026-03-09"
-        );
-        assert_eq!(
-            local("UTC", "1969-12-31T23:59:59Z").to_string(),
-            "1969-12-31"
-        );
+        // 2026-03-08: New York springs forward at 07:00 UTC (02:00 EST);
+        // before it 04:30Z is 23:30 on the 7th, after it 03:30Z is 23:30.
+        let cases = [
+            ("America/New_York", "2026-03-09T03:30:00Z", "2026-03-08"),
+            ("America/New_York", "2026-03-09T04:30:00Z", "2026-03-09"),
+            ("America/New_York", "2026-03-08T04:30:00Z", "2026-03-07"),
+            ("Asia/Kolkata", "2026-03-08T18:29:59Z", "2026-03-08"),
+            ("Asia/Kolkata", "2026-03-08T18:30:00Z", "2026-03-09"),
+            ("UTC", "1969-12-31T23:59:59Z", "1969-12-31"),
+        ];
+        for (zone, utc, expected) in cases {
+            assert_eq!(local(zone, utc).to_string(), expected, "{zone} {utc}");
+        }
     }
 
     #[test]
