@@ -12,3 +12,4 @@ pub mod metrics;
 pub mod query;
 pub mod runner;
 pub mod sources;
+pub mod sql;

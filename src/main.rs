@@ -89,6 +89,11 @@ enum Command {
         #[command(subcommand)]
         command: MetricsCommand,
     },
+    /// Anonymize SQL and extract the tables and columns it references
+    Sql {
+        #[command(subcommand)]
+        command: SqlCommand,
+    },
     /// Generate a synthetic Segment dataset and run the daily job over it into the lake
     Demo {
         /// Folder for the generated event files
@@ -116,6 +121,23 @@ enum MetricsCommand {
         /// Also read the .sql files of this folder (as a job's sql_dir would)
         #[arg(long)]
         sql_dir: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum SqlCommand {
+    /// Read JSON lines {"id", "sql"} (FILE or stdin) and write one JSON line per statement:
+    /// id, anonymized, fingerprint, tables, written_tables, columns, error
+    Analyze {
+        #[arg(long, value_enum, default_value = "generic")]
+        dialect: usagelake::sql::SqlDialect,
+        file: Option<PathBuf>,
+    },
+    /// Print the anonymized form of SQL (the argument, or stdin), one statement per line
+    Anonymize {
+        #[arg(long, value_enum, default_value = "generic")]
+        dialect: usagelake::sql::SqlDialect,
+        sql: Option<String>,
     },
 }
 
@@ -294,6 +316,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 println!("  {name:<width$}  {summary}");
             }
         }
+        Command::Sql { command } => run_sql_command(command)?,
         Command::Runs { limit } => {
             let lake = open_lake(lake_url, &loaded)?;
             for record in Ledger::new(&lake)
@@ -381,6 +404,39 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn run_sql_command(command: SqlCommand) -> Result<(), String> {
+    use std::io::{BufRead, Read};
+    match command {
+        SqlCommand::Analyze { dialect, file } => {
+            let input: Box<dyn BufRead> = match &file {
+                Some(path) => Box::new(std::io::BufReader::new(
+                    std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
+                )),
+                None => Box::new(std::io::stdin().lock()),
+            };
+            let stdout = std::io::stdout().lock();
+            usagelake::sql::analyze_lines(input, std::io::BufWriter::new(stdout), dialect)
+                .map_err(|e| e.to_string())?;
+        }
+        SqlCommand::Anonymize { dialect, sql } => {
+            let text = match sql {
+                Some(text) => text,
+                None => {
+                    let mut text = String::new();
+                    std::io::stdin()
+                        .read_to_string(&mut text)
+                        .map_err(|e| e.to_string())?;
+                    text
+                }
+            };
+            for statement in usagelake::sql::anonymize(&text, dialect) {
+                println!("{statement}");
+            }
+        }
+    }
+    Ok(())
 }
 
 fn print_inventory(

@@ -7,4 +7,5 @@ mod ingest;
 mod lake;
 mod metrics;
 mod s3;
+mod sql;
 mod support;

@@ -1,0 +1,377 @@
+//! Literal removal on the token stream. Working on tokens, not the AST,
+//! means every statement gets anonymized, also one the parser rejects, and
+//! nothing the tokenizer classified as a literal can survive.
+
+use datafusion::sql::sqlparser::dialect::Dialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+
+/// One statement's tokens with literals already replaced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Statement {
+    /// Output units: `?`, keywords, identifiers, punctuation.
+    pub units: Vec<Unit>,
+    /// The statement as SQL text for the parser (literals kept: the parser
+    /// needs them, and this text is never stored).
+    pub source: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unit {
+    pub text: String,
+    pub kind: UnitKind,
+    /// Whitespace (or a comment) came before it in the input.
+    pub spaced: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UnitKind {
+    Literal,
+    Keyword,
+    Identifier { quoted: bool },
+    Punct,
+}
+
+fn is_literal(token: &Token) -> bool {
+    matches!(
+        token,
+        Token::Number(..)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::TripleSingleQuotedString(_)
+            | Token::TripleDoubleQuotedString(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+            | Token::DoubleQuotedByteStringLiteral(_)
+            | Token::TripleSingleQuotedByteStringLiteral(_)
+            | Token::TripleDoubleQuotedByteStringLiteral(_)
+            | Token::SingleQuotedRawStringLiteral(_)
+            | Token::DoubleQuotedRawStringLiteral(_)
+            | Token::TripleSingleQuotedRawStringLiteral(_)
+            | Token::TripleDoubleQuotedRawStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::QuoteDelimitedStringLiteral(_)
+            | Token::NationalQuoteDelimitedStringLiteral(_)
+            | Token::EscapedStringLiteral(_)
+            | Token::UnicodeStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::Placeholder(_)
+    )
+}
+
+/// Splits `sql` into statements of anonymized units. `Err` carries the
+/// tokenizer's position when the text cannot be tokenized.
+pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64, u64)> {
+    let tokens = Tokenizer::new(dialect, sql)
+        .with_unescape(false)
+        .tokenize_with_location()
+        .map_err(|e| (e.location.line, e.location.column))?;
+    let mut statements = Vec::new();
+    let mut current = Statement {
+        units: Vec::new(),
+        source: String::new(),
+    };
+    let mut spaced = false;
+    let mut depth = 0i32;
+    for token in tokens.into_iter().map(|t| t.token) {
+        match &token {
+            Token::Whitespace(ws) => {
+                spaced = true;
+                if !matches!(
+                    ws,
+                    Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)
+                ) {
+                    current.source.push_str(&token.to_string());
+                } else {
+                    current.source.push(' ');
+                }
+                continue;
+            }
+            Token::SemiColon if depth == 0 => {
+                if !current.units.is_empty() {
+                    statements.push(std::mem::replace(
+                        &mut current,
+                        Statement {
+                            units: Vec::new(),
+                            source: String::new(),
+                        },
+                    ));
+                }
+                spaced = false;
+                continue;
+            }
+            Token::EOF => continue,
+            Token::LParen => depth += 1,
+            Token::RParen => depth -= 1,
+            _ => {}
+        }
+        current.source.push_str(&token.to_string());
+        let unit = if is_literal(&token) {
+            Unit {
+                text: "?".into(),
+                kind: UnitKind::Literal,
+                spaced,
+            }
+        } else if let Token::Word(word) = &token
+            && word.quote_style.is_none()
+            && (word.value == super::template::PARAM || word.value.starts_with('@'))
+        {
+            // A template parameter, or an MSSQL/BigQuery `@variable`.
+            Unit {
+                text: "?".into(),
+                kind: UnitKind::Literal,
+                spaced,
+            }
+        } else if let Token::Word(word) = &token {
+            let kind = if word.quote_style.is_none() && word.keyword != Keyword::NoKeyword {
+                UnitKind::Keyword
+            } else {
+                UnitKind::Identifier {
+                    quoted: word.quote_style.is_some(),
+                }
+            };
+            Unit {
+                text: token.to_string(),
+                kind,
+                spaced,
+            }
+        } else {
+            Unit {
+                text: token.to_string(),
+                kind: UnitKind::Punct,
+                spaced,
+            }
+        };
+        if let Some(named) = named_parameter(&current.units, &unit) {
+            current.units.pop();
+            current.units.push(named);
+        } else {
+            push_unit(&mut current.units, unit);
+        }
+        spaced = false;
+    }
+    if !current.units.is_empty() {
+        statements.push(current);
+    }
+    for statement in &mut statements {
+        collapse_lists(&mut statement.units);
+    }
+    Ok(statements)
+}
+
+/// `:name` right after an operator, `(`, `,` or keyword is a bind
+/// parameter; after a name it is Snowflake's path access (`v:field`).
+fn named_parameter(units: &[Unit], unit: &Unit) -> Option<Unit> {
+    let colon = units.last()?;
+    if unit.spaced
+        || !matches!(
+            unit.kind,
+            UnitKind::Identifier { quoted: false } | UnitKind::Keyword
+        )
+        || colon.kind != UnitKind::Punct
+        || colon.text != ":"
+    {
+        return None;
+    }
+    let parameter = match units.len().checked_sub(2).map(|i| &units[i]) {
+        None => true,
+        Some(before) => match before.kind {
+            UnitKind::Keyword => true,
+            UnitKind::Punct => before.text != ")" && before.text != "]",
+            UnitKind::Literal | UnitKind::Identifier { .. } => false,
+        },
+    };
+    parameter.then(|| Unit {
+        text: "?".into(),
+        kind: UnitKind::Literal,
+        spaced: colon.spaced,
+    })
+}
+
+/// Folds a sign into the number after it when the sign is unary (after an
+/// operator, `(`, `,` or a keyword): `x = -5` becomes `x = ?`.
+fn push_unit(units: &mut Vec<Unit>, unit: Unit) {
+    if unit.kind == UnitKind::Literal
+        && let Some(sign) = units.last()
+        && sign.kind == UnitKind::Punct
+        && (sign.text == "-" || sign.text == "+")
+    {
+        let before = units.len().checked_sub(2).map(|i| &units[i]);
+        let unary = match before {
+            None => true,
+            Some(b) => match b.kind {
+                UnitKind::Keyword => true,
+                UnitKind::Punct => b.text != ")" && b.text != "]",
+                UnitKind::Literal | UnitKind::Identifier { .. } => false,
+            },
+        };
+        if unary {
+            let spaced = sign.spaced;
+            units.pop();
+            units.push(Unit { spaced, ..unit });
+            return;
+        }
+    }
+    units.push(unit);
+}
+
+fn is(unit: Option<&Unit>, text: &str) -> bool {
+    unit.is_some_and(|u| u.text == text && u.kind == UnitKind::Punct)
+}
+
+fn keyword(unit: Option<&Unit>, word: &str) -> bool {
+    unit.is_some_and(|u| u.kind == UnitKind::Keyword && u.text.eq_ignore_ascii_case(word))
+}
+
+/// If `units[start]` opens a list (`(` or `[`) holding only literals and
+/// commas, the index of its closing unit.
+fn literal_list_end(units: &[Unit], start: usize) -> Option<usize> {
+    let close = match units.get(start)?.text.as_str() {
+        "(" => ")",
+        "[" => "]",
+        _ => return None,
+    };
+    let mut i = start + 1;
+    loop {
+        if units.get(i)?.kind != UnitKind::Literal {
+            return None;
+        }
+        i += 1;
+        if is(units.get(i), close) {
+            return Some(i);
+        }
+        if !is(units.get(i), ",") {
+            return None;
+        }
+        i += 1;
+    }
+}
+
+/// `IN (1, 2, 3)`, `ARRAY[1, 2]` and `VALUES (1, 'a'), (2, 'b')` become one
+/// `(?)` / `[?]` group, so list length does not change the pattern.
+fn collapse_lists(units: &mut Vec<Unit>) {
+    let mut out: Vec<Unit> = Vec::with_capacity(units.len());
+    let mut i = 0;
+    while i < units.len() {
+        let opens_list = keyword(out.last(), "IN")
+            || keyword(out.last(), "ARRAY")
+            || keyword(out.last(), "VALUES")
+            || is(out.last(), "[");
+        if opens_list && let Some(end) = literal_list_end(units, i) {
+            let values = keyword(out.last(), "VALUES");
+            let (open, close) = (units[i].clone(), units[end].clone());
+            out.push(open);
+            out.push(Unit {
+                text: "?".into(),
+                kind: UnitKind::Literal,
+                spaced: false,
+            });
+            out.push(close);
+            i = end + 1;
+            // More all-literal tuples of the same VALUES list fold in too.
+            while values && is(units.get(i), ",") {
+                match literal_list_end(units, i + 1) {
+                    Some(next_end) => i = next_end + 1,
+                    None => break,
+                }
+            }
+            continue;
+        }
+        out.push(units[i].clone());
+        i += 1;
+    }
+    *units = out;
+}
+
+/// The statement as text, spaced where the input was.
+pub fn render(units: &[Unit]) -> String {
+    let mut out = String::new();
+    for (i, unit) in units.iter().enumerate() {
+        if i > 0 && unit.spaced {
+            out.push(' ');
+        }
+        out.push_str(&unit.text);
+    }
+    out
+}
+
+/// Canonical text for the fingerprint: one space between units, keywords
+/// upper case, identifiers lower case without quotes.
+pub fn normalized(units: &[Unit]) -> String {
+    let mut out = String::new();
+    for (i, unit) in units.iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        match unit.kind {
+            UnitKind::Keyword => out.push_str(&unit.text.to_ascii_uppercase()),
+            UnitKind::Identifier { quoted } => {
+                let text = if quoted {
+                    &unit.text[1..unit.text.len().saturating_sub(1).max(1)]
+                } else {
+                    unit.text.as_str()
+                };
+                out.push_str(&text.to_lowercase());
+            }
+            UnitKind::Literal | UnitKind::Punct => out.push_str(&unit.text),
+        }
+    }
+    out
+}
+
+/// Last resort when the text does not even tokenize (an unterminated
+/// quote, say): keep only words and punctuation, replace every quoted span
+/// and every number with `?`.
+pub fn scrub(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len());
+    let mut chars = sql.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' | '`' | '$' => {
+                // Everything up to the matching quote (or the end) is data.
+                for next in chars.by_ref() {
+                    if next == c {
+                        break;
+                    }
+                }
+                out.push('?');
+            }
+            '0'..='9' => {
+                while chars
+                    .peek()
+                    .is_some_and(|n| n.is_ascii_alphanumeric() || *n == '.')
+                {
+                    chars.next();
+                }
+                out.push('?');
+            }
+            c if c.is_alphabetic() || c == '_' => {
+                out.push(c);
+                // Digits inside a word are part of the identifier.
+                while let Some(&n) = chars.peek() {
+                    if n.is_alphanumeric() || n == '_' {
+                        out.push(n);
+                        chars.next();
+                    } else {
+                        break;
+                    }
+                }
+            }
+            c if c.is_whitespace() => {
+                if !out.ends_with(' ') {
+                    out.push(' ');
+                }
+            }
+            '-' if chars.peek() == Some(&'-') => {
+                for next in chars.by_ref() {
+                    if next == '\n' {
+                        break;
+                    }
+                }
+                out.push(' ');
+            }
+            c => out.push(c),
+        }
+    }
+    out.trim().to_string()
+}

@@ -1,0 +1,223 @@
+//! SQL intelligence for query text that enters the lake (BI scrapes,
+//! warehouse logs): anonymization (every literal becomes `?`), a stable
+//! fingerprint, and the tables and columns a statement reads and writes.
+//!
+//! `analyze` is the one call a collector makes per query text; it never
+//! fails and never returns a literal from its input, not even in an error.
+
+mod anonymize;
+mod references;
+mod template;
+
+use datafusion::sql::sqlparser::dialect::{
+    BigQueryDialect, DatabricksDialect, Dialect, GenericDialect, MsSqlDialect, MySqlDialect,
+    PostgreSqlDialect, RedshiftSqlDialect, SnowflakeDialect,
+};
+use datafusion::sql::sqlparser::parser::Parser;
+use serde::{Deserialize, Serialize};
+
+pub use references::References;
+
+/// The SQL dialects query text is read in.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum SqlDialect {
+    #[default]
+    Generic,
+    Postgres,
+    Snowflake,
+    Bigquery,
+    Mysql,
+    Redshift,
+    #[value(alias = "spark")]
+    #[serde(alias = "spark")]
+    Databricks,
+    Mssql,
+}
+
+impl SqlDialect {
+    fn parser_dialect(self) -> Box<dyn Dialect> {
+        match self {
+            Self::Generic => Box::new(GenericDialect {}),
+            Self::Postgres => Box::new(PostgreSqlDialect {}),
+            Self::Snowflake => Box::new(SnowflakeDialect {}),
+            Self::Bigquery => Box::new(BigQueryDialect {}),
+            Self::Mysql => Box::new(MySqlDialect {}),
+            Self::Redshift => Box::new(RedshiftSqlDialect {}),
+            Self::Databricks => Box::new(DatabricksDialect {}),
+            Self::Mssql => Box::new(MsSqlDialect {}),
+        }
+    }
+}
+
+/// The analysis of one statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementAnalysis {
+    /// The statement with every literal replaced by `?` and comments dropped.
+    pub anonymized: String,
+    /// 16 hex digits; equal for statements that differ only in literals,
+    /// list lengths, keyword case, whitespace or identifier quoting.
+    pub fingerprint: String,
+    /// Tables read.
+    pub tables: Vec<String>,
+    /// Tables written (INSERT, UPDATE, DELETE, MERGE, CREATE … AS).
+    pub written_tables: Vec<String>,
+    /// `table.column` where the text allows, else `column`.
+    pub columns: Vec<String>,
+    /// `parse_error: …` when references could not be extracted; the
+    /// anonymized text and fingerprint are still valid.
+    pub error: Option<String>,
+}
+
+/// FNV-1a, 64 bit: stable across Rust versions and platforms (unlike the
+/// standard library's hasher), so fingerprints in the lake stay comparable.
+fn fnv1a(text: &str) -> String {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in text.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    format!("{hash:016x}")
+}
+
+/// The parser's message without any quoted input: only where it stopped.
+fn parse_error(message: &str) -> String {
+    let position = message
+        .find("Line: ")
+        .map(|at| message[at..].trim_end_matches(|c: char| !c.is_ascii_digit()))
+        .filter(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_digit() || " ,:LineColum".contains(c))
+        });
+    match position {
+        Some(p) => format!("parse_error: the statement does not parse as SQL here ({p})"),
+        None => "parse_error: the statement does not parse as SQL".to_string(),
+    }
+}
+
+/// Analyzes every statement of `sql` (one result per statement; a text
+/// with none gives none).
+pub fn analyze(sql: &str, dialect: SqlDialect) -> Vec<StatementAnalysis> {
+    let parser_dialect = dialect.parser_dialect();
+    let (plain, _templated) = template::neutralize(sql);
+    let statements = match anonymize::tokenize(&plain, parser_dialect.as_ref()) {
+        Ok(statements) => statements,
+        Err((line, column)) => {
+            let anonymized = anonymize::scrub(&plain);
+            return vec![StatementAnalysis {
+                fingerprint: fnv1a(&anonymized.to_lowercase()),
+                anonymized,
+                tables: Vec::new(),
+                written_tables: Vec::new(),
+                columns: Vec::new(),
+                error: Some(format!(
+                    "parse_error: the text does not tokenize as SQL (Line: {line}, Column: {column})"
+                )),
+            }];
+        }
+    };
+    statements
+        .into_iter()
+        .map(|statement| {
+            let anonymized = anonymize::render(&statement.units);
+            let fingerprint = fnv1a(&anonymize::normalized(&statement.units));
+            let parsed = Parser::new(parser_dialect.as_ref())
+                .try_with_sql(&statement.source)
+                .and_then(|mut p| p.parse_statements());
+            let (refs, error) = match parsed {
+                Ok(parsed) => {
+                    let mut all = References::default();
+                    for s in &parsed {
+                        let r = references::references(s, dialect);
+                        all.tables.extend(r.tables);
+                        all.written_tables.extend(r.written_tables);
+                        all.columns.extend(r.columns);
+                    }
+                    (all, None)
+                }
+                Err(e) => (References::default(), Some(parse_error(&e.to_string()))),
+            };
+            StatementAnalysis {
+                anonymized,
+                fingerprint,
+                tables: refs.tables,
+                written_tables: refs.written_tables,
+                columns: refs.columns,
+                error,
+            }
+        })
+        .collect()
+}
+
+/// Just the anonymized statements of `sql`.
+pub fn anonymize(sql: &str, dialect: SqlDialect) -> Vec<String> {
+    analyze(sql, dialect)
+        .into_iter()
+        .map(|a| a.anonymized)
+        .collect()
+}
+
+/// One input line of `usagelake sql analyze`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalyzeInput {
+    pub id: serde_json::Value,
+    pub sql: String,
+}
+
+/// One output line: the input id with one statement's analysis.
+#[derive(Debug, Serialize)]
+pub struct AnalyzeOutput {
+    pub id: serde_json::Value,
+    #[serde(flatten)]
+    pub analysis: StatementAnalysis,
+}
+
+/// Reads JSON lines `{"id", "sql"}` and writes one JSON line per
+/// statement. A line that is not such an object gets an output line with
+/// its line number as id and the error, and the run goes on.
+pub fn analyze_lines(
+    input: impl std::io::BufRead,
+    mut output: impl std::io::Write,
+    dialect: SqlDialect,
+) -> std::io::Result<usize> {
+    let mut written = 0;
+    for (index, line) in input.lines().enumerate() {
+        let line = line?;
+        if line.trim().is_empty() {
+            continue;
+        }
+        let outputs = match serde_json::from_str::<AnalyzeInput>(&line) {
+            Ok(input) => analyze(&input.sql, dialect)
+                .into_iter()
+                .map(|analysis| AnalyzeOutput {
+                    id: input.id.clone(),
+                    analysis,
+                })
+                .collect(),
+            // serde's message may quote the line; say only where and what to write.
+            Err(_) => vec![AnalyzeOutput {
+                id: serde_json::Value::from(index + 1),
+                analysis: StatementAnalysis {
+                    anonymized: String::new(),
+                    fingerprint: String::new(),
+                    tables: Vec::new(),
+                    written_tables: Vec::new(),
+                    columns: Vec::new(),
+                    error: Some(format!(
+                        "input line {}: expected a JSON object {{\"id\": …, \"sql\": \"…\"}}",
+                        index + 1
+                    )),
+                },
+            }],
+        };
+        for out in outputs {
+            serde_json::to_writer(&mut output, &out)?;
+            output.write_all(b"\n")?;
+            written += 1;
+        }
+    }
+    Ok(written)
+}

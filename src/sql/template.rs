@@ -1,0 +1,124 @@
+//! BI tools store SQL with template syntax that no SQL parser accepts. It is
+//! rewritten to plain SQL before tokenizing, keeping byte-for-byte nothing of
+//! the template's contents that could be a literal:
+//!
+//! - Metabase `{{var}}` and Jinja `{{ expr }}` → a parameter marker (every
+//!   dialect parses it as a name; the anonymizer prints it as `?`);
+//! - Jinja `{% … %}` / `{# … #}` → dropped (control flow, comments);
+//! - Metabase optional clauses `[[ … ]]` → their contents (the brackets go);
+//! - Looker `${TABLE}` → `looker_table`, `${view.field}` → `view.field`;
+//! - Snowflake `IDENTIFIER('db.t')` / `IDENTIFIER($var)` → `db.t` / marker.
+
+/// Stands for a template parameter: a plain identifier, because `?`, `$1`
+/// and `:name` each parse in only some dialects.
+pub const PARAM: &str = "usagelake_param";
+
+/// Plain SQL for `sql`, and whether any template syntax was found.
+pub fn neutralize(sql: &str) -> (String, bool) {
+    let mut out = String::with_capacity(sql.len());
+    let mut templated = false;
+    let mut rest = sql;
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix("{{") {
+            templated = true;
+            rest = after.find("}}").map_or("", |end| &after[end + 2..]);
+            out.push_str(PARAM);
+        } else if let Some(after) = rest.strip_prefix("{%").or_else(|| rest.strip_prefix("{#")) {
+            templated = true;
+            let close = if rest.starts_with("{%") { "%}" } else { "#}" };
+            rest = after.find(close).map_or("", |end| &after[end + 2..]);
+            out.push(' ');
+        } else if let Some(after) = rest.strip_prefix("[[").or_else(|| rest.strip_prefix("]]")) {
+            templated = true;
+            rest = after;
+            out.push(' ');
+        } else if let Some(after) = rest.strip_prefix("${") {
+            templated = true;
+            let end = after.find('}').unwrap_or(after.len());
+            let inner = after[..end].trim();
+            if inner.eq_ignore_ascii_case("TABLE") {
+                out.push_str("looker_table");
+            } else if !inner.is_empty()
+                && inner
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+            {
+                out.push_str(inner);
+            } else {
+                out.push_str(PARAM);
+            }
+            rest = after.get(end + 1..).unwrap_or("");
+        } else if let Some((replacement, after)) = identifier_call(rest) {
+            templated = true;
+            out.push_str(&replacement);
+            rest = after;
+        } else {
+            let ch = rest.chars().next().expect("non-empty");
+            out.push(ch);
+            rest = &rest[ch.len_utf8()..];
+            // Quoted text is copied as is: a `{{` inside a string is data.
+            if ch == '\'' {
+                let end = rest.find('\'').map_or(rest.len(), |e| e + 1);
+                out.push_str(&rest[..end]);
+                rest = &rest[end..];
+            }
+        }
+    }
+    (out, templated)
+}
+
+/// Snowflake's `IDENTIFIER('name')` / `IDENTIFIER($var)` at the start of
+/// `text`, as the identifier it names (or `?` when it is a variable).
+fn identifier_call(text: &str) -> Option<(String, &str)> {
+    let head = text.get(..11)?;
+    if !head.eq_ignore_ascii_case("IDENTIFIER(") {
+        return None;
+    }
+    let inner_start = &text[11..];
+    let end = inner_start.find(')')?;
+    let inner = inner_start[..end].trim();
+    let name = inner.trim_matches(|c| c == '\'' || c == '"');
+    let replacement = if !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
+        name.to_string()
+    } else {
+        PARAM.to_string()
+    };
+    Some((replacement, &inner_start[end + 1..]))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::neutralize;
+
+    #[test]
+    fn bi_templates_become_plain_sql() {
+        let cases = [
+            (
+                "SELECT * FROM orders WHERE 1=1 [[AND status = {{status}}]]",
+                "SELECT * FROM orders WHERE 1=1  AND status = usagelake_param ",
+            ),
+            (
+                "SELECT * FROM t {% if x %}WHERE a = {{ x | sqlsafe }}{% endif %}",
+                "SELECT * FROM t  WHERE a = usagelake_param ",
+            ),
+            (
+                "SELECT ${orders.id} FROM ${TABLE}",
+                "SELECT orders.id FROM looker_table",
+            ),
+            ("SELECT * FROM IDENTIFIER('db.s.t')", "SELECT * FROM db.s.t"),
+            (
+                "SELECT * FROM identifier($tbl)",
+                "SELECT * FROM usagelake_param",
+            ),
+            ("SELECT '{{not a template}}'", "SELECT '{{not a template}}'"),
+        ];
+        for (input, expected) in cases {
+            assert_eq!(neutralize(input).0, expected, "{input}");
+        }
+        assert!(!neutralize("SELECT 1").1);
+    }
+}

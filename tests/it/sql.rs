@@ -1,0 +1,380 @@
+//! SQL intelligence: exact anonymization per hard case and dialect, table
+//! and column references, a corpus with hand-checked tables, property tests
+//! that no literal survives, and the `sql analyze` command.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use proptest::prelude::*;
+use usagelake::sql::{SqlDialect, analyze, anonymize};
+
+fn one(sql: &str, dialect: SqlDialect) -> usagelake::sql::StatementAnalysis {
+    let mut all = analyze(sql, dialect);
+    assert_eq!(all.len(), 1, "{sql}");
+    all.remove(0)
+}
+
+#[test]
+fn every_kind_of_literal_becomes_a_placeholder() {
+    use SqlDialect::*;
+    let cases = [
+        (
+            Generic,
+            "SELECT * FROM t WHERE a = 'x' AND b = -1.5e3 AND c = 0x1F",
+            "SELECT * FROM t WHERE a = ? AND b = ? AND c = ?",
+        ),
+        (
+            Generic,
+            "SELECT a - 1, -2, (3) FROM t",
+            "SELECT a - ?, ?, (?) FROM t",
+        ),
+        (
+            Postgres,
+            "SELECT $tag$it's$tag$, E'\\n', B'101', X'FF' FROM t",
+            "SELECT ?, ?, ?, ? FROM t",
+        ),
+        (
+            Postgres,
+            "SELECT * FROM t WHERE d > DATE '2024-01-01' AND ts < now() - INTERVAL '3 days'",
+            "SELECT * FROM t WHERE d > DATE ? AND ts < now() - INTERVAL ?",
+        ),
+        (
+            Mysql,
+            "SELECT * FROM t WHERE d > NOW() - INTERVAL 30 DAY AND s = \"dq\"",
+            "SELECT * FROM t WHERE d > NOW() - INTERVAL ? DAY AND s = ?",
+        ),
+        (
+            Generic,
+            "SELECT * FROM t WHERE id IN (1, 2, 3) AND k IN ('a')",
+            "SELECT * FROM t WHERE id IN (?) AND k IN (?)",
+        ),
+        (
+            Postgres,
+            "SELECT * FROM t WHERE id = ANY(ARRAY[1, 2, 3])",
+            "SELECT * FROM t WHERE id = ANY(ARRAY[?])",
+        ),
+        (
+            Generic,
+            "INSERT INTO t (a, b) VALUES (1, 'x'), (2, 'y'), (3, 'z')",
+            "INSERT INTO t (a, b) VALUES (?)",
+        ),
+        (
+            Generic,
+            "SELECT 1 -- secret comment\n, /* another */ 2",
+            "SELECT ? , ?",
+        ),
+        (
+            Postgres,
+            "SELECT * FROM t WHERE a = $1 AND b = $2",
+            "SELECT * FROM t WHERE a = ? AND b = ?",
+        ),
+        (
+            Snowflake,
+            "SELECT v:name FROM t WHERE a = :x",
+            "SELECT v:name FROM t WHERE a = ?",
+        ),
+        (
+            Mssql,
+            "SELECT TOP 5 * FROM t WHERE a = @p AND b = N'x'",
+            "SELECT TOP ? * FROM t WHERE a = ? AND b = ?",
+        ),
+        (
+            Bigquery,
+            "SELECT * FROM `p.d.t` WHERE s = r'raw' AND b = b'bytes'",
+            "SELECT * FROM `p.d.t` WHERE s = ? AND b = ?",
+        ),
+        (
+            Generic,
+            "SELECT * FROM t WHERE a = ?",
+            "SELECT * FROM t WHERE a = ?",
+        ),
+    ];
+    for (dialect, sql, expected) in cases {
+        assert_eq!(
+            anonymize(sql, dialect),
+            vec![expected.to_string()],
+            "{dialect:?}: {sql}"
+        );
+    }
+}
+
+#[test]
+fn bi_templates_do_not_fail() {
+    let a = one(
+        "SELECT count(*) FROM orders WHERE 1=1 [[AND status = {{status}}]] [[AND region IN ({{regions}})]]",
+        SqlDialect::Postgres,
+    );
+    assert_eq!(
+        a.anonymized,
+        "SELECT count(*) FROM orders WHERE ?=? AND status = ? AND region IN (?)"
+    );
+    assert_eq!(a.tables, vec!["orders"]);
+    assert_eq!(a.error, None);
+    let a = one(
+        "select * from {{ ref('stg') }} s join analytics.c on c.id = s.cid {% if x %}where s.v > 3{% endif %}",
+        SqlDialect::Snowflake,
+    );
+    assert_eq!(a.tables, vec!["ANALYTICS.C"]);
+    assert!(!a.anonymized.contains("stg"), "{}", a.anonymized);
+    let a = one(
+        "SELECT ${orders.id} FROM ${TABLE} AS orders",
+        SqlDialect::Generic,
+    );
+    assert_eq!(a.tables, vec!["looker_table"]);
+    assert_eq!(a.columns, vec!["looker_table.id"]);
+    let a = one(
+        "SELECT * FROM IDENTIFIER('ANALYTICS.PUBLIC.T')",
+        SqlDialect::Snowflake,
+    );
+    assert_eq!(a.tables, vec!["ANALYTICS.PUBLIC.T"]);
+}
+
+#[test]
+fn fingerprints_ignore_literals_lists_case_spacing_and_quotes() {
+    let f = |sql: &str| one(sql, SqlDialect::Postgres).fingerprint;
+    let base = f("SELECT a FROM t WHERE id IN (1, 2) AND s = 'x'");
+    assert_eq!(base.len(), 16);
+    assert_eq!(
+        base,
+        f("select a  from T where ID in (7,8,9,10) and s = 'other'")
+    );
+    assert_eq!(
+        base,
+        f("SELECT \"a\" FROM \"t\" WHERE id IN (3) AND s = 'y' -- note")
+    );
+    assert_ne!(base, f("SELECT a FROM t WHERE id IN (1, 2) OR s = 'x'"));
+    assert_ne!(base, f("SELECT b FROM t WHERE id IN (1, 2) AND s = 'x'"));
+}
+
+#[test]
+fn tables_and_columns_resolve_through_aliases_subqueries_and_ctes() {
+    let a = one(
+        "WITH recent AS (SELECT o.id AS order_id, o.customer_id, o.amount FROM sales.orders o WHERE o.ts > '2024-01-01') \
+         SELECT c.name, sum(r.amount), x.total FROM recent r \
+         JOIN crm.customers AS c ON c.id = r.customer_id \
+         JOIN (SELECT customer_id, max(amount) AS total FROM sales.refunds GROUP BY customer_id) x ON x.customer_id = c.id \
+         WHERE status = 'open' GROUP BY c.name, x.total",
+        SqlDialect::Postgres,
+    );
+    assert_eq!(
+        a.tables,
+        vec!["crm.customers", "sales.orders", "sales.refunds"]
+    );
+    assert_eq!(a.written_tables, Vec::<String>::new());
+    assert_eq!(
+        a.columns,
+        vec![
+            "crm.customers.id",
+            "crm.customers.name",
+            "sales.orders.amount",
+            "sales.orders.customer_id",
+            "sales.orders.id",
+            "sales.orders.ts",
+            "sales.refunds.amount",
+            "sales.refunds.customer_id",
+            // `status` has no qualifier and three sources: left bare.
+            "status",
+            // x.total is an aggregate, not a base column.
+            "total",
+        ]
+    );
+}
+
+#[test]
+fn case_folds_per_dialect_and_writes_are_kept_apart() {
+    let sql = "INSERT INTO Marts.Daily SELECT \"Id\", Name FROM Raw.Users u";
+    let pg = one(sql, SqlDialect::Postgres);
+    assert_eq!(pg.tables, vec!["raw.users"]);
+    assert_eq!(pg.written_tables, vec!["marts.daily"]);
+    assert_eq!(pg.columns, vec!["raw.users.Id", "raw.users.name"]);
+    let sf = one(sql, SqlDialect::Snowflake);
+    assert_eq!(sf.tables, vec!["RAW.USERS"]);
+    assert_eq!(sf.written_tables, vec!["MARTS.DAILY"]);
+    assert_eq!(sf.columns, vec!["RAW.USERS.Id", "RAW.USERS.NAME"]);
+    let bq = one("SELECT * FROM `Proj.Data.Tab`", SqlDialect::Bigquery);
+    assert_eq!(bq.tables, vec!["Proj.Data.Tab"]);
+}
+
+#[test]
+fn multi_statement_text_gives_one_result_each() {
+    let all = analyze(
+        "UPDATE a SET x = 1 WHERE id = 2; DELETE FROM b WHERE y < 3; SELECT * FROM c;",
+        SqlDialect::Generic,
+    );
+    let summary: Vec<_> = all
+        .iter()
+        .map(|a| {
+            (
+                a.anonymized.as_str(),
+                a.tables.clone(),
+                a.written_tables.clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        vec![
+            (
+                "UPDATE a SET x = ? WHERE id = ?",
+                vec![],
+                vec!["a".to_string()]
+            ),
+            ("DELETE FROM b WHERE y < ?", vec![], vec!["b".to_string()]),
+            ("SELECT * FROM c", vec!["c".to_string()], vec![]),
+        ]
+    );
+}
+
+#[test]
+fn unparsable_text_is_still_anonymized_and_the_error_quotes_nothing() {
+    let a = one(
+        "SELEC name FROM WHERE pw = 'hunter2' AND pin = 4711",
+        SqlDialect::Generic,
+    );
+    assert_eq!(a.anonymized, "SELEC name FROM WHERE pw = ? AND pin = ?");
+    assert_eq!(
+        a.error.as_deref(),
+        Some("parse_error: the statement does not parse as SQL here (Line: 1, Column: 1)")
+    );
+    // Not even tokenizable: an unterminated quote.
+    let a = one("SELECT * FROM t WHERE pw = 'hunter2", SqlDialect::Generic);
+    assert_eq!(a.anonymized, "SELECT * FROM t WHERE pw = ?");
+    assert!(
+        a.error
+            .unwrap()
+            .starts_with("parse_error: the text does not tokenize")
+    );
+}
+
+#[derive(serde::Deserialize)]
+struct CorpusEntry {
+    id: String,
+    dialect: SqlDialect,
+    sql: String,
+    tables: Vec<String>,
+    written_tables: Vec<String>,
+}
+
+fn corpus() -> Vec<CorpusEntry> {
+    let dir = format!("{}/tests/data/sql", env!("CARGO_MANIFEST_DIR"));
+    ["tpch.jsonl", "shapes.jsonl"]
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(format!("{dir}/{f}"))
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect::<Vec<CorpusEntry>>()
+        })
+        .collect()
+}
+
+/// The quoted string literals of a statement (longer than 2 characters,
+/// not also written elsewhere in the text as a name, not the name inside
+/// Snowflake's IDENTIFIER('…')), to check none survives.
+fn literals(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = sql;
+    while let Some(start) = rest.find('\'') {
+        let identifier = rest[..start].to_ascii_uppercase().ends_with("IDENTIFIER(");
+        let after = &rest[start + 1..];
+        let end = after.find('\'').unwrap_or(after.len());
+        let literal = &after[..end];
+        if end > 2 && !identifier && sql.matches(literal).count() == 1 {
+            out.push(literal.to_string());
+        }
+        rest = after.get(end + 1..).unwrap_or("");
+    }
+    out
+}
+
+#[test]
+fn corpus_tables_match_the_hand_checked_lists() {
+    let corpus = corpus();
+    assert!(corpus.len() >= 50, "{}", corpus.len());
+    let mut failures = Vec::new();
+    for entry in &corpus {
+        let all = analyze(&entry.sql, entry.dialect);
+        let tables: Vec<String> = all.iter().flat_map(|a| a.tables.clone()).collect();
+        let written: Vec<String> = all.iter().flat_map(|a| a.written_tables.clone()).collect();
+        let errors: Vec<_> = all.iter().filter_map(|a| a.error.clone()).collect();
+        if tables != entry.tables || written != entry.written_tables || !errors.is_empty() {
+            failures.push(format!(
+                "{}: tables {tables:?} (want {:?}), written {written:?} (want {:?}), errors {errors:?}",
+                entry.id, entry.tables, entry.written_tables
+            ));
+        }
+        for literal in literals(&entry.sql) {
+            for a in &all {
+                if a.anonymized.contains(&literal) {
+                    failures.push(format!("{}: literal {literal:?} survived", entry.id));
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn sql_analyze_reads_json_lines_and_writes_one_line_per_statement() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .args(["sql", "analyze", "--dialect", "postgres"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(
+            b"{\"id\": 7, \"sql\": \"SELECT o.id FROM shop.orders o WHERE o.total > 100; SELECT 1\"}\n\
+              not json 'secret'\n",
+        )
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        "{\"id\":7,\"anonymized\":\"SELECT o.id FROM shop.orders o WHERE o.total > ?\",\"fingerprint\":\"".to_string()
+            + &one("SELECT o.id FROM shop.orders o WHERE o.total > 100", SqlDialect::Postgres).fingerprint
+            + "\",\"tables\":[\"shop.orders\"],\"written_tables\":[],\"columns\":[\"shop.orders.id\",\"shop.orders.total\"],\"error\":null}\n\
+               {\"id\":7,\"anonymized\":\"SELECT ?\",\"fingerprint\":\""
+            + &one("SELECT 1", SqlDialect::Postgres).fingerprint
+            + "\",\"tables\":[],\"written_tables\":[],\"columns\":[],\"error\":null}\n\
+               {\"id\":2,\"anonymized\":\"\",\"fingerprint\":\"\",\"tables\":[],\"written_tables\":[],\"columns\":[],\"error\":\"input line 2: expected a JSON object {\\\"id\\\": …, \\\"sql\\\": \\\"…\\\"}\"}\n"
+    );
+}
+
+fn literal() -> impl Strategy<Value = String> {
+    prop_oneof![
+        "[a-zA-Z0-9 _%@.-]{3,12}".prop_map(|s| format!("'{}'", s.replace('\'', "''"))),
+        (100_000i64..999_999_999).prop_map(|n| n.to_string()),
+        (100_000i64..999_999_999).prop_map(|n| format!("-{n}")),
+        (1000.0f64..99999.0).prop_map(|f| format!("{f:.4}")),
+        (1u32..9, 100u32..999).prop_map(|(a, b)| format!("{a}.{b}e{}", a + 1)),
+        "[0-9A-F]{6}".prop_map(|h| format!("X'{h}'")),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn no_literal_survives_and_fingerprints_ignore_them(
+        a in literal(), b in literal(), list in proptest::collection::vec(literal(), 1..6),
+        c in literal(), d in literal(), other in proptest::collection::vec(literal(), 1..6),
+    ) {
+        let shape = |x: &str, y: &str, l: &[String]| format!(
+            "SELECT o.id, sum(o.total) FROM shop.orders o WHERE o.status = {x} AND o.amount > {y} \
+             AND o.region IN ({}) GROUP BY o.id", l.join(", "));
+        let first = one(&shape(&a, &b, &list), SqlDialect::Postgres);
+        for literal in [&a, &b].into_iter().chain(&list) {
+            let bare = literal.trim_matches('\'').trim_start_matches("X'").trim_start_matches('-');
+            prop_assert!(!first.anonymized.contains(bare), "{} in {}", literal, first.anonymized);
+        }
+        let second = one(&shape(&c, &d, &other), SqlDialect::Postgres);
+        prop_assert_eq!(&first.fingerprint, &second.fingerprint);
+        prop_assert_eq!(first.anonymized, second.anonymized);
+    }
+}
