@@ -15,6 +15,8 @@ SELECT
     a.asset_type,
     a.feature_area,
     a.is_search
-FROM activity_all a
-LEFT JOIN domain_fallback f
+-- The fallback is the join's left (build) side: it has one row per
+-- user-day, the right side one per event (group).
+FROM domain_fallback f
+RIGHT JOIN activity_all a
     ON f.user_id = a.user_id AND f.local_date = a.local_date

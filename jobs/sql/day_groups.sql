@@ -11,7 +11,9 @@ SELECT
     SUM(g.events) AS events,
     MIN(g.first_ts) AS first_ts,
     MAX(g.last_ts) AS last_ts
-FROM event_groups g
-LEFT JOIN domain_fallback f
+-- The fallback is the join's left (build) side: it has one row per
+-- user-day, the right side one per event (group).
+FROM domain_fallback f
+RIGHT JOIN event_groups g
     ON f.user_id = g.user_id AND f.local_date = g.local_date
 GROUP BY 1, 2, 3, 4, 5, 6

@@ -1,0 +1,67 @@
+//! `cargo bench --bench sql`: the full SQL pipeline (anonymize, fingerprint,
+//! tables, columns) over the test corpus, single-threaded. `bench/sql.py`
+//! runs this and the same corpus through sqlglot side by side.
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use usagelake::sql::{SqlDialect, analyze};
+
+fn corpus(files: &[&str]) -> Vec<(SqlDialect, String)> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sql");
+    files
+        .iter()
+        .flat_map(|f| {
+            std::fs::read_to_string(format!("{dir}/{f}"))
+                .expect("corpus file")
+                .lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).expect("corpus line");
+                    let dialect = serde_json::from_value(v["dialect"].clone()).expect("dialect");
+                    (dialect, v["sql"].as_str().expect("sql").to_string())
+                })
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+fn run(queries: &[(SqlDialect, String)]) -> usize {
+    queries
+        .iter()
+        .map(|(dialect, sql)| black_box(analyze(sql, *dialect)).len())
+        .sum()
+}
+
+/// A plain wall-clock figure next to criterion's, in the unit the issue
+/// names (queries per second), for bench/sql.py to read.
+fn print_rate(name: &str, queries: &[(SqlDialect, String)]) {
+    run(queries);
+    let started = Instant::now();
+    let mut rounds = 0;
+    while started.elapsed().as_secs_f64() < 2.0 {
+        run(queries);
+        rounds += 1;
+    }
+    let rate = (rounds * queries.len()) as f64 / started.elapsed().as_secs_f64();
+    println!(
+        "RATE {name} {rate:.0} queries/s ({} queries)",
+        queries.len()
+    );
+}
+
+fn bench(c: &mut Criterion) {
+    let tpch = corpus(&["tpch.jsonl"]);
+    let all = corpus(&["tpch.jsonl", "shapes.jsonl"]);
+    print_rate("tpch", &tpch);
+    print_rate("corpus", &all);
+    let mut group = c.benchmark_group("sql_pipeline");
+    for (name, queries) in [("tpch", &tpch), ("corpus", &all)] {
+        group.throughput(Throughput::Elements(queries.len() as u64));
+        group.bench_function(name, |b| b.iter(|| run(queries)));
+    }
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
