@@ -78,6 +78,9 @@ def params(as_of, w=30, c=14, n=14):
         "cohort_date": d(n), "funnel_conversion_days": str(c),
         "funnel_conversion_us": str(c * 86_400_000_000), "funnel_step_count": "3",
         "funnel_entry_start": d(c + w - 1), "funnel_entry_end": d(c),
+        # DuckDB computes the daily tables in one pass over all history.
+        "day_start": "DATE '1970-01-01'", "day_end": d(0),
+        "utc_start": "DATE '1969-12-31'", "utc_end": d(-1),
     }
 
 

@@ -1,13 +1,8 @@
 //! `usagelake query` and `usagelake tables`: SQL over the registered lake,
 //! and an inventory of what the lake holds.
 
-use std::collections::BTreeMap;
-
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::util::pretty::pretty_format_batches;
-use datafusion::parquet::file::metadata::ParquetMetaDataReader;
-use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use serde::Serialize;
 
 use crate::lake::{self, Lake, LakeError, TableContract, tables};
@@ -93,76 +88,13 @@ async fn table_inventory(
     lake: &Lake,
     spec: &dyn TableContract,
 ) -> Result<TableInventory, LakeError> {
-    {
-        let root = object_store::path::Path::from(spec.root());
-        let metas: Vec<_> =
-            lake.store()
-                .list(Some(&root))
-                .try_collect()
-                .await
-                .map_err(|source| LakeError::Store {
-                    path: root.to_string(),
-                    source,
-                })?;
-        let mut partitions = BTreeMap::new();
-        let mut inv = TableInventory {
-            table: spec.name().to_string(),
-            ..Default::default()
-        };
-        for meta in metas
-            .into_iter()
-            .filter(|m| m.location.as_ref().ends_with(".parquet"))
-        {
-            let footer = read_footer(lake, &meta.location, meta.size).await?;
-            inv.rows += footer.file_metadata().num_rows() as u64;
-            inv.bytes += meta.size;
-            let partition = meta
-                .location
-                .as_ref()
-                .trim_start_matches(&spec.root())
-                .rsplit_once('/')
-                .map(|(p, _)| p.to_string())
-                .unwrap_or_default();
-            partitions.insert(partition, ());
-        }
-        inv.partitions = partitions.len() as u64;
-        inv.first_partition = partitions.keys().next().cloned();
-        inv.last_partition = partitions.keys().next_back().cloned();
-        Ok(inv)
-    }
-}
-
-/// Reads only a Parquet file's footer (two small range reads).
-async fn read_footer(
-    lake: &Lake,
-    path: &object_store::path::Path,
-    size: u64,
-) -> Result<datafusion::parquet::file::metadata::ParquetMetaData, LakeError> {
-    let store_err = |source| LakeError::Store {
-        path: path.to_string(),
-        source,
-    };
-    let parquet_err = |source| LakeError::Parquet {
-        path: path.to_string(),
-        source,
-    };
-    let tail = lake
-        .store()
-        .get_range(path, size.saturating_sub(8)..size)
-        .await
-        .map_err(store_err)?;
-    let tail: [u8; 8] = tail.as_ref().try_into().map_err(|_| {
-        parquet_err(datafusion::parquet::errors::ParquetError::EOF(
-            "file shorter than a footer".into(),
-        ))
-    })?;
-    let footer =
-        datafusion::parquet::file::metadata::FooterTail::try_new(&tail).map_err(parquet_err)?;
-    let start = size.saturating_sub(8 + footer.metadata_length() as u64);
-    let bytes = lake
-        .store()
-        .get_range(path, start..size - 8)
-        .await
-        .map_err(store_err)?;
-    ParquetMetaDataReader::decode_metadata(&bytes).map_err(parquet_err)
+    let partitions = lake::partition_stats(lake, spec).await?;
+    Ok(TableInventory {
+        table: spec.name().to_string(),
+        partitions: partitions.len() as u64,
+        rows: partitions.values().map(|p| p.rows).sum(),
+        bytes: partitions.values().map(|p| p.bytes).sum(),
+        first_partition: partitions.keys().next().cloned(),
+        last_partition: partitions.keys().next_back().cloned(),
+    })
 }

@@ -1,8 +1,10 @@
 -- name: activity_all
 -- kind: view
--- summary: Activity events (pages, and tracks that are not noise) with a user id and a timestamp, local date <= as_of; domain not yet resolved.
--- Raw `date=` folders are UTC days: local day d lives in UTC days d-1 .. d+1,
--- so the scan is pruned to UTC days <= as_of + 1.
+-- summary: Activity events (pages, and tracks that are not noise) with a user id and a timestamp, local date in [day_start, day_end]; domain not yet resolved.
+-- [day_start, day_end] is the chunk of local days being computed (daily
+-- tables) or the window the metrics read. Raw `date=` folders are UTC days;
+-- utc_start/utc_end are the UTC days those local days touch in the run's
+-- timezone, so the scan is pruned to them.
 SELECT *
 FROM (
     SELECT
@@ -20,7 +22,7 @@ FROM (
         feature_area('page', p.page_name) AS feature_area,
         FALSE AS is_search
     FROM pages p
-    WHERE p."date" <= $as_of::DATE + 1
+    WHERE p."date" BETWEEN $utc_start::DATE AND $utc_end::DATE
       AND p.user_id <> ''
       AND p."timestamp" IS NOT NULL
     UNION ALL
@@ -39,9 +41,9 @@ FROM (
         feature_area('track', t.event_name),
         is_search(t.event_name)
     FROM tracks t
-    WHERE t."date" <= $as_of::DATE + 1
+    WHERE t."date" BETWEEN $utc_start::DATE AND $utc_end::DATE
       AND t.user_id <> ''
       AND t."timestamp" IS NOT NULL
       AND NOT is_noise(t.event_name)
 ) a
-WHERE a.local_date <= $as_of::DATE
+WHERE a.local_date BETWEEN $day_start::DATE AND $day_end::DATE

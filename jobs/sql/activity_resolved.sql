@@ -17,6 +17,9 @@ SELECT
     a.is_search
 -- The fallback is the join's left (build) side: it has one row per
 -- user-day, the right side one per event (group).
-FROM domain_fallback f
+FROM (
+    SELECT * FROM domain_fallback
+    WHERE local_date BETWEEN $day_start::DATE AND $day_end::DATE
+) f
 RIGHT JOIN activity_all a
     ON f.user_id = a.user_id AND f.local_date = a.local_date

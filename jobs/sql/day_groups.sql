@@ -1,5 +1,6 @@
 -- name: day_groups
 -- kind: cached
+-- scope: daily
 -- summary: event_groups with every event's domain resolved (own domain, else the same-day fallback, else '(unknown)').
 SELECT
     COALESCE(NULLIF(g.raw_domain, ''), f.domain, '(unknown)') AS customer_domain,

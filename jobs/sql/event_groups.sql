@@ -1,5 +1,6 @@
 -- name: event_groups
 -- kind: cached
+-- scope: daily
 -- summary: Activity counted per (raw domain, user, local date, area, source, search): the one full pass over raw events that user_day and user_day_feature share.
 SELECT
     raw_domain,

@@ -1,5 +1,6 @@
 -- name: user_day
 -- kind: intermediate
+-- scope: daily
 -- family: intermediate
 -- summary: One row per (domain, user) with activity on a local date: events, pageviews, actions, searches, sessions, first and last event.
 -- columns: customer_domain STRING, user_id STRING, events BIGINT, pageviews BIGINT, actions BIGINT, searches BIGINT, sessions BIGINT, first_event_at TIMESTAMP, last_event_at TIMESTAMP

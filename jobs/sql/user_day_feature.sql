@@ -1,5 +1,6 @@
 -- name: user_day_feature
 -- kind: intermediate
+-- scope: daily
 -- family: intermediate
 -- summary: One row per (domain, user, feature area) with mapped events on a local date.
 -- columns: customer_domain STRING, user_id STRING, feature_area STRING, events BIGINT

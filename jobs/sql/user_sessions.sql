@@ -1,5 +1,6 @@
 -- name: user_sessions
 -- kind: intermediate
+-- scope: daily
 -- family: intermediate
 -- summary: Sessions per (domain, user, local date): a gap strictly longer than session_gap_minutes, or local midnight, starts a new one.
 -- columns: customer_domain STRING, user_id STRING, session_index BIGINT, session_start TIMESTAMP, session_end TIMESTAMP, events BIGINT, pageviews BIGINT, actions BIGINT, duration_s DOUBLE

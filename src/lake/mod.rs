@@ -5,6 +5,7 @@
 mod location;
 mod merge;
 mod session;
+mod stats;
 pub mod tables;
 mod writer;
 
@@ -16,6 +17,7 @@ use object_store::path::Path;
 pub use location::{LakeLocation, S3Options, open_store};
 pub use merge::{Merged, merge_dedup};
 pub use session::{LAKE_URL, listing_table as listing_table_for, register_tables, session_for};
+pub use stats::{PartitionStats, partition_stats};
 pub use tables::{DerivedTable, PartitionType, PartitionValue, TableContract, TableSpec};
 pub use writer::{PartitionWrite, WriteReport, read_partition};
 

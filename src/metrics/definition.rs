@@ -25,9 +25,10 @@ use super::DeriveError;
 pub enum SqlKind {
     /// Registered as a view over the lake; evaluated where it is used.
     View,
-    /// Computed once and kept in memory for the files after it.
+    /// Computed once and kept for the files after it.
     Cached,
-    /// Computed once, kept in memory and written to the lake by `date`.
+    /// Computed once, kept for the files after it and written to the lake
+    /// by `date`.
     Intermediate,
     /// Written to the lake as one `as_of=` partition.
     Metric,
@@ -114,6 +115,10 @@ pub struct SqlDefinition {
     pub kind: SqlKind,
     pub family: Option<String>,
     pub summary: String,
+    /// `-- scope: daily`: every row depends on one local day's events only,
+    /// so the table is computed in chunks of days (bounded memory however
+    /// long the history) and the chunks' results are simply concatenated.
+    pub daily: bool,
     /// Declared output columns (empty for views and cached tables, whose
     /// shape is internal).
     pub columns: Vec<Column>,
@@ -132,6 +137,7 @@ impl SqlDefinition {
         };
         let (mut name, mut kind, mut family, mut summary, mut columns) =
             (None, None, None, None, None);
+        let mut daily = false;
         for (index, line) in text.lines().enumerate() {
             let line_no = index + 1;
             let Some(comment) = line.trim_start().strip_prefix("--") else {
@@ -167,6 +173,18 @@ impl SqlDefinition {
                     })?);
                 }
                 "family" => family = Some(value.to_string()),
+                "scope" => {
+                    daily = match value {
+                        "daily" => true,
+                        "all" => false,
+                        _ => {
+                            return Err(problem(
+                                line_no,
+                                format!("scope {value:?} is unknown; write daily or all"),
+                            ));
+                        }
+                    }
+                }
                 "summary" => summary = Some(value.to_string()),
                 "columns" => columns = Some(parse_columns(value).map_err(|m| problem(line_no, m))?),
                 _ => {}
@@ -189,10 +207,20 @@ impl SqlDefinition {
                 ),
             ));
         }
+        if daily && !matches!(kind, SqlKind::Cached | SqlKind::Intermediate) {
+            return Err(problem(
+                1,
+                format!(
+                    "{} {name} cannot have scope daily; only cached and intermediate tables are computed per chunk of days",
+                    kind.as_str()
+                ),
+            ));
+        }
         Ok(Self {
             name,
             kind,
             family,
+            daily,
             summary: summary.unwrap_or_default(),
             columns,
             sql: text.to_string(),

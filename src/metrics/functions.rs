@@ -388,6 +388,13 @@ impl PairsFinish for Sessionize {
 }
 
 /// The date of a Date32 value (days since 1970-01-01).
+/// A date as the `DATE` scalar placeholders bind.
+pub fn date_value(date: NaiveDate) -> ScalarValue {
+    ScalarValue::Date32(Some(
+        (date - NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date")).num_days() as i32,
+    ))
+}
+
 pub fn date_from_days(days: i32) -> NaiveDate {
     NaiveDate::from_num_days_from_ce_opt(days + EPOCH_DAYS_CE).unwrap_or_default()
 }

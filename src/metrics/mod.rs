@@ -10,12 +10,14 @@
 //!    rescans raw events; intermediates are also written, by local `date`;
 //! 3. the metrics, each written as `tables/<name>/as_of=D/data.parquet`.
 
+mod chunks;
 mod collect;
 mod definition;
 mod functions;
 mod params;
+mod scratch;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -30,6 +32,9 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use serde::Serialize;
+
+use chunks::DayRange;
+use scratch::Scratch;
 
 pub use definition::{Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog};
 pub use params::{FeatureArea, FunnelStep, MetricParams, StepSource};
@@ -62,6 +67,14 @@ pub enum DeriveError {
     },
     #[error("{origin}: the result does not match the declared columns: {message}")]
     Shape { origin: String, message: String },
+    #[error(
+        "scratch file for {table} in the temporary folder: {source}; point TMPDIR at a folder with free space"
+    )]
+    Scratch {
+        table: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("unknown metric {name:?}; `usagelake metrics list` shows the known ones")]
     UnknownMetric { name: String },
     #[error(transparent)]
@@ -178,36 +191,131 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
     }
     let params = &request.params;
     let ctx = session(lake, params)?;
-    let placeholders = params.placeholders();
+    let base = params.placeholders();
     let as_of = params.as_of;
-    let mut outcomes = Vec::new();
-    for def in &catalog {
-        if def.kind == SqlKind::Metric
-            && request
-                .metrics
-                .as_ref()
-                .is_some_and(|only| !only.contains(&def.name))
+    let mut outcomes: BTreeMap<usize, TableOutcome> = BTreeMap::new();
+    let mut record = |index: usize, def: &SqlDefinition, derived: &Derived, millis: u64| {
+        let outcome = outcomes.entry(index).or_insert_with(|| TableOutcome {
+            table: def.name.clone(),
+            kind: def.kind.as_str(),
+            rows: 0,
+            partitions: 0,
+            millis: 0,
+        });
+        outcome.rows += derived.rows;
+        outcome.partitions += derived.partitions;
+        outcome.millis += millis;
+    };
+    // The scratch folder must outlive every query that reads it.
+    let mut scratch = Scratch::new()?;
+
+    // Phase 1: the daily tables (and the views before them), chunk by chunk.
+    if let Some(last_daily) = catalog.iter().rposition(|d| d.daily) {
+        let read_later: HashSet<&str> = catalog
+            .iter()
+            .filter(|d| d.daily)
+            .map(|d| d.name.as_str())
+            .filter(|name| {
+                catalog
+                    .iter()
+                    .filter(|d| !d.daily)
+                    .any(|d| mentions(&d.sql, name))
+            })
+            .collect();
+        let chunks = chunks::plan(lake, as_of, params.chunk_events).await?;
+        tracing::debug!(chunks = chunks.len(), "daily tables");
+        // One chunk: its in-memory tables stay registered for phase 2, as
+        // fast as it gets. More: each chunk's rows go to the scratch folder.
+        let spill = chunks.len() > 1;
+        for range in &chunks {
+            let placeholders = with_days(&base, *range, params);
+            for (index, def) in catalog[..=last_daily].iter().enumerate() {
+                if def.kind != SqlKind::View && !def.daily {
+                    continue;
+                }
+                let step_started = Instant::now();
+                let derived = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
+                if let Some((schema, batches)) = &derived.kept
+                    && spill
+                    && read_later.contains(def.name.as_str())
+                {
+                    scratch.append(&def.name, schema, batches)?;
+                }
+                if def.kind != SqlKind::View {
+                    record(
+                        index,
+                        def,
+                        &derived,
+                        step_started.elapsed().as_millis() as u64,
+                    );
+                }
+            }
+        }
+        if spill {
+            scratch.register_all(&ctx).await?;
+        }
+    }
+
+    // Phase 2: everything else over the whole history, with the views
+    // bound to the days the window metrics read.
+    let window = DayRange {
+        start: params.activity_start(),
+        end: as_of,
+    };
+    let placeholders = with_days(&base, window, params);
+    for (index, def) in catalog.iter().enumerate() {
+        if def.daily
+            || (def.kind == SqlKind::Metric
+                && request
+                    .metrics
+                    .as_ref()
+                    .is_some_and(|only| !only.contains(&def.name)))
         {
             continue;
         }
         let step_started = Instant::now();
-        let (rows, partitions) = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
-        tracing::debug!(table = %def.name, rows, ms = step_started.elapsed().as_millis() as u64, "derived");
+        let derived = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
+        tracing::debug!(table = %def.name, rows = derived.rows, ms = step_started.elapsed().as_millis() as u64, "derived");
         if def.kind != SqlKind::View {
-            outcomes.push(TableOutcome {
-                table: def.name.clone(),
-                kind: def.kind.as_str(),
-                rows,
-                partitions,
-                millis: step_started.elapsed().as_millis() as u64,
-            });
+            record(
+                index,
+                def,
+                &derived,
+                step_started.elapsed().as_millis() as u64,
+            );
         }
     }
     Ok(DeriveReport {
         as_of,
-        tables: outcomes,
+        tables: outcomes.into_values().collect(),
         millis: started.elapsed().as_millis() as u64,
     })
+}
+
+/// `base` plus the day range being computed: `$day_start`/`$day_end` (local
+/// days) and `$utc_start`/`$utc_end` (the raw partitions they touch).
+fn with_days(base: &ParamValues, range: DayRange, params: &MetricParams) -> ParamValues {
+    let ParamValues::Map(map) = base else {
+        unreachable!("placeholders are named")
+    };
+    let (utc_start, utc_end) = range.utc_days(params.timezone);
+    let mut map = map.clone();
+    for (key, day) in [
+        ("day_start", range.start),
+        ("day_end", range.end),
+        ("utc_start", utc_start),
+        ("utc_end", utc_end),
+    ] {
+        map.insert(key.to_string(), functions::date_value(day).into());
+    }
+    ParamValues::Map(map)
+}
+
+/// Whether `sql` names `table` as a whole word (a cheap, conservative
+/// "is read by": a false hit only keeps a table around).
+fn mentions(sql: &str, table: &str) -> bool {
+    sql.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .any(|word| word.eq_ignore_ascii_case(table))
 }
 
 fn session(lake: &Lake, params: &MetricParams) -> Result<SessionContext, DeriveError> {
@@ -297,13 +405,22 @@ fn register_parameter_tables(
     Ok(())
 }
 
+/// What one SQL file produced.
+struct Derived {
+    rows: u64,
+    partitions: usize,
+    /// The rows registered for the files after it (cached and
+    /// intermediate tables), for the scratch folder.
+    kept: Option<(SchemaRef, Vec<RecordBatch>)>,
+}
+
 async fn run_definition(
     ctx: &SessionContext,
     lake: &Lake,
     def: &SqlDefinition,
     placeholders: &ParamValues,
     as_of: NaiveDate,
-) -> Result<(u64, usize), DeriveError> {
+) -> Result<Derived, DeriveError> {
     let err = |source| sql_error(def, source);
     let df = ctx
         .sql(&def.sql)
@@ -311,29 +428,34 @@ async fn run_definition(
         .map_err(err)?
         .with_param_values(placeholders.clone())
         .map_err(err)?;
+    let keep = |schema: SchemaRef, batches: Vec<RecordBatch>| -> Result<_, DeriveError> {
+        let table = MemTable::try_new(Arc::clone(&schema), vec![batches.clone()]).map_err(err)?;
+        replace_table(ctx, &def.name, Arc::new(table)).map_err(err)?;
+        Ok(Some((schema, batches)))
+    };
     match def.kind {
         SqlKind::View => {
-            ctx.register_table(def.name.as_str(), df.into_view())
-                .map_err(err)?;
-            Ok((0, 0))
+            replace_table(ctx, &def.name, df.into_view()).map_err(err)?;
+            Ok(Derived {
+                rows: 0,
+                partitions: 0,
+                kept: None,
+            })
         }
         SqlKind::Cached => {
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(err)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
-            let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
-            ctx.register_table(def.name.as_str(), Arc::new(table))
-                .map_err(err)?;
-            Ok((rows, 0))
+            Ok(Derived {
+                rows,
+                partitions: 0,
+                kept: keep(schema, batches)?,
+            })
         }
         SqlKind::Intermediate => {
             let batches = df.collect().await.map_err(err)?;
             let with_date = conform(def, &batches, true)?;
             let rows = with_date.num_rows() as u64;
-            let table = MemTable::try_new(with_date.schema(), vec![vec![with_date.clone()]])
-                .map_err(err)?;
-            ctx.register_table(def.name.as_str(), Arc::new(table))
-                .map_err(err)?;
             let target = output_table(def).expect("intermediate has an output table");
             let by_date = split_by_date(&with_date)?;
             let partitions = by_date.len();
@@ -343,7 +465,11 @@ async fn run_definition(
                     .write(&[batch])
                     .await?;
             }
-            Ok((rows, partitions))
+            Ok(Derived {
+                rows,
+                partitions,
+                kept: keep(with_date.schema(), vec![with_date])?,
+            })
         }
         SqlKind::Metric => {
             let batches = df.collect().await.map_err(err)?;
@@ -354,9 +480,25 @@ async fn run_definition(
                 .partition([PartitionValue::Date(as_of)])
                 .write(&[batch])
                 .await?;
-            Ok((rows, 1))
+            Ok(Derived {
+                rows,
+                partitions: 1,
+                kept: None,
+            })
         }
     }
+}
+
+/// Registers `table` as `name`, replacing what a previous chunk or phase
+/// registered under that name.
+fn replace_table(
+    ctx: &SessionContext,
+    name: &str,
+    table: Arc<dyn datafusion::catalog::TableProvider>,
+) -> datafusion::error::Result<()> {
+    ctx.deregister_table(name)?;
+    ctx.register_table(name, table)?;
+    Ok(())
 }
 
 /// Checks a result against the declared columns and returns it as one

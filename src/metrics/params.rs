@@ -131,6 +131,9 @@ pub struct MetricParams {
     pub retention_days: i64,
     pub funnel_steps: Vec<FunnelStep>,
     pub funnel_conversion_days: i64,
+    /// Raw events per chunk of days for the daily tables (memory, not
+    /// results: any value gives the same tables).
+    pub chunk_events: u64,
 }
 
 /// Reads typed values out of the job's params, naming the key on error.
@@ -408,6 +411,7 @@ impl MetricParams {
             retention_days: r.int("retention_days", 14, 0)?,
             funnel_steps: funnel_steps(params.get("funnel_steps"))?,
             funnel_conversion_days: r.int("funnel_conversion_days", 14, 0)?,
+            chunk_events: r.int("chunk_events", 16_000_000, 1)? as u64,
         };
         if out.stickiness_moderate > out.stickiness_strong {
             return Err(bad(
@@ -442,10 +446,7 @@ impl MetricParams {
 
     /// The placeholder values every SQL file may use.
     pub fn placeholders(&self) -> ParamValues {
-        let date = |d: NaiveDate| {
-            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).expect("valid date");
-            ScalarValue::Date32(Some((d - epoch).num_days() as i32))
-        };
+        let date = super::functions::date_value;
         let int = |i: i64| ScalarValue::Int64(Some(i));
         let float = |f: f64| ScalarValue::Float64(Some(f));
         let w = self.window_days;
