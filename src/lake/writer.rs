@@ -2,6 +2,7 @@
 //! written with one atomic put (local: temp file + rename; S3: one PUT).
 
 use bytes::Bytes;
+use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -54,7 +55,19 @@ impl<'a> PartitionWrite<'a> {
     /// the partition then holds a valid zero-row file).
     pub async fn write(self, batches: &[RecordBatch]) -> Result<WriteReport> {
         let path = object_path(self.table, &self.values)?;
-        let bytes = encode_parquet(self.table, batches)?;
+        for batch in batches {
+            check_schema(self.table, batch)?;
+        }
+        // Encoding is the CPU-heavy part: off the async threads, so several
+        // partitions written concurrently encode in parallel.
+        let (schema, owned, root) = (
+            self.table.file_schema(),
+            batches.to_vec(),
+            self.table.root(),
+        );
+        let bytes = tokio::task::spawn_blocking(move || encode_parquet(schema, &owned, root))
+            .await
+            .expect("parquet encoder thread panicked")?;
         let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
         let size = bytes.len() as u64;
         if let LakeLocation::Local(root) = self.lake.location() {
@@ -114,13 +127,9 @@ pub(crate) fn writer_properties() -> WriterProperties {
         .build()
 }
 
-fn encode_parquet(table: &dyn TableContract, batches: &[RecordBatch]) -> Result<Bytes> {
-    let schema = table.file_schema();
-    for batch in batches {
-        check_schema(table, batch)?;
-    }
+fn encode_parquet(schema: SchemaRef, batches: &[RecordBatch], root: String) -> Result<Bytes> {
     let parquet_err = |source| LakeError::Parquet {
-        path: table.root(),
+        path: root.clone(),
         source,
     };
     let mut buffer = Vec::new();

@@ -147,8 +147,14 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
         })?;
 
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
+    // At most `workers` files parse at once, but results are taken in input
+    // order (first copy of a duplicate wins, deterministically) from a
+    // window twice as wide, so a large file at the head does not leave
+    // cores idle while small ones behind it wait.
+    let parsers = Arc::new(tokio::sync::Semaphore::new(workers));
     let mut parsed = futures::stream::iter(files.into_iter().map(|file| {
         let store = Arc::clone(&store);
+        let parsers = Arc::clone(&parsers);
         async move {
             let read_err = |e: object_store::Error| IngestError::Read {
                 file: file.path.to_string(),
@@ -162,12 +168,20 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
                 .await
                 .map_err(read_err)?;
             let name = file.path.to_string();
-            tokio::task::spawn_blocking(move || parse_file(name, &bytes))
+            let permit = parsers
+                .acquire_owned()
                 .await
-                .expect("parser thread panicked")
+                .expect("semaphore is never closed");
+            tokio::task::spawn_blocking(move || {
+                let parsed = parse_file(name, &bytes);
+                drop(permit);
+                parsed
+            })
+            .await
+            .expect("parser thread panicked")
         }
     }))
-    .buffered(workers);
+    .buffered(2 * workers);
 
     let mut report = IngestReport::default();
     let mut staging = Staging::new(buffer_budget());
@@ -191,16 +205,20 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
     }
     drop(parsed);
 
-    // Two partitions merge at a time: merging and encoding are CPU-bound, and
-    // memory stays near two partitions' worth.
-    let mut pending = Vec::new();
-    for key in staging.keys() {
-        pending.push((key, staging.take(&key).map_err(stage_err)?));
-        if pending.len() == workers {
-            merge_partitions(lake, std::mem::take(&mut pending), &mut report).await?;
-        }
+    // `workers` partitions merge at a time (merging and encoding are
+    // CPU-bound; memory stays near that many partitions' worth), and the
+    // next starts as soon as one is written.
+    let mut merges = futures::stream::iter(staging.keys().into_iter().map(|key| {
+        let batches = staging.take(&key).map_err(stage_err);
+        async move { merge_partition(lake, key, batches?).await }
+    }))
+    .buffer_unordered(workers);
+    while let Some((table, duplicates, added, wrote)) = merges.try_next().await? {
+        report.deduped += duplicates;
+        *report.written.entry(table.to_string()).or_default() += added;
+        report.partitions_written += u64::from(wrote);
     }
-    merge_partitions(lake, pending, &mut report).await?;
+    drop(merges);
 
     report.quarantined = rejected.len() as u64;
     if !rejected.is_empty() {
@@ -210,53 +228,48 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
     Ok(report)
 }
 
-/// Merges each staged partition with the lake's copy and rewrites it.
-async fn merge_partitions(
+/// Merges a staged partition with the lake's copy and rewrites it; returns
+/// (table, duplicates dropped, rows added, whether it was written).
+async fn merge_partition(
     lake: &Lake,
-    partitions: Vec<(staging::PartitionKey, Vec<RecordBatch>)>,
-    report: &mut IngestReport,
-) -> Result<(), IngestError> {
-    let results = futures::future::join_all(partitions.into_iter().map(
-        |((table, date), batches)| async move {
-            let spec = table.spec();
-            let key = [PartitionValue::Date(date)];
-            let existing = lake::read_partition(lake, spec, &key)
-                .await?
-                .unwrap_or_default();
-            let had_rows = existing.iter().any(|b| b.num_rows() > 0);
-            let incoming: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
-            let merged =
-                tokio::task::spawn_blocking(move || lake::merge_dedup(spec, &existing, &batches))
-                    .await
-                    .expect("merge thread panicked")?;
-            let added = incoming - merged.duplicates;
-            // Nothing new: the partition already holds every row, leave it be.
-            let wrote = if added == 0 && had_rows {
-                false
-            } else {
-                lake.write_partition(spec)
-                    .partition(key)
-                    .write(&[merged.batch])
-                    .await?;
-                true
-            };
-            Ok::<_, IngestError>((spec.name, merged.duplicates, added, wrote))
-        },
-    ))
-    .await;
-    for result in results {
-        let (table, duplicates, added, wrote) = result?;
-        report.deduped += duplicates;
-        *report.written.entry(table.to_string()).or_default() += added;
-        report.partitions_written += u64::from(wrote);
-    }
-    Ok(())
+    (table, date): staging::PartitionKey,
+    batches: Vec<RecordBatch>,
+) -> Result<(&'static str, u64, u64, bool), IngestError> {
+    let spec = table.spec();
+    let key = [PartitionValue::Date(date)];
+    let existing = lake::read_partition(lake, spec, &key)
+        .await?
+        .unwrap_or_default();
+    let had_rows = existing.iter().any(|b| b.num_rows() > 0);
+    let incoming: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let merged = tokio::task::spawn_blocking(move || lake::merge_dedup(spec, &existing, &batches))
+        .await
+        .expect("merge thread panicked")?;
+    let added = incoming - merged.duplicates;
+    // Nothing new: the partition already holds every row, leave it be.
+    let wrote = if added == 0 && had_rows {
+        false
+    } else {
+        lake.write_partition(spec)
+            .partition(key)
+            .write(&[merged.batch])
+            .await?;
+        true
+    };
+    Ok((spec.name, merged.duplicates, added, wrote))
 }
 
 /// Parses one file (gzip detected by its magic bytes) line by line.
 fn parse_file(name: String, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
     let mut decompressed = Vec::new();
     let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
+        // A gzip member ends with its uncompressed size mod 2^32: sizing the
+        // buffer from it saves the doublings' copies (a hint only; several
+        // members or a wrong size just grow the buffer as usual).
+        if let Some(tail) = bytes.len().checked_sub(4).map(|at| &bytes[at..]) {
+            let hint = u32::from_le_bytes(tail.try_into().expect("4 bytes")) as usize;
+            decompressed.reserve(hint.min(bytes.len().saturating_mul(64)) + 1);
+        }
         flate2::read::MultiGzDecoder::new(bytes)
             .read_to_end(&mut decompressed)
             .map_err(|e| IngestError::Read {
