@@ -194,7 +194,12 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
     let base = params.placeholders();
     let as_of = params.as_of;
     let mut outcomes: BTreeMap<usize, TableOutcome> = BTreeMap::new();
-    let mut record = |index: usize, def: &SqlDefinition, derived: &Derived, millis: u64| {
+    let mut record = |index: usize, def: &SqlDefinition, derived: &Derived, started: Instant| {
+        if def.kind == SqlKind::View {
+            return;
+        }
+        let millis = started.elapsed().as_millis() as u64;
+        tracing::debug!(table = %def.name, rows = derived.rows, ms = millis, "derived");
         let outcome = outcomes.entry(index).or_insert_with(|| TableOutcome {
             table: def.name.clone(),
             kind: def.kind.as_str(),
@@ -241,14 +246,7 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
                 {
                     scratch.append(&def.name, schema, batches)?;
                 }
-                if def.kind != SqlKind::View {
-                    record(
-                        index,
-                        def,
-                        &derived,
-                        step_started.elapsed().as_millis() as u64,
-                    );
-                }
+                record(index, def, &derived, step_started);
             }
         }
         if spill {
@@ -275,15 +273,7 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
         }
         let step_started = Instant::now();
         let derived = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
-        tracing::debug!(table = %def.name, rows = derived.rows, ms = step_started.elapsed().as_millis() as u64, "derived");
-        if def.kind != SqlKind::View {
-            record(
-                index,
-                def,
-                &derived,
-                step_started.elapsed().as_millis() as u64,
-            );
-        }
+        record(index, def, &derived, step_started);
     }
     Ok(DeriveReport {
         as_of,

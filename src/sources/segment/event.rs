@@ -236,15 +236,18 @@ pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
                 (true, Some(p)) => serde_json::from_str(p.get()).unwrap_or_default(),
                 _ => PageProperties::default(),
             };
-            let props_domain = if is_page {
-                owned(page_props.domain.clone())
-            } else {
-                raw.properties
-                    .and_then(|p| serde_json::from_str::<DomainOnly<'_>>(p.get()).ok())
-                    .and_then(|d| owned(d.domain))
-            };
+            // A track's properties are parsed again only when the context
+            // has no domain: most events carry it there.
             let customer_domain = context_domain
-                .or(props_domain)
+                .or_else(|| {
+                    if is_page {
+                        owned(page_props.domain.clone())
+                    } else {
+                        raw.properties
+                            .and_then(|p| serde_json::from_str::<DomainOnly<'_>>(p.get()).ok())
+                            .and_then(|d| owned(d.domain))
+                    }
+                })
                 .map(|d| d.into_owned())
                 .or(url_host);
             let common = Common {

@@ -261,7 +261,47 @@ async fn merge_partition(
 
 /// Parses one file (gzip detected by its magic bytes) line by line.
 fn parse_file(name: String, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
-    let mut decompressed = Vec::new();
+    let mut decompressed = DecompressBuffer::take();
+    let parsed = parse_text(name, bytes, &mut decompressed.0);
+    decompressed.give_back();
+    parsed
+}
+
+/// Decompressed files are tens of MB: a fresh buffer per file is fresh
+/// pages from the kernel (faults and zeroing: half of ingest's system
+/// time), so a few buffers are kept and reused across files.
+struct DecompressBuffer(Vec<u8>);
+
+static SPARE_BUFFERS: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+impl DecompressBuffer {
+    fn take() -> Self {
+        let spare = SPARE_BUFFERS.lock().map(|mut s| s.pop()).unwrap_or(None);
+        Self(spare.unwrap_or_default())
+    }
+
+    /// Keeps the buffer for the next file: as many as parse at once (one
+    /// per core), each under 256 MiB; the rest are freed.
+    fn give_back(mut self) {
+        const KEEP_BYTES: usize = 256 << 20;
+        if self.0.capacity() > KEEP_BYTES {
+            return;
+        }
+        self.0.clear();
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        if let Ok(mut spare) = SPARE_BUFFERS.lock()
+            && spare.len() < cores
+        {
+            spare.push(std::mem::take(&mut self.0));
+        }
+    }
+}
+
+fn parse_text(
+    name: String,
+    bytes: &[u8],
+    decompressed: &mut Vec<u8>,
+) -> Result<ParsedFile, IngestError> {
     let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
         // A gzip member ends with its uncompressed size mod 2^32: sizing the
         // buffer from it saves the doublings' copies (a hint only; several
@@ -271,12 +311,12 @@ fn parse_file(name: String, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
             decompressed.reserve(hint.min(bytes.len().saturating_mul(64)) + 1);
         }
         flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(&mut decompressed)
+            .read_to_end(decompressed)
             .map_err(|e| IngestError::Read {
                 file: name.clone(),
                 reason: format!("gzip: {e}"),
             })?;
-        &decompressed
+        decompressed
     } else {
         bytes
     };
