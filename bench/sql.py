@@ -103,7 +103,7 @@ def main():
     if bench.returncode != 0:
         sys.exit(bench.stdout + bench.stderr)
     ours = dict(re.findall(r"RATE (\w+) (\d+) queries/s", bench.stdout))
-    for name, files in [("tpch", ["tpch.jsonl"]), ("corpus", ["tpch.jsonl", "shapes.jsonl"])]:
+    for name, files in [("tpch", ["tpch.jsonl"]), ("corpus", ["tpch.jsonl", "shapes.jsonl", "generated.jsonl"])]:
         theirs, failed = sqlglot_rate(corpus(files))
         us = float(ours[name])
         print(f"{name:7} usagelake {us:9.0f} q/s   sqlglot[{compiled}] {theirs:7.0f} q/s   ratio {us / theirs:6.1f}x")

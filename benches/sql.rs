@@ -52,7 +52,7 @@ fn print_rate(name: &str, queries: &[(SqlDialect, String)]) {
 
 fn bench(c: &mut Criterion) {
     let tpch = corpus(&["tpch.jsonl"]);
-    let all = corpus(&["tpch.jsonl", "shapes.jsonl"]);
+    let all = corpus(&["tpch.jsonl", "shapes.jsonl", "generated.jsonl"]);
     print_rate("tpch", &tpch);
     print_rate("corpus", &all);
     let mut group = c.benchmark_group("sql_pipeline");

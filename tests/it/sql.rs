@@ -257,7 +257,7 @@ struct CorpusEntry {
 
 fn corpus() -> Vec<CorpusEntry> {
     let dir = format!("{}/tests/data/sql", env!("CARGO_MANIFEST_DIR"));
-    ["tpch.jsonl", "shapes.jsonl"]
+    ["tpch.jsonl", "shapes.jsonl", "generated.jsonl"]
         .iter()
         .flat_map(|f| {
             std::fs::read_to_string(format!("{dir}/{f}"))
@@ -291,7 +291,7 @@ fn literals(sql: &str) -> Vec<String> {
 #[test]
 fn corpus_tables_match_the_hand_checked_lists() {
     let corpus = corpus();
-    assert!(corpus.len() >= 50, "{}", corpus.len());
+    assert!(corpus.len() >= 300, "{}", corpus.len());
     let mut failures = Vec::new();
     for entry in &corpus {
         let all = analyze(&entry.sql, entry.dialect);
