@@ -212,7 +212,7 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
         outcome.millis += millis;
     };
     // The scratch folder must outlive every query that reads it.
-    let mut scratch = Scratch::new()?;
+    let mut scratch = Scratch::default();
 
     // Phase 1: the daily tables (and the views before them), chunk by chunk.
     if let Some(last_daily) = catalog.iter().rposition(|d| d.daily) {

@@ -20,23 +20,14 @@ use datafusion::prelude::SessionContext;
 
 use super::DeriveError;
 
+#[derive(Default)]
 pub struct Scratch {
-    dir: tempfile::TempDir,
+    /// Created on the first append: a run with one chunk never needs it.
+    dir: Option<tempfile::TempDir>,
     files: HashMap<String, (PathBuf, FileWriter<BufWriter<File>>)>,
 }
 
 impl Scratch {
-    pub fn new() -> Result<Self, DeriveError> {
-        let dir = tempfile::Builder::new()
-            .prefix("usagelake-derive-")
-            .tempdir()
-            .map_err(|e| scratch_error("(folder)", e))?;
-        Ok(Self {
-            dir,
-            files: HashMap::new(),
-        })
-    }
-
     /// Appends one chunk's rows of `table`.
     pub fn append(
         &mut self,
@@ -45,7 +36,15 @@ impl Scratch {
         batches: &[RecordBatch],
     ) -> Result<(), DeriveError> {
         if !self.files.contains_key(table) {
-            let path = self.dir.path().join(format!("{table}.arrow"));
+            if self.dir.is_none() {
+                let dir = tempfile::Builder::new()
+                    .prefix("usagelake-derive-")
+                    .tempdir()
+                    .map_err(|e| scratch_error("(folder)", e))?;
+                self.dir = Some(dir);
+            }
+            let dir = self.dir.as_ref().expect("created above");
+            let path = dir.path().join(format!("{table}.arrow"));
             let file = File::create(&path).map_err(|e| scratch_error(table, e))?;
             // Nullable everywhere: one chunk's plan may prove a column
             // non-null where another's cannot.
