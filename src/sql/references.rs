@@ -1,18 +1,22 @@
 //! Tables and columns a parsed statement touches. Tables come from every
 //! relation name in the statement (sqlparser's relation visitor), minus CTE
-//! names, with the targets of INSERT / UPDATE / DELETE / MERGE / CREATE
-//! kept apart. Columns are resolved scope by scope: through table aliases,
-//! derived tables and CTEs to `table.column` where the text allows, bare
-//! `column` where it does not.
+//! names and table-valued functions, with the targets of every write kept
+//! apart: INSERT, UPDATE, DELETE (also inside a CTE), MERGE, CREATE,
+//! SELECT … INTO, TRUNCATE, COPY … FROM, Snowflake's COPY INTO a table,
+//! Databricks' OPTIMIZE. The container a SHOW lists (a schema, a
+//! database) is not a table. Columns are resolved scope by scope: through
+//! table aliases, derived tables and CTEs to `table.column` where the text
+//! allows, bare `column` where it does not.
 
 use std::collections::{BTreeSet, HashMap};
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    Expr, FromTable, Ident, ObjectName, ObjectNamePart, Query, Select, SelectItem,
-    SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor, TableObject, TableWithJoins,
-    Visit, Visitor, visit_relations,
+    CopyIntoSnowflakeKind, CopySource, Expr, FromTable, Ident, ObjectName, ObjectNamePart, Query,
+    Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor,
+    TableObject, TableWithJoins, UpdateTableFromKind, Visit, Visitor, visit_relations,
 };
+use datafusion::sql::sqlparser::parser::Parser;
 
 use super::SqlDialect;
 
@@ -36,10 +40,16 @@ fn fold(ident: &Ident, dialect: SqlDialect) -> String {
     }
 }
 
+/// A table name's parts as the dialect stores them. Databricks (Unity
+/// Catalog and the Hive metastore) keeps catalog, schema and table names in
+/// lower case whether they were quoted or not.
 fn object_name(name: &ObjectName, dialect: SqlDialect) -> Vec<String> {
     name.0
         .iter()
         .map(|part| match part {
+            ObjectNamePart::Identifier(ident) if dialect == SqlDialect::Databricks => {
+                ident.value.to_lowercase()
+            }
             ObjectNamePart::Identifier(ident) => fold(ident, dialect),
             other => other.to_string(),
         })
@@ -335,34 +345,238 @@ impl Walker {
     }
 }
 
-fn written_targets(statement: &Statement, dialect: SqlDialect) -> Vec<String> {
-    let name = |n: &ObjectName| object_name(n, dialect).join(".");
-    let factor_name = |f: &TableFactor| match f {
-        TableFactor::Table { name: n, .. } => Some(name(n)),
-        _ => None,
-    };
-    match statement {
-        Statement::Insert(insert) => match &insert.table {
-            TableObject::TableName(n) => vec![name(n)],
-            _ => Vec::new(),
-        },
-        Statement::Update(update) => factor_name(&update.table.relation).into_iter().collect(),
-        Statement::Delete(delete) => {
-            if !delete.tables.is_empty() {
-                delete.tables.iter().map(name).collect()
-            } else {
+/// What a statement (and every statement nested in it) does to tables
+/// beyond what the relation visitor sees.
+#[derive(Default)]
+struct Targets {
+    /// Tables written.
+    written: Vec<String>,
+    /// Relation names to take out of the reads, once each: a write target
+    /// as the relation visitor saw it (being written is not being read),
+    /// the alias an UPDATE / DELETE named its target by, a table-valued
+    /// function called in FROM.
+    not_read: Vec<String>,
+    /// Tables read that the relation visitor does not see.
+    read: Vec<String>,
+}
+
+struct TargetVisitor<'t> {
+    dialect: SqlDialect,
+    targets: &'t mut Targets,
+}
+
+impl TargetVisitor<'_> {
+    fn name(&self, name: &ObjectName) -> String {
+        object_name(name, self.dialect).join(".")
+    }
+
+    fn write(&mut self, name: String) {
+        self.targets.not_read.push(name.clone());
+        self.targets.written.push(name);
+    }
+
+    /// An UPDATE / DELETE target: a one-part name that is an alias of a
+    /// table in the statement's FROM / USING is that table.
+    fn write_through_alias(&mut self, target: &ObjectName, from: &[&TableWithJoins]) {
+        let named = self.name(target);
+        let aliased = match target.0.as_slice() {
+            [ObjectNamePart::Identifier(alias)] => from
+                .iter()
+                .flat_map(|t| {
+                    std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation))
+                })
+                .find_map(|f| match f {
+                    TableFactor::Table {
+                        name,
+                        alias: Some(a),
+                        ..
+                    } if a.name.value.eq_ignore_ascii_case(&alias.value) => Some(self.name(name)),
+                    _ => None,
+                }),
+            _ => None,
+        };
+        match aliased {
+            Some(table) => {
+                self.targets.not_read.push(named);
+                self.write(table);
+            }
+            None => self.write(named),
+        }
+    }
+
+    fn select_into(&mut self, body: &SetExpr) {
+        match body {
+            SetExpr::Select(select) => {
+                if let Some(into) = &select.into {
+                    let name = self.name(&into.name);
+                    self.write(name);
+                }
+            }
+            SetExpr::SetOperation { left, .. } => self.select_into(left),
+            _ => {}
+        }
+    }
+}
+
+impl Visitor for TargetVisitor<'_> {
+    type Break = ();
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        match statement {
+            Statement::Insert(insert) => {
+                if let TableObject::TableName(n) = &insert.table {
+                    let name = self.name(n);
+                    self.write(name);
+                }
+            }
+            Statement::Update(update) => {
+                if let TableFactor::Table { name, .. } = &update.table.relation {
+                    let mut from = vec![&update.table];
+                    if let Some(
+                        UpdateTableFromKind::BeforeSet(tables)
+                        | UpdateTableFromKind::AfterSet(tables),
+                    ) = &update.from
+                    {
+                        from.extend(tables);
+                    }
+                    self.write_through_alias(name, &from);
+                }
+            }
+            Statement::Delete(delete) => {
                 let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) =
                     &delete.from;
-                from.iter()
-                    .filter_map(|t| factor_name(&t.relation))
-                    .collect()
+                if delete.tables.is_empty() {
+                    for t in from {
+                        if let TableFactor::Table { name, .. } = &t.relation {
+                            let name = self.name(name);
+                            self.write(name);
+                        }
+                    }
+                } else {
+                    let mut sources: Vec<&TableWithJoins> = from.iter().collect();
+                    sources.extend(delete.using.iter().flatten());
+                    for target in &delete.tables {
+                        self.write_through_alias(target, &sources);
+                    }
+                }
             }
+            Statement::CreateTable(create) => {
+                let name = self.name(&create.name);
+                self.write(name);
+                if let Some(clone) = &create.clone {
+                    let source = self.name(clone);
+                    self.targets.read.push(source);
+                }
+            }
+            Statement::CreateView(view) => {
+                let name = self.name(&view.name);
+                self.write(name);
+            }
+            Statement::Merge(merge) => {
+                if let TableFactor::Table { name, .. } = &merge.table {
+                    let name = self.name(name);
+                    self.write(name);
+                }
+            }
+            Statement::Truncate(truncate) => {
+                for t in &truncate.table_names {
+                    let name = self.name(&t.name);
+                    self.write(name);
+                }
+            }
+            // COPY t FROM … loads into t; COPY t TO … reads it.
+            Statement::Copy {
+                source: CopySource::Table { table_name, .. },
+                to,
+                ..
+            } => {
+                let name = self.name(table_name);
+                if *to {
+                    self.targets.read.push(name);
+                } else {
+                    self.write(name);
+                }
+            }
+            Statement::CopyIntoSnowflake {
+                kind,
+                into,
+                from_obj,
+                ..
+            } => match kind {
+                CopyIntoSnowflakeKind::Table => {
+                    let name = self.name(into);
+                    self.write(name);
+                }
+                // Unloading a table (not a query) to a stage reads it.
+                CopyIntoSnowflakeKind::Location => {
+                    if let Some(from) = from_obj
+                        && !from.to_string().starts_with('@')
+                    {
+                        let name = self.name(from);
+                        self.targets.read.push(name);
+                    }
+                }
+            },
+            Statement::OptimizeTable { name, .. } => {
+                let name = self.name(name);
+                self.write(name);
+            }
+            // Redshift's UNLOAD ('query'): the query is a string; what it
+            // reads is what the statement reads.
+            Statement::Unload {
+                query_text: Some(text),
+                ..
+            } => {
+                if let Ok(parsed) = Parser::new(self.dialect.parser_dialect().as_ref())
+                    .try_with_sql(text)
+                    .and_then(|mut p| p.parse_statements())
+                {
+                    for inner in &parsed {
+                        self.targets
+                            .read
+                            .extend(references(inner, self.dialect).tables);
+                    }
+                }
+            }
+            _ => {}
         }
-        Statement::CreateTable(create) => vec![name(&create.name)],
-        Statement::CreateView(view) => vec![name(&view.name)],
-        Statement::Merge(merge) => factor_name(&merge.table).into_iter().collect(),
-        _ => Vec::new(),
+        ControlFlow::Continue(())
     }
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        self.select_into(&query.body);
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        // `FROM generate_series(…)`, `CROSS APPLY sys.dm_exec_sql_text(…)`:
+        // a function call, not a table.
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+        {
+            let name = self.name(name);
+            self.targets.not_read.push(name);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// SHOW statements that list what a container (account, database, schema)
+/// holds: the container they name is not a table.
+fn lists_a_container(statement: &Statement) -> bool {
+    matches!(
+        statement,
+        Statement::ShowTables { .. }
+            | Statement::ShowViews { .. }
+            | Statement::ShowObjects(_)
+            | Statement::ShowFunctions { .. }
+            | Statement::ShowSchemas { .. }
+            | Statement::ShowDatabases { .. }
+            | Statement::ShowCatalogs { .. }
+    )
 }
 
 /// Every query a statement holds, for column resolution.
@@ -387,18 +601,24 @@ pub fn references(statement: &Statement, dialect: SqlDialect) -> References {
     for query in queries(statement) {
         walker.query(query, None);
     }
-    let written = written_targets(statement, dialect);
-    let mut relations: Vec<String> = Vec::new();
-    let _ = visit_relations(statement, |name| {
-        relations.push(object_name(name, dialect).join("."));
-        ControlFlow::<()>::Continue(())
+    let mut targets = Targets::default();
+    let _ = statement.visit(&mut TargetVisitor {
+        dialect,
+        targets: &mut targets,
     });
-    // A target appears among the relations once for being written.
-    for target in &written {
-        if let Some(i) = relations.iter().position(|r| r == target) {
+    let mut relations: Vec<String> = Vec::new();
+    if !lists_a_container(statement) {
+        let _ = visit_relations(statement, |name| {
+            relations.push(object_name(name, dialect).join("."));
+            ControlFlow::<()>::Continue(())
+        });
+    }
+    for name in &targets.not_read {
+        if let Some(i) = relations.iter().position(|r| r == name) {
             relations.remove(i);
         }
     }
+    relations.extend(targets.read);
     let tables: BTreeSet<String> = relations
         .into_iter()
         .filter(|r| !r.eq_ignore_ascii_case(super::template::PARAM))
@@ -408,7 +628,8 @@ pub fn references(statement: &Statement, dialect: SqlDialect) -> References {
         .collect();
     References {
         tables: tables.into_iter().collect(),
-        written_tables: written
+        written_tables: targets
+            .written
             .into_iter()
             .collect::<BTreeSet<_>>()
             .into_iter()

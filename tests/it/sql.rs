@@ -246,6 +246,146 @@ fn unparsable_text_is_still_anonymized_and_the_error_quotes_nothing() {
     );
 }
 
+/// (tables, written_tables) over every statement of `sql`, in order.
+fn reads_and_writes(sql: &str, dialect: SqlDialect) -> (Vec<String>, Vec<String>) {
+    let all = analyze(sql, dialect);
+    for a in &all {
+        assert_eq!(a.error, None, "{sql}");
+    }
+    (
+        all.iter().flat_map(|a| a.tables.clone()).collect(),
+        all.iter().flat_map(|a| a.written_tables.clone()).collect(),
+    )
+}
+
+fn names(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn every_kind_of_write_names_its_target_and_only_that() {
+    use SqlDialect::*;
+    let cases: [(SqlDialect, &str, &[&str], &[&str]); 11] = [
+        // SELECT … INTO creates the table it names (SQL Server temp tables).
+        (
+            Mssql,
+            "SELECT id INTO #recent FROM dbo.Orders WHERE d > 1",
+            &["dbo.Orders"],
+            &["#recent"],
+        ),
+        (
+            Postgres,
+            "COPY public.staging FROM STDIN",
+            &[],
+            &["public.staging"],
+        ),
+        (
+            Postgres,
+            "COPY public.audit TO STDOUT",
+            &["public.audit"],
+            &[],
+        ),
+        (
+            Redshift,
+            "COPY staging.clicks FROM 's3://b/p' IAM_ROLE 'arn:r' FORMAT AS JSON 'auto'",
+            &[],
+            &["staging.clicks"],
+        ),
+        (
+            Snowflake,
+            "COPY INTO raw.s.t FROM @raw.s.stage FILE_FORMAT = (TYPE = 'JSON')",
+            &[],
+            &["RAW.S.T"],
+        ),
+        (
+            Postgres,
+            "TRUNCATE TABLE staging.clicks",
+            &[],
+            &["staging.clicks"],
+        ),
+        (
+            Databricks,
+            "OPTIMIZE main.gold.f ZORDER BY (a)",
+            &[],
+            &["main.gold.f"],
+        ),
+        // A DELETE inside a CTE writes too; the CTE is not a table.
+        (
+            Postgres,
+            "WITH moved AS (DELETE FROM queue.jobs WHERE done RETURNING *) INSERT INTO archive.jobs SELECT * FROM moved",
+            &[],
+            &["archive.jobs", "queue.jobs"],
+        ),
+        // A clone reads its source.
+        (
+            Snowflake,
+            "CREATE TABLE dev.s.t CLONE prod.s.t",
+            &["PROD.S.T"],
+            &["DEV.S.T"],
+        ),
+        // UPDATE / DELETE naming their target by an alias of the FROM.
+        (
+            Mssql,
+            "UPDATE p SET p.Price = 1 FROM Production.Product p JOIN Production.Sub s ON s.Id = p.SubId",
+            &["Production.Sub"],
+            &["Production.Product"],
+        ),
+        (
+            Mysql,
+            "DELETE s FROM web.sessions s JOIN web.users u ON u.id = s.user_id WHERE u.banned = 1",
+            &["web.users"],
+            &["web.sessions"],
+        ),
+    ];
+    for (dialect, sql, tables, written) in cases {
+        assert_eq!(
+            reads_and_writes(sql, dialect),
+            (names(tables), names(written)),
+            "{dialect:?}: {sql}"
+        );
+    }
+}
+
+#[test]
+fn functions_in_from_and_containers_in_show_are_not_tables() {
+    use SqlDialect::*;
+    let cases: [(SqlDialect, &str, &[&str]); 4] = [
+        (
+            Postgres,
+            "SELECT d, count(o.id) FROM generate_series($1::date, $2::date, interval '1 day') d LEFT JOIN orders o ON o.day = d GROUP BY 1",
+            &["orders"],
+        ),
+        (
+            Mssql,
+            "SELECT st.text FROM sys.dm_exec_query_stats qs CROSS APPLY sys.dm_exec_sql_text(qs.sql_handle) st",
+            &["sys.dm_exec_query_stats"],
+        ),
+        (Snowflake, "SHOW TABLES IN SCHEMA analytics.core", &[]),
+        // The query UNLOAD runs is a string; its tables are still read.
+        (
+            Redshift,
+            "UNLOAD ('SELECT * FROM analytics.orders WHERE d >= ''2024-01-01''') TO 's3://b/p/' IAM_ROLE 'arn:r'",
+            &["analytics.orders"],
+        ),
+    ];
+    for (dialect, sql, tables) in cases {
+        assert_eq!(
+            reads_and_writes(sql, dialect),
+            (names(tables), vec![]),
+            "{dialect:?}: {sql}"
+        );
+    }
+}
+
+#[test]
+fn databricks_table_names_are_lower_case_quoted_or_not() {
+    let (tables, _) = reads_and_writes(
+        "SELECT c.Region FROM Main.Sales.Orders o JOIN `Main`.`Sales`.`Customers` c ON c.Id = o.CustomerId",
+        SqlDialect::Databricks,
+    );
+    assert_eq!(tables, vec!["main.sales.customers", "main.sales.orders"]);
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CorpusEntry {
