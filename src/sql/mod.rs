@@ -7,6 +7,7 @@
 
 mod anonymize;
 mod references;
+mod repair;
 mod template;
 
 use datafusion::sql::sqlparser::dialect::{
@@ -123,9 +124,18 @@ pub fn analyze(sql: &str, dialect: SqlDialect) -> Vec<StatementAnalysis> {
         .map(|statement| {
             let anonymized = anonymize::render(&statement.units);
             let fingerprint = fnv1a(&anonymize::normalized(&statement.units));
-            let parsed = Parser::new(parser_dialect.as_ref())
-                .try_with_sql(&statement.source)
-                .and_then(|mut p| p.parse_statements());
+            let parse = |sql: &str| {
+                Parser::new(parser_dialect.as_ref())
+                    .try_with_sql(sql)
+                    .and_then(|mut p| p.parse_statements())
+            };
+            // Dialect syntax the parser does not know gets one retry in a
+            // form it does (same names); the first error is the one told.
+            let parsed = parse(&statement.source).or_else(|error| {
+                repair::repair(&statement.source, dialect, parser_dialect.as_ref())
+                    .and_then(|repaired| parse(&repaired).ok())
+                    .ok_or(error)
+            });
             let (refs, error) = match parsed {
                 Ok(parsed) => {
                     let mut all = References::default();

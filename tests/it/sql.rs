@@ -386,6 +386,59 @@ fn databricks_table_names_are_lower_case_quoted_or_not() {
     assert_eq!(tables, vec!["main.sales.customers", "main.sales.orders"]);
 }
 
+#[test]
+fn dialect_syntax_the_parser_lacks_still_gives_tables() {
+    use SqlDialect::*;
+    let cases: [(SqlDialect, &str, &[&str], &[&str]); 5] = [
+        (
+            Redshift,
+            "SELECT APPROXIMATE COUNT(DISTINCT user_id) FROM Public.Subscriptions",
+            &["public.subscriptions"],
+            &[],
+        ),
+        (
+            Redshift,
+            "CREATE TABLE a.views (id BIGINT IDENTITY(1,1) ENCODE az64, u BIGINT) DISTSTYLE KEY DISTKEY (u) COMPOUND SORTKEY (id)",
+            &[],
+            &["a.views"],
+        ),
+        (
+            Databricks,
+            "CREATE OR REPLACE TABLE main.gold.d USING DELTA AS SELECT * FROM main.silver.o",
+            &["main.silver.o"],
+            &["main.gold.d"],
+        ),
+        (
+            Databricks,
+            "MERGE INTO main.s.t USING main.b.cdc s ON t.id = s.id WHEN MATCHED THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *",
+            &["main.b.cdc"],
+            &["main.s.t"],
+        ),
+        (
+            Mssql,
+            "DELETE TOP (5000) FROM dbo.EventQueue WHERE ProcessedAt < '2024-01-01'",
+            &[],
+            &["dbo.EventQueue"],
+        ),
+    ];
+    for (dialect, sql, tables, written) in cases {
+        assert_eq!(
+            reads_and_writes(sql, dialect),
+            (names(tables), names(written)),
+            "{dialect:?}: {sql}"
+        );
+    }
+    // The anonymized text is the original's, not the repaired one's.
+    let a = one(
+        "DELETE TOP (5000) FROM dbo.EventQueue WHERE ProcessedAt < '2024-01-01'",
+        SqlDialect::Mssql,
+    );
+    assert_eq!(
+        a.anonymized,
+        "DELETE TOP (?) FROM dbo.EventQueue WHERE ProcessedAt < ?"
+    );
+}
+
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct CorpusEntry {
