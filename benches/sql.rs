@@ -1,6 +1,7 @@
 //! `cargo bench --bench sql`: the full SQL pipeline (anonymize, fingerprint,
-//! tables, columns) over the test corpus, single-threaded. `bench/sql.py`
-//! runs this and the same corpus through sqlglot side by side.
+//! tables, columns) over the test corpus, single-threaded: TPC-H, TPC-DS
+//! and every file of tests/data/sql. `bench/sql.py` runs this and the
+//! same corpus through sqlglot side by side.
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -8,12 +9,25 @@ use std::time::Instant;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use usagelake::sql::{SqlDialect, analyze};
 
-fn corpus(files: &[&str]) -> Vec<(SqlDialect, String)> {
+/// The queries of the corpus files whose names start with `prefix` (all
+/// of tests/data/sql/*.jsonl for ""), in file-name order.
+fn corpus(prefix: &str) -> Vec<(SqlDialect, String)> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sql");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus directory")
+        .map(|e| e.expect("corpus entry").path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "jsonl")
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with(prefix))
+        })
+        .collect();
+    files.sort();
     files
         .iter()
         .flat_map(|f| {
-            std::fs::read_to_string(format!("{dir}/{f}"))
+            std::fs::read_to_string(f)
                 .expect("corpus file")
                 .lines()
                 .map(|l| {
@@ -51,12 +65,14 @@ fn print_rate(name: &str, queries: &[(SqlDialect, String)]) {
 }
 
 fn bench(c: &mut Criterion) {
-    let tpch = corpus(&["tpch.jsonl"]);
-    let all = corpus(&["tpch.jsonl", "shapes.jsonl", "generated.jsonl"]);
+    let tpch = corpus("tpch.");
+    let tpcds = corpus("tpcds.");
+    let all = corpus("");
     print_rate("tpch", &tpch);
+    print_rate("tpcds", &tpcds);
     print_rate("corpus", &all);
     let mut group = c.benchmark_group("sql_pipeline");
-    for (name, queries) in [("tpch", &tpch), ("corpus", &all)] {
+    for (name, queries) in [("tpch", &tpch), ("tpcds", &tpcds), ("corpus", &all)] {
         group.throughput(Throughput::Elements(queries.len() as u64));
         group.bench_function(name, |b| b.iter(|| run(queries)));
     }
