@@ -9,6 +9,7 @@
 mod batch;
 pub mod event;
 mod input;
+mod scan;
 mod staging;
 
 use std::collections::BTreeMap;
@@ -320,7 +321,8 @@ fn parse_text(
     } else {
         bytes
     };
-    let mut builders: BTreeMap<(Telemetry, NaiveDate), TableBuilder> = BTreeMap::new();
+    // Keyed by day number: a date is built once per partition, not per row.
+    let mut builders: BTreeMap<(Telemetry, i64), TableBuilder> = BTreeMap::new();
     let mut out = ParsedFile {
         name,
         lines: 0,
@@ -328,7 +330,11 @@ fn parse_text(
         batches: Vec::new(),
         rejected: Vec::new(),
     };
-    for (index, line) in text.split(|&b| b == b'\n').enumerate() {
+    let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
+    let mut start = 0;
+    for (index, end) in ends.enumerate() {
+        let line = &text[start..end];
+        start = end + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
@@ -346,32 +352,36 @@ fn parse_text(
         match event::parse_line(text) {
             Ok(row) => {
                 let table = Telemetry::of(&row);
-                let date = utc_date(Telemetry::partition_micros(&row));
+                let day = Telemetry::partition_micros(&row).div_euclid(MICROS_PER_DAY);
                 let builder = builders
-                    .entry((table, date))
+                    .entry((table, day))
                     .or_insert_with(|| TableBuilder::new(table));
                 builder.push(&row);
                 if builder.len() >= BATCH_ROWS {
                     let full = std::mem::replace(builder, TableBuilder::new(table));
-                    out.batches.push(((table, date), full.finish()));
+                    out.batches.push(((table, date_of_day(day)), full.finish()));
                 }
             }
             Err(reason) => out.rejected.push(reject(reason)),
         }
     }
-    for (key, builder) in builders {
+    for ((table, day), builder) in builders {
         if !builder.is_empty() {
-            out.batches.push((key, builder.finish()));
+            out.batches
+                .push(((table, date_of_day(day)), builder.finish()));
         }
     }
     Ok(out)
 }
 
+const MICROS_PER_DAY: i64 = 86_400_000_000;
+
+fn date_of_day(days_since_epoch: i64) -> NaiveDate {
+    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch") + chrono::TimeDelta::days(days_since_epoch)
+}
+
 pub fn utc_date(micros: i64) -> NaiveDate {
-    let days = micros.div_euclid(86_400_000_000);
-    NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")
-        + chrono::Days::new(0)
-        + chrono::TimeDelta::days(days)
+    date_of_day(micros.div_euclid(MICROS_PER_DAY))
 }
 
 async fn write_quarantine(
