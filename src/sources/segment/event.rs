@@ -47,7 +47,7 @@ impl<'de: 'a, 'a> Deserialize<'de> for Text<'a> {
     }
 }
 
-type Opt<'a> = Option<Text<'a>>;
+pub(super) type Opt<'a> = Option<Text<'a>>;
 
 fn non_empty<'a, 'b>(t: &'b Opt<'a>) -> Option<&'b str> {
     t.as_ref().map(|t| t.0.as_ref()).filter(|s| !s.is_empty())
@@ -102,35 +102,35 @@ struct PageContext<'a> {
 }
 
 #[derive(Deserialize, Default)]
-struct PageProperties<'a> {
+pub(super) struct PageProperties<'a> {
     #[serde(borrow)]
-    tab: Opt<'a>,
+    pub(super) tab: Opt<'a>,
     #[serde(borrow)]
-    asset_guid: Opt<'a>,
+    pub(super) asset_guid: Opt<'a>,
     #[serde(borrow)]
-    connector_name: Opt<'a>,
+    pub(super) connector_name: Opt<'a>,
     #[serde(borrow)]
-    asset_type: Opt<'a>,
+    pub(super) asset_type: Opt<'a>,
     #[serde(borrow)]
-    domain: Opt<'a>,
+    pub(super) domain: Opt<'a>,
 }
 
 #[derive(Deserialize, Default)]
-struct Traits<'a> {
+pub(super) struct Traits<'a> {
     #[serde(borrow)]
-    email: Opt<'a>,
+    pub(super) email: Opt<'a>,
     #[serde(borrow)]
-    username: Opt<'a>,
+    pub(super) username: Opt<'a>,
     #[serde(borrow)]
-    role: Opt<'a>,
+    pub(super) role: Opt<'a>,
     #[serde(borrow)]
-    license_type: Opt<'a>,
+    pub(super) license_type: Opt<'a>,
     #[serde(borrow)]
-    job_role: Opt<'a>,
+    pub(super) job_role: Opt<'a>,
     #[serde(borrow)]
-    domain: Opt<'a>,
+    pub(super) domain: Opt<'a>,
     #[serde(borrow)]
-    created_at: Opt<'a>,
+    pub(super) created_at: Opt<'a>,
 }
 
 /// Fields common to page and track rows.
@@ -139,7 +139,7 @@ pub struct Common<'a> {
     pub message_id: Cow<'a, str>,
     pub user_id: Option<Cow<'a, str>>,
     pub anonymous_id: Option<Cow<'a, str>>,
-    pub customer_domain: Option<String>,
+    pub customer_domain: Option<Cow<'a, str>>,
     /// Microseconds since the epoch, UTC.
     pub timestamp: i64,
     pub received_at: Option<i64>,
@@ -168,7 +168,7 @@ pub enum Row<'a> {
         role: Option<Cow<'a, str>>,
         license_type: Option<Cow<'a, str>>,
         job_role: Option<Cow<'a, str>>,
-        customer_domain: Option<String>,
+        customer_domain: Option<Cow<'a, str>>,
         created_at: Option<i64>,
         received_at: i64,
     },
@@ -178,8 +178,38 @@ fn owned<'a>(t: Opt<'a>) -> Option<Cow<'a, str>> {
     t.map(|t| t.0).filter(|s| !s.is_empty())
 }
 
+/// The fields a row is built from, however the line was read.
+#[derive(Default)]
+pub(super) struct Fields<'a> {
+    pub kind: Opt<'a>,
+    pub message_id: Opt<'a>,
+    pub user_id: Opt<'a>,
+    pub anonymous_id: Opt<'a>,
+    pub timestamp: Opt<'a>,
+    pub original_timestamp: Opt<'a>,
+    pub received_at: Opt<'a>,
+    pub name: Opt<'a>,
+    pub event: Opt<'a>,
+    /// The `properties` value's JSON text, stored as is for tracks.
+    pub properties: Option<&'a str>,
+    /// Keys of `properties` pages keep; for tracks only `domain` is read.
+    pub page_properties: PageProperties<'a>,
+    pub context_domain: Opt<'a>,
+    pub page_url: Opt<'a>,
+    pub traits: Traits<'a>,
+}
+
 /// Parses one line. `Err` carries the reason written to quarantine.
 pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
+    match super::scan::scan(line) {
+        Some(fields) => row_of(fields),
+        None => row_of(read_with_serde(line)?),
+    }
+}
+
+/// The slow path, for lines the scanner leaves to serde: its errors are
+/// the reasons quarantine records.
+fn read_with_serde(line: &str) -> Result<Fields<'_>, String> {
     // serde would read a JSON array into the struct positionally: refuse any
     // line that is not an object up front, with a reason that says so.
     match line.trim_start().chars().next() {
@@ -188,18 +218,48 @@ pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
         None => return Err("empty line".into()),
     }
     let raw: Raw<'_> = serde_json::from_str(line).map_err(|e| format!("invalid JSON: {e}"))?;
+    let context = raw.context.unwrap_or_default();
+    let is_page = non_empty(&raw.kind) == Some("page");
+    let page_properties = match raw.properties {
+        Some(p) if is_page => serde_json::from_str(p.get()).unwrap_or_default(),
+        Some(p) => PageProperties {
+            domain: serde_json::from_str::<DomainOnly<'_>>(p.get())
+                .map(|d| d.domain)
+                .unwrap_or_default(),
+            ..PageProperties::default()
+        },
+        None => PageProperties::default(),
+    };
+    Ok(Fields {
+        kind: raw.kind,
+        message_id: raw.message_id,
+        user_id: raw.user_id,
+        anonymous_id: raw.anonymous_id,
+        timestamp: raw.timestamp,
+        original_timestamp: raw.original_timestamp,
+        received_at: raw.received_at,
+        name: raw.name,
+        event: raw.event,
+        properties: raw.properties.map(RawValue::get),
+        page_properties,
+        context_domain: context.traits.and_then(|t| t.domain),
+        page_url: context.page.and_then(|p| p.url),
+        traits: raw.traits.unwrap_or_default(),
+    })
+}
+
+fn row_of(raw: Fields<'_>) -> Result<Row<'_>, String> {
     let kind = non_empty(&raw.kind).ok_or("missing field `type` (page, track or identify)")?;
     let message_id = owned(raw.message_id).ok_or("missing field `messageId` (the dedup key)")?;
     let received_at = match non_empty(&raw.received_at) {
         Some(text) => Some(parse_timestamp(text).map_err(|e| format!("field `receivedAt`: {e}"))?),
         None => None,
     };
-    let context = raw.context.unwrap_or_default();
-    let context_domain = context.traits.and_then(|t| owned(t.domain));
-    let url_host = context
-        .page
-        .and_then(|p| owned(p.url))
-        .and_then(|u| host_of(&u).map(str::to_string));
+    let context_domain = owned(raw.context_domain);
+    let url_host = owned(raw.page_url).and_then(|url| match url {
+        Cow::Borrowed(url) => host_of(url).map(Cow::Borrowed),
+        Cow::Owned(url) => host_of(&url).map(|h| Cow::Owned(h.to_string())),
+    });
 
     match kind {
         "identify" => {
@@ -210,12 +270,9 @@ pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
                 Some(t) => t,
                 None => event_time(&raw.timestamp, &raw.original_timestamp)?,
             };
-            let traits = raw.traits.unwrap_or_default();
+            let traits = raw.traits;
             let created_at = non_empty(&traits.created_at).and_then(|t| parse_timestamp(t).ok());
-            let customer_domain = owned(traits.domain)
-                .map(|d| d.into_owned())
-                .or(context_domain.map(|d| d.into_owned()))
-                .or(url_host);
+            let customer_domain = owned(traits.domain).or(context_domain).or(url_host);
             Ok(Row::Identify {
                 message_id,
                 user_id,
@@ -231,25 +288,8 @@ pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
         }
         "page" | "track" => {
             let timestamp = event_time(&raw.timestamp, &raw.original_timestamp)?;
-            let is_page = kind == "page";
-            let page_props: PageProperties<'_> = match (is_page, raw.properties) {
-                (true, Some(p)) => serde_json::from_str(p.get()).unwrap_or_default(),
-                _ => PageProperties::default(),
-            };
-            // A track's properties are parsed again only when the context
-            // has no domain: most events carry it there.
-            let customer_domain = context_domain
-                .or_else(|| {
-                    if is_page {
-                        owned(page_props.domain.clone())
-                    } else {
-                        raw.properties
-                            .and_then(|p| serde_json::from_str::<DomainOnly<'_>>(p.get()).ok())
-                            .and_then(|d| owned(d.domain))
-                    }
-                })
-                .map(|d| d.into_owned())
-                .or(url_host);
+            let props = raw.page_properties;
+            let customer_domain = context_domain.or(owned(props.domain)).or(url_host);
             let common = Common {
                 message_id,
                 user_id: owned(raw.user_id),
@@ -258,20 +298,20 @@ pub fn parse_line(line: &str) -> Result<Row<'_>, String> {
                 timestamp,
                 received_at,
             };
-            if is_page {
+            if kind == "page" {
                 Ok(Row::Page {
                     common,
                     page_name: owned(raw.name),
-                    tab: owned(page_props.tab),
-                    asset_guid: owned(page_props.asset_guid),
-                    connector_name: owned(page_props.connector_name),
-                    asset_type: owned(page_props.asset_type),
+                    tab: owned(props.tab),
+                    asset_guid: owned(props.asset_guid),
+                    connector_name: owned(props.connector_name),
+                    asset_type: owned(props.asset_type),
                 })
             } else {
                 Ok(Row::Track {
                     common,
                     event_name: owned(raw.event),
-                    properties: raw.properties.map(RawValue::get),
+                    properties: raw.properties,
                 })
             }
         }
@@ -293,11 +333,73 @@ fn event_time(timestamp: &Opt<'_>, original: &Opt<'_>) -> Result<i64, String> {
 
 /// RFC 3339 / ISO 8601 with an offset → UTC microseconds.
 pub fn parse_timestamp(text: &str) -> Result<i64, String> {
+    if let Some(micros) = utc_timestamp_micros(text) {
+        return Ok(micros);
+    }
     chrono::DateTime::parse_from_rfc3339(text)
         .map(|t| t.timestamp_micros())
         .map_err(|_| {
             format!("{text:?} is not an RFC 3339 timestamp such as 2026-11-23T14:05:09.123Z")
         })
+}
+
+/// The form Segment's libraries send, `2026-11-23T14:05:09.123Z`, read
+/// without chrono's general parser (two per event); `None` for anything
+/// else, which chrono then reads.
+fn utc_timestamp_micros(text: &str) -> Option<i64> {
+    let b = text.as_bytes();
+    if b.len() < 20
+        || b[4] != b'-'
+        || b[7] != b'-'
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+    {
+        return None;
+    }
+    let number = |range: std::ops::Range<usize>| {
+        b[range].iter().try_fold(0i64, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
+        })
+    };
+    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+    let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
+    let nanos = match (b[19], &b[20..]) {
+        (b'Z', []) => 0,
+        (b'.', [digits @ .., b'Z']) if (1..=9).contains(&digits.len()) => {
+            let value = number(20..20 + digits.len())?;
+            value * 10i64.pow(9 - digits.len() as u32)
+        }
+        _ => return None,
+    };
+    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+        return None;
+    }
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    Some(seconds * 1_000_000 + nanos / 1000)
+}
+
+fn days_in_month(year: i64, month: i64) -> i64 {
+    match month {
+        2 if year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's
+/// `days_from_civil`).
+fn days_from_civil(year: i64, month: i64, day: i64) -> i64 {
+    let year = if month <= 2 { year - 1 } else { year };
+    let era = year.div_euclid(400);
+    let year_of_era = year - era * 400;
+    let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + day - 1;
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
+    era * 146_097 + day_of_era - 719_468
 }
 
 /// Host of an http(s) URL, lowercased, without port or `www.`.
@@ -355,5 +457,122 @@ mod tests {
             parse_line(r#"[{"type":"page"}]"#).unwrap_err(),
             "not a JSON object: the line starts with '['"
         );
+    }
+
+    #[test]
+    fn utc_timestamps_read_as_chrono_reads_them() {
+        let chrono_micros = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| t.timestamp_micros())
+        };
+        let mut checked = 0;
+        for year in [1969, 1970, 1999, 2000, 2023, 2024, 2026, 2100, 2400] {
+            for month in 0..=13 {
+                for day in [0, 1, 15, 28, 29, 30, 31, 32] {
+                    for time in ["00:00:00", "23:59:59", "12:34:56", "24:00:00", "10:60:00"] {
+                        for fraction in ["", ".5", ".123", ".123456", ".123456789", ".1234567891"] {
+                            let text = format!("{year:04}-{month:02}-{day:02}T{time}{fraction}Z");
+                            let expected = chrono_micros(&text);
+                            if let Some(fast) = utc_timestamp_micros(&text) {
+                                assert_eq!(Some(fast), expected, "{text}");
+                                checked += 1;
+                            }
+                            assert_eq!(parse_timestamp(&text).ok(), expected, "{text}");
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 5000, "the fast path read only {checked}");
+        for other in [
+            "2026-11-23T10:00:00+02:00",
+            "2026-11-23 10:00:00Z",
+            "2026-11-23t10:00:00z",
+            "2026-11-23T10:00:00.Z",
+            "2026-11-23T10:00:0aZ",
+        ] {
+            assert_eq!(utc_timestamp_micros(other), None, "{other}");
+            assert_eq!(parse_timestamp(other).ok(), chrono_micros(other), "{other}");
+        }
+    }
+
+    /// The scanner either leaves a line to serde or reads it exactly as
+    /// serde does.
+    fn assert_paths_agree(line: &str) {
+        let slow = read_with_serde(line).and_then(row_of);
+        if let Some(fields) = super::super::scan::scan(line) {
+            assert_eq!(row_of(fields), slow, "scanner and serde differ on {line}");
+        }
+    }
+
+    #[test]
+    fn scanner_reads_lines_as_serde_does() {
+        let lines = [
+            r#"{"type":"page","messageId":"m1","userId":42,"name":"d","timestamp":"2026-11-23T10:00:00Z","properties":{"tab":"t","asset_guid":"g","connector_name":"c","asset_type":"a","domain":"p.com","x":[1,2,{"y":null}]},"context":{"traits":{"domain":"c.com"},"page":{"url":"https://www.u.com/x"}}}"#,
+            r#" { "type" : "track" , "messageId" : "m\u00e9\n" , "userId" : true , "event" : "E\"q" , "timestamp" : "2026-11-23T10:00:00+02:00" , "properties" : { "domain" : "p.com" , "n" : -1.5e+3 } } "#,
+            r#"{"type":"identify","messageId":"m","userId":"u","receivedAt":"2026-11-23T10:00:00Z","traits":{"email":"e","username":null,"role":"r","license_type":"l","job_role":"j","domain":"d","created_at":"2026-01-01T00:00:00Z"}}"#,
+            r#"{"type":"identify","messageId":"m","userId":-7,"timestamp":"2026-11-23T10:00:00Z","traits":null,"context":null}"#,
+            r#"{"type":"track","messageId":"m","timestamp":"2026-11-23T10:00:00Z","properties":"plain"}"#,
+            r#"{"type":"track","messageId":"m","timestamp":"2026-11-23T10:00:00Z","properties":null,"event":1.5}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","properties":["a","b","c","d","e"]}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","properties":{"tab":"a","tab":"b"}}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","properties":{"tab":{"nested":1}}}"#,
+            r#"{"type":"page","type":"track","messageId":"m","timestamp":"2026-11-23T10:00:00Z"}"#,
+            r#"{"t\u0079pe":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z"}"#,
+            r#"{"type":"page","messageId":12345678901234567890,"timestamp":"2026-11-23T10:00:00Z"}"#,
+            r#"{"type":"page","messageId":-0,"timestamp":"2026-11-23T10:00:00Z"}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","context":"x"}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","context":{"page":{"url":"a"},"page":{}}}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","x":"\ud800"}"#,
+            r#"{"type":"page","messageId":"\ud800","timestamp":"2026-11-23T10:00:00Z"}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","x":01}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z",}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z"} x"#,
+            "{\"type\":\"page\",\"messageId\":\"a\tb\",\"timestamp\":\"2026-11-23T10:00:00Z\"}",
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","x":[1,]}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","x":tru}"#,
+            r#"{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","x":"\x"}"#,
+            r#"{}"#,
+            r#"{"type":"#,
+        ];
+        for line in lines {
+            assert_paths_agree(line);
+        }
+        // The common shapes are the scanner's, not serde's.
+        assert!(super::super::scan::scan(lines[0]).is_some());
+        assert!(super::super::scan::scan(lines[1]).is_some());
+        assert!(super::super::scan::scan(lines[2]).is_some());
+        let deep = format!(
+            r#"{{"type":"page","messageId":"m","timestamp":"2026-11-23T10:00:00Z","x":{}{}}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        assert_paths_agree(&deep);
+    }
+
+    /// Every prefix and every one-byte change of real lines: wherever the
+    /// scanner answers, it answers as serde does.
+    #[test]
+    fn scanner_agrees_with_serde_on_damaged_lines() {
+        let line = r#"{"type":"track","messageId":"m-1","userId":"u1","anonymousId":null,"event":"Searched","timestamp":"2026-11-23T10:00:00.250Z","receivedAt":"2026-11-23T10:00:01Z","properties":{"result_count":12,"domain":"p.com","q":"a\"b"},"context":{"library":{"name":"js"},"traits":{"domain":"acme.com"},"page":{"url":"https://acme.com/x"}}}"#;
+        let mut scanned = 0;
+        for end in 0..=line.len() {
+            assert_paths_agree(&line[..end]);
+        }
+        for at in 0..line.len() {
+            for b in [
+                b'"', b'{', b'}', b'[', b',', b':', b'\\', b'1', b'-', b'n', b' ', 0x01,
+            ] {
+                let mut bytes = line.as_bytes().to_vec();
+                bytes[at] = b;
+                let Ok(damaged) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                assert_paths_agree(&damaged);
+                scanned += usize::from(super::super::scan::scan(&damaged).is_some());
+            }
+        }
+        assert!(scanned > 100, "the scanner answered only {scanned} times");
     }
 }
