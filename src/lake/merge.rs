@@ -3,10 +3,12 @@
 
 use std::collections::HashSet;
 
-use datafusion::arrow::array::{ArrayRef, UInt32Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::compute::{
     SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
 };
+use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
 
@@ -33,37 +35,80 @@ pub fn merge_dedup(
     let schema = table.file_schema();
     let all = concat_batches(&schema, existing.iter().chain(incoming)).map_err(arrow_err)?;
 
-    let key_columns = columns(&all, table.dedup_key);
+    let keep = first_of_each_key(&all, table.dedup_key).map_err(arrow_err)?;
+    let duplicates = (all.num_rows() - keep.len()) as u64;
+    let order = sort_kept(&all, table.sort_key, keep).map_err(arrow_err)?;
+    let batch = take_record_batch(&all, &order).map_err(arrow_err)?;
+    Ok(Merged { batch, duplicates })
+}
+
+/// Row numbers of the first row of each distinct key, in row order.
+fn first_of_each_key(batch: &RecordBatch, key: &[&str]) -> Result<Vec<u32>, ArrowError> {
+    let key_columns = columns(batch, key);
+    let rows = 0..batch.num_rows() as u32;
+    // One string key (message_id, the telemetry tables' key): hash the
+    // strings themselves rather than copies in the row format.
+    if let [only] = key_columns.as_slice()
+        && let Some(strings) = only.as_string_opt::<i32>()
+    {
+        let mut seen = HashSet::with_capacity(strings.len());
+        return Ok(rows
+            .filter(|&i| {
+                seen.insert(
+                    strings
+                        .is_valid(i as usize)
+                        .then(|| strings.value(i as usize)),
+                )
+            })
+            .collect());
+    }
     let converter = RowConverter::new(
         key_columns
             .iter()
             .map(|c| SortField::new(c.data_type().clone()))
             .collect(),
-    )
-    .map_err(arrow_err)?;
-    let rows = converter.convert_columns(&key_columns).map_err(arrow_err)?;
-    let mut seen = HashSet::with_capacity(all.num_rows());
-    let keep: Vec<u32> = (0..all.num_rows())
-        .filter(|&i| seen.insert(rows.row(i)))
-        .map(|i| i as u32)
-        .collect();
-    let duplicates = (all.num_rows() - keep.len()) as u64;
-    let deduped = if keep.len() == all.num_rows() {
-        all
-    } else {
-        take_record_batch(&all, &UInt32Array::from(keep)).map_err(arrow_err)?
-    };
+    )?;
+    let converted = converter.convert_columns(&key_columns)?;
+    let mut seen = HashSet::with_capacity(batch.num_rows());
+    Ok(rows
+        .filter(|&i| seen.insert(converted.row(i as usize)))
+        .collect())
+}
 
-    let sort_columns: Vec<SortColumn> = columns(&deduped, table.sort_key)
+/// `keep` reordered by the sort key (ascending, nulls first).
+fn sort_kept(
+    batch: &RecordBatch,
+    key: &[&str],
+    mut keep: Vec<u32>,
+) -> Result<UInt32Array, ArrowError> {
+    let key_columns = columns(batch, key);
+    // (time, string) without nulls, the telemetry tables' order: compare
+    // the values directly rather than through arrow's dynamic comparator.
+    if let [time, text] = key_columns.as_slice()
+        && let Some(time) = time.as_primitive_opt::<TimestampMicrosecondType>()
+        && let Some(text) = text.as_string_opt::<i32>()
+        && time.null_count() == 0
+        && text.null_count() == 0
+    {
+        let times = time.values();
+        keep.sort_unstable_by(|&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            times[a]
+                .cmp(&times[b])
+                .then_with(|| text.value(a).cmp(text.value(b)))
+        });
+        return Ok(UInt32Array::from(keep));
+    }
+    let kept = take_record_batch(batch, &UInt32Array::from(keep.clone()))?;
+    let sort_columns: Vec<SortColumn> = columns(&kept, key)
         .into_iter()
         .map(|values| SortColumn {
             values,
             options: None,
         })
         .collect();
-    let order = lexsort_to_indices(&sort_columns, None).map_err(arrow_err)?;
-    let batch = take_record_batch(&deduped, &order).map_err(arrow_err)?;
-    Ok(Merged { batch, duplicates })
+    let order = lexsort_to_indices(&sort_columns, None)?;
+    Ok(order.values().iter().map(|&i| keep[i as usize]).collect())
 }
 
 fn columns(batch: &RecordBatch, names: &[&str]) -> Vec<ArrayRef> {

@@ -8,6 +8,7 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::basic::{Compression, ZstdLevel};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 use object_store::path::Path;
 use object_store::{ObjectStoreExt, PutPayload};
 
@@ -124,6 +125,12 @@ pub(crate) fn writer_properties() -> WriterProperties {
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
+        // Unique per row: a dictionary never pays off, and building one
+        // hashes every value before the writer gives up on it.
+        .set_column_dictionary_enabled(ColumnPath::from("message_id"), false)
+        .set_column_dictionary_enabled(ColumnPath::from("properties"), false)
+        // A JSON blob's min and max prune nothing; comparing them costs.
+        .set_column_statistics_enabled(ColumnPath::from("properties"), EnabledStatistics::None)
         .build()
 }
 
