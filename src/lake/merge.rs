@@ -51,7 +51,7 @@ fn first_of_each_key(batch: &RecordBatch, key: &[&str]) -> Result<Vec<u32>, Arro
     if let [only] = key_columns.as_slice()
         && let Some(strings) = only.as_string_opt::<i32>()
     {
-        let mut seen = HashSet::with_capacity(strings.len());
+        let mut seen = HashSet::with_capacity_and_hasher(strings.len(), ahash::RandomState::new());
         return Ok(rows
             .filter(|&i| {
                 seen.insert(

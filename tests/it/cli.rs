@@ -315,19 +315,33 @@ fn spilling_ingest_gives_the_same_lake_as_in_memory() {
     // A duplicate file: every row of day 2 arrives twice.
     let day2 = dir.path().join("events/segment-logs/web/1762041600000");
     std::fs::copy(day2.join("part-0.json"), day2.join("part-1.json")).unwrap();
+    // Returns the summary line and the bytes spilled, from the debug log.
     let run = |lake: &str, buffer_mb: &str| {
         let out = Command::new(env!("CARGO_BIN_EXE_usagelake"))
             .current_dir(dir.path())
             .env("USAGELAKE_INGEST_BUFFER_MB", buffer_mb)
+            .env("USAGELAKE_LOG", "usagelake=debug")
             .args(["--lake", lake, "ingest", "./events", "--date", "2025-11-05"])
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        text(&out.stdout).lines().next().unwrap().to_string()
+        let log = strip_ansi(&text(&out.stderr));
+        let spilled: u64 = log
+            .split("spilled_bytes=")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no spilled_bytes in the debug log:\n{log}"));
+        let summary = text(&out.stdout).lines().next().unwrap().to_string();
+        (summary, spilled)
     };
-    // Budget 0: every batch spills to disk and is read back for the merge.
-    let spilled = run("./lake-spill", "0");
-    let in_memory = run("./lake-mem", "512");
+    // Budget 0: every partition is merged into the lake as soon as its
+    // first file is read; day 2's second copy then spills to disk and is
+    // read back for the final merge.
+    let (spilled, spilled_bytes) = run("./lake-spill", "0");
+    let (in_memory, in_memory_spilled) = run("./lake-mem", "512");
+    assert!(spilled_bytes > 0);
+    assert_eq!(in_memory_spilled, 0);
     assert_eq!(spilled, in_memory);
     assert_eq!(
         spilled,
@@ -348,4 +362,22 @@ fn spilling_ingest_gives_the_same_lake_as_in_memory() {
         "{}",
         text(&a.stdout)
     );
+}
+
+/// The log's colours, taken out.
+fn strip_ansi(log: &str) -> String {
+    let mut out = String::with_capacity(log.len());
+    let mut chars = log.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }

@@ -12,7 +12,7 @@ mod input;
 mod scan;
 mod staging;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::sync::Arc;
 
@@ -147,6 +147,7 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
             reason: e.to_string(),
         })?;
 
+    let started = std::time::Instant::now();
     let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
     // At most `workers` files parse at once, but results are taken in input
     // order (first copy of a duplicate wins, deterministically) from a
@@ -187,6 +188,7 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
     let mut report = IngestReport::default();
     let mut staging = Staging::new(buffer_budget());
     let mut rejected = Vec::new();
+    let mut written = BTreeSet::new();
     let stage_err = |e: std::io::Error| IngestError::Read {
         file: "(ingest spill folder)".into(),
         reason: e.to_string(),
@@ -200,33 +202,67 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
                 .parsed
                 .entry(table.spec().name.to_string())
                 .or_default() += batch.num_rows() as u64;
-            staging.push((table, date), batch).map_err(stage_err)?;
+            staging.push((table, date), batch);
         }
         rejected.extend(file.rejected.into_iter().map(|r| (file.name.clone(), r)));
+        if staging.over_budget() {
+            let merge_now = staging.relieve().map_err(stage_err)?;
+            let parts = merge_now.into_iter().map(Ok);
+            merge_all(lake, parts, workers, &mut report, &mut written).await?;
+        }
     }
     drop(parsed);
+    tracing::debug!(
+        files = report.files,
+        lines = report.lines,
+        spilled_bytes = staging.spilled_bytes,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ingest: input parsed, merging partitions"
+    );
 
-    // `workers` partitions merge at a time (merging and encoding are
-    // CPU-bound; memory stays near that many partitions' worth), and the
-    // next starts as soon as one is written.
-    let mut merges = futures::stream::iter(staging.keys().into_iter().map(|key| {
-        let batches = staging.take(&key).map_err(stage_err);
-        async move { merge_partition(lake, key, batches?).await }
-    }))
-    .buffer_unordered(workers);
-    while let Some((table, duplicates, added, wrote)) = merges.try_next().await? {
-        report.deduped += duplicates;
-        *report.written.entry(table.to_string()).or_default() += added;
-        report.partitions_written += u64::from(wrote);
-    }
-    drop(merges);
-
+    let keys = staging.keys();
+    let parts = keys
+        .into_iter()
+        .map(|key| Ok((key, staging.take(&key).map_err(stage_err)?)));
+    merge_all(lake, parts, workers, &mut report, &mut written).await?;
+    tracing::debug!(
+        partitions = report.partitions_written,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "ingest: partitions merged"
+    );
     report.quarantined = rejected.len() as u64;
     if !rejected.is_empty() {
         write_quarantine(lake, request.date, rejected).await?;
         report.partitions_written += 1;
     }
     Ok(report)
+}
+
+/// Merges partitions into the lake, `workers` at a time (merging and
+/// encoding are CPU-bound; memory stays near that many partitions' worth),
+/// the next starting as soon as one is written. `parts` is drawn lazily, so
+/// spilled partitions are read back one at a time.
+async fn merge_all(
+    lake: &Lake,
+    parts: impl Iterator<Item = Result<(staging::PartitionKey, Vec<RecordBatch>), IngestError>>,
+    workers: usize,
+    report: &mut IngestReport,
+    written: &mut BTreeSet<staging::PartitionKey>,
+) -> Result<(), IngestError> {
+    let mut merges = futures::stream::iter(parts.map(|part| async move {
+        let (key, batches) = part?;
+        let merged = merge_partition(lake, key, batches).await?;
+        Ok::<_, IngestError>((key, merged))
+    }))
+    .buffer_unordered(workers);
+    while let Some((key, (table, duplicates, added, wrote))) = merges.try_next().await? {
+        report.deduped += duplicates;
+        *report.written.entry(table.to_string()).or_default() += added;
+        if wrote && written.insert(key) {
+            report.partitions_written += 1;
+        }
+    }
+    Ok(())
 }
 
 /// Merges a staged partition with the lake's copy and rewrites it; returns

@@ -1,9 +1,13 @@
 //! Parsed batches waiting for their partition's merge. Kept in memory up to
-//! a budget; past it the largest partitions spill to Arrow IPC files in a
-//! private temp folder, so ingest memory is bounded by the largest
-//! partition, not by the input size.
+//! a budget; past it the largest partitions leave memory, so ingest memory
+//! is bounded by the budget and the largest partition, not by the input
+//! size. A partition leaving for the first time is handed back to be merged
+//! into the lake at once: inputs arrive in time order, so its day is most
+//! likely complete, and writing it now is work the end would do anyway. One
+//! that fills up again after that is still receiving rows: it spills to
+//! Arrow IPC files in a private temp folder and merges once, at the end.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -29,6 +33,8 @@ pub struct Staging {
     budget: usize,
     in_memory: usize,
     parts: BTreeMap<PartitionKey, Part>,
+    /// Partitions handed back for an early merge.
+    merged_early: BTreeSet<PartitionKey>,
     dir: Option<PathBuf>,
     spill_files: usize,
     pub spilled_bytes: u64,
@@ -40,26 +46,32 @@ impl Staging {
             budget,
             in_memory: 0,
             parts: BTreeMap::new(),
+            merged_early: BTreeSet::new(),
             dir: None,
             spill_files: 0,
             spilled_bytes: 0,
         }
     }
 
-    pub fn push(&mut self, key: PartitionKey, batch: RecordBatch) -> std::io::Result<()> {
+    pub fn push(&mut self, key: PartitionKey, batch: RecordBatch) {
         let size = batch.get_array_memory_size();
         let part = self.parts.entry(key).or_default();
         part.bytes += size;
         part.batches.push(batch);
         self.in_memory += size;
-        if self.in_memory > self.budget {
-            self.spill_largest()?;
-        }
-        Ok(())
     }
 
+    pub fn over_budget(&self) -> bool {
+        self.in_memory > self.budget
+    }
+
+    /// Partitions holding rows not yet merged.
     pub fn keys(&self) -> Vec<PartitionKey> {
-        self.parts.keys().copied().collect()
+        self.parts
+            .iter()
+            .filter(|(_, p)| !p.batches.is_empty() || !p.spilled.is_empty())
+            .map(|(k, _)| *k)
+            .collect()
     }
 
     /// Removes a partition's batches (spilled ones read back first).
@@ -81,8 +93,9 @@ impl Staging {
         Ok(out)
     }
 
-    /// Spills the largest in-memory partitions until half the budget is free.
-    fn spill_largest(&mut self) -> std::io::Result<()> {
+    /// Frees memory down to half the budget, largest partitions first; returns
+    /// those to merge into the lake now (see the module note), spilling the rest.
+    pub fn relieve(&mut self) -> std::io::Result<Vec<(PartitionKey, Vec<RecordBatch>)>> {
         let mut by_size: Vec<(usize, PartitionKey)> = self
             .parts
             .iter()
@@ -90,9 +103,19 @@ impl Staging {
             .map(|(k, p)| (p.bytes, *k))
             .collect();
         by_size.sort_unstable_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+        let mut merge_now = Vec::new();
         for (_, key) in by_size {
             if self.in_memory <= self.budget / 2 {
                 break;
+            }
+            if self.merged_early.insert(key) {
+                let part = self.parts.get_mut(&key).expect("listed above");
+                self.in_memory -= std::mem::take(&mut part.bytes);
+                // Spill files, if any, would have to precede these rows in
+                // input order: none exist before a partition's first early merge.
+                debug_assert!(part.spilled.is_empty());
+                merge_now.push((key, std::mem::take(&mut part.batches)));
+                continue;
             }
             let path = self.next_spill_path()?;
             let part = self.parts.get_mut(&key).expect("listed above");
@@ -108,7 +131,7 @@ impl Staging {
             part.bytes = 0;
             part.spilled.push(path);
         }
-        Ok(())
+        Ok(merge_now)
     }
 
     fn next_spill_path(&mut self) -> std::io::Result<PathBuf> {
