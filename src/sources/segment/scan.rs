@@ -225,78 +225,63 @@ impl<'a> Scanner<'a> {
         }
     }
 
-    fn enter(&mut self) -> Option<()> {
+    /// At `{` or `[`: calls `member` for each member up to `close`; `member`
+    /// consumes one.
+    fn members(
+        &mut self,
+        close: u8,
+        mut member: impl FnMut(&mut Self) -> Option<()>,
+    ) -> Option<()> {
         self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return None;
+        }
         self.at += 1;
         self.whitespace();
-        (self.depth <= MAX_DEPTH).then_some(())
+        if self.peek()? != close {
+            loop {
+                member(self)?;
+                self.whitespace();
+                match self.peek()? {
+                    b',' => {
+                        self.at += 1;
+                        self.whitespace();
+                    }
+                    c if c == close => break,
+                    _ => return None,
+                }
+            }
+        }
+        self.at += 1;
+        self.depth -= 1;
+        Some(())
     }
 
     /// At `{`: calls `field` with each key, positioned at its value, which
     /// `field` must consume.
     fn object(&mut self, mut field: impl FnMut(&mut Self, &'a [u8]) -> Option<()>) -> Option<()> {
-        self.enter()?;
-        if self.peek()? == b'}' {
-            self.at += 1;
-            self.depth -= 1;
-            return Some(());
-        }
-        loop {
-            if self.peek()? != b'"' {
+        self.members(b'}', |s| {
+            if s.peek()? != b'"' {
                 return None;
             }
-            let (start, end, escaped) = self.string()?;
+            let (start, end, escaped) = s.string()?;
             // Keys are compared as written; serde would unescape first.
             if escaped {
                 return None;
             }
-            let key = &self.bytes()[start..end];
-            self.whitespace();
-            if self.peek()? != b':' {
+            let key = &s.bytes()[start..end];
+            s.whitespace();
+            if s.peek()? != b':' {
                 return None;
             }
-            self.at += 1;
-            self.whitespace();
-            field(self, key)?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.whitespace();
-                }
-                b'}' => {
-                    self.at += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+            s.at += 1;
+            s.whitespace();
+            field(s, key)
+        })
     }
 
     fn array(&mut self) -> Option<()> {
-        self.enter()?;
-        if self.peek()? == b']' {
-            self.at += 1;
-            self.depth -= 1;
-            return Some(());
-        }
-        loop {
-            self.skip_value()?;
-            self.whitespace();
-            match self.peek()? {
-                b',' => {
-                    self.at += 1;
-                    self.whitespace();
-                }
-                b']' => {
-                    self.at += 1;
-                    self.depth -= 1;
-                    return Some(());
-                }
-                _ => return None,
-            }
-        }
+        self.members(b']', Self::skip_value)
     }
 
     /// A field kept as text: a string, an integer or a boolean, as
