@@ -149,6 +149,8 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_env("USAGELAKE_LOG"))
         .with_writer(std::io::stderr)
+        // Colour codes only for a terminal: piped or redirected logs stay plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let loaded = match config::load(cli.config.as_deref()) {

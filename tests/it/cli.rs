@@ -325,7 +325,7 @@ fn spilling_ingest_gives_the_same_lake_as_in_memory() {
             .output()
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
-        let log = strip_ansi(&text(&out.stderr));
+        let log = text(&out.stderr);
         let spilled: u64 = log
             .split("spilled_bytes=")
             .nth(1)
@@ -362,22 +362,4 @@ fn spilling_ingest_gives_the_same_lake_as_in_memory() {
         "{}",
         text(&a.stdout)
     );
-}
-
-/// The log's colours, taken out.
-fn strip_ansi(log: &str) -> String {
-    let mut out = String::with_capacity(log.len());
-    let mut chars = log.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            for c in chars.by_ref() {
-                if c.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
 }
