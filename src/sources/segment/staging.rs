@@ -7,7 +7,7 @@
 //! that fills up again after that is still receiving rows: it spills to
 //! Arrow IPC files in a private temp folder and merges once, at the end.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::BufWriter;
 use std::path::PathBuf;
@@ -27,14 +27,14 @@ struct Part {
     spilled: Vec<PathBuf>,
     batches: Vec<RecordBatch>,
     bytes: usize,
+    /// Handed back once already for an early merge into the lake.
+    merged_early: bool,
 }
 
 pub struct Staging {
     budget: usize,
     in_memory: usize,
     parts: BTreeMap<PartitionKey, Part>,
-    /// Partitions handed back for an early merge.
-    merged_early: BTreeSet<PartitionKey>,
     dir: Option<PathBuf>,
     spill_files: usize,
     pub spilled_bytes: u64,
@@ -46,7 +46,6 @@ impl Staging {
             budget,
             in_memory: 0,
             parts: BTreeMap::new(),
-            merged_early: BTreeSet::new(),
             dir: None,
             spill_files: 0,
             spilled_bytes: 0,
@@ -108,8 +107,9 @@ impl Staging {
             if self.in_memory <= self.budget / 2 {
                 break;
             }
-            if self.merged_early.insert(key) {
-                let part = self.parts.get_mut(&key).expect("listed above");
+            let part = self.parts.get_mut(&key).expect("listed above");
+            if !part.merged_early {
+                part.merged_early = true;
                 self.in_memory -= std::mem::take(&mut part.bytes);
                 // Spill files, if any, would have to precede these rows in
                 // input order: none exist before a partition's first early merge.
