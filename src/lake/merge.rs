@@ -99,7 +99,8 @@ fn sort_kept(
         });
         return Ok(UInt32Array::from(keep));
     }
-    let kept = take_record_batch(batch, &UInt32Array::from(keep.clone()))?;
+    let keep = UInt32Array::from(keep);
+    let kept = take_record_batch(batch, &keep)?;
     let sort_columns: Vec<SortColumn> = columns(&kept, key)
         .into_iter()
         .map(|values| SortColumn {
@@ -108,7 +109,11 @@ fn sort_kept(
         })
         .collect();
     let order = lexsort_to_indices(&sort_columns, None)?;
-    Ok(order.values().iter().map(|&i| keep[i as usize]).collect())
+    Ok(order
+        .values()
+        .iter()
+        .map(|&i| keep.value(i as usize))
+        .collect())
 }
 
 fn columns(batch: &RecordBatch, names: &[&str]) -> Vec<ArrayRef> {
