@@ -2,12 +2,13 @@
 //! first occurrence in input order; the result is sorted by the table's sort key.
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use datafusion::arrow::array::{Array, ArrayRef, AsArray, UInt32Array};
 use datafusion::arrow::compute::{
-    SortColumn, concat_batches, lexsort_to_indices, take_record_batch,
+    SortColumn, concat_batches, interleave_record_batch, lexsort_to_indices, take_record_batch,
 };
-use datafusion::arrow::datatypes::TimestampMicrosecondType;
+use datafusion::arrow::datatypes::{Schema, TimestampMicrosecondType};
 use datafusion::arrow::error::ArrowError;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::arrow::row::{RowConverter, SortField};
@@ -33,13 +34,70 @@ pub fn merge_dedup(
         source,
     };
     let schema = table.file_schema();
-    let all = concat_batches(&schema, existing.iter().chain(incoming)).map_err(arrow_err)?;
+    let batches: Vec<&RecordBatch> = existing
+        .iter()
+        .chain(incoming)
+        .filter(|b| b.num_rows() > 0)
+        .collect();
+    // Only the key columns are put end to end; every column is then
+    // gathered once, straight from its batch, instead of being
+    // concatenated and then taken (two copies of the partition).
+    let mut key_names: Vec<&str> = table.dedup_key.to_vec();
+    key_names.extend(
+        table
+            .sort_key
+            .iter()
+            .filter(|k| !table.dedup_key.contains(k)),
+    );
+    let key_schema = schema
+        .project(&column_indices(&schema, &key_names))
+        .map_err(arrow_err)?;
+    let key_batches = batches
+        .iter()
+        .map(|b| b.project(&column_indices(&schema, &key_names)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(arrow_err)?;
+    let keys = concat_batches(&Arc::new(key_schema), &key_batches).map_err(arrow_err)?;
 
-    let keep = first_of_each_key(&all, table.dedup_key).map_err(arrow_err)?;
-    let duplicates = (all.num_rows() - keep.len()) as u64;
-    let order = sort_kept(&all, table.sort_key, keep).map_err(arrow_err)?;
-    let batch = take_record_batch(&all, &order).map_err(arrow_err)?;
+    let keep = first_of_each_key(&keys, table.dedup_key).map_err(arrow_err)?;
+    let duplicates = (keys.num_rows() - keep.len()) as u64;
+    let order = sort_kept(&keys, table.sort_key, keep).map_err(arrow_err)?;
+    let batch = match batches.as_slice() {
+        [] => RecordBatch::new_empty(schema.clone()),
+        [only] => take_record_batch(only, &order).map_err(arrow_err)?,
+        _ => {
+            let mut starts = Vec::with_capacity(batches.len());
+            let mut rows = 0u32;
+            for b in &batches {
+                starts.push(rows);
+                rows += b.num_rows() as u32;
+            }
+            let sources: Vec<(usize, usize)> = order
+                .values()
+                .iter()
+                .map(|&row| {
+                    let which = starts.partition_point(|&start| start <= row) - 1;
+                    (which, (row - starts[which]) as usize)
+                })
+                .collect();
+            interleave_record_batch(&batches, &sources).map_err(arrow_err)?
+        }
+    };
+    // The file schema, not the first batch's (one read back from the lake
+    // may carry other metadata).
+    let batch = RecordBatch::try_new(schema, batch.columns().to_vec()).map_err(arrow_err)?;
     Ok(Merged { batch, duplicates })
+}
+
+fn column_indices(schema: &Schema, names: &[&str]) -> Vec<usize> {
+    names
+        .iter()
+        .map(|name| {
+            schema.index_of(name).unwrap_or_else(|_| {
+                panic!("catalog key column {name} missing from its table schema")
+            })
+        })
+        .collect()
 }
 
 /// Row numbers of the first row of each distinct key, in row order.
@@ -117,15 +175,8 @@ fn sort_kept(
 }
 
 fn columns(batch: &RecordBatch, names: &[&str]) -> Vec<ArrayRef> {
-    names
-        .iter()
-        .map(|name| {
-            batch
-                .column_by_name(name)
-                .unwrap_or_else(|| {
-                    panic!("catalog key column {name} missing from its table schema")
-                })
-                .clone()
-        })
+    column_indices(batch.schema_ref(), names)
+        .into_iter()
+        .map(|i| batch.column(i).clone())
         .collect()
 }

@@ -1,7 +1,7 @@
 //! Parsed batches waiting for their partition's merge. Kept in memory up to
-//! a budget; past it the largest partitions leave memory, so ingest memory
-//! is bounded by the budget and the largest partition, not by the input
-//! size. A partition leaving for the first time is handed back to be merged
+//! a budget; past it the oldest days' partitions leave memory, so ingest
+//! memory is bounded by the budget and the largest partition, not by the
+//! input size. A partition leaving for the first time is handed back to be merged
 //! into the lake at once: inputs arrive in time order, so its day is most
 //! likely complete, and writing it now is work the end would do anyway. One
 //! that fills up again after that is still receiving rows: it spills to
@@ -92,18 +92,33 @@ impl Staging {
         Ok(out)
     }
 
-    /// Frees memory down to half the budget, largest partitions first; returns
+    /// Frees memory down to half the budget, oldest days first; returns
     /// those to merge into the lake now (see the module note), spilling the rest.
+    ///
+    /// Oldest first because inputs arrive roughly in time order: the oldest
+    /// day held has had the longest for its late events to come in, so it
+    /// is the least likely to need a second rewrite. Partitions too small
+    /// to matter (a few late rows for a day long gone) are left for the end
+    /// unless nothing else frees enough.
     pub fn relieve(&mut self) -> std::io::Result<Vec<(PartitionKey, Vec<RecordBatch>)>> {
-        let mut by_size: Vec<(usize, PartitionKey)> = self
+        let small = self.budget / 64;
+        let mut order: Vec<(bool, NaiveDate, std::cmp::Reverse<usize>, PartitionKey)> = self
             .parts
             .iter()
             .filter(|(_, p)| p.bytes > 0)
-            .map(|(k, p)| (p.bytes, *k))
+            .map(|(k, p)| (p.bytes < small, k.1, std::cmp::Reverse(p.bytes), *k))
             .collect();
-        by_size.sort_unstable_by_key(|(bytes, _)| std::cmp::Reverse(*bytes));
+        // Large partitions by date; then the small ones, largest first.
+        order.sort_unstable_by_key(|&(is_small, date, bytes, _)| {
+            (
+                is_small,
+                if is_small { NaiveDate::MIN } else { date },
+                bytes,
+            )
+        });
+        let candidates = order.into_iter().map(|(.., bytes, key)| (bytes.0, key));
         let mut merge_now = Vec::new();
-        for (_, key) in by_size {
+        for (_, key) in candidates {
             if self.in_memory <= self.budget / 2 {
                 break;
             }
