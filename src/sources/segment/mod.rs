@@ -8,12 +8,12 @@
 
 mod batch;
 pub mod event;
+mod gunzip;
 mod input;
 mod scan;
 mod staging;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Read;
 use std::sync::Arc;
 
 use chrono::{NaiveDate, Utc};
@@ -340,19 +340,10 @@ fn parse_text(
     decompressed: &mut Vec<u8>,
 ) -> Result<ParsedFile, IngestError> {
     let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        // A gzip member ends with its uncompressed size mod 2^32: sizing the
-        // buffer from it saves the doublings' copies (a hint only; several
-        // members or a wrong size just grow the buffer as usual).
-        if let Some(tail) = bytes.len().checked_sub(4).map(|at| &bytes[at..]) {
-            let hint = u32::from_le_bytes(tail.try_into().expect("4 bytes")) as usize;
-            decompressed.reserve(hint.min(bytes.len().saturating_mul(64)) + 1);
-        }
-        flate2::read::MultiGzDecoder::new(bytes)
-            .read_to_end(decompressed)
-            .map_err(|e| IngestError::Read {
-                file: name.clone(),
-                reason: format!("gzip: {e}"),
-            })?;
+        gunzip::gunzip(bytes, decompressed).map_err(|e| IngestError::Read {
+            file: name.clone(),
+            reason: format!("gzip: {e}"),
+        })?;
         decompressed
     } else {
         bytes
