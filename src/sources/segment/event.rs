@@ -256,10 +256,15 @@ fn row_of(raw: Fields<'_>) -> Result<Row<'_>, String> {
         None => None,
     };
     let context_domain = owned(raw.context_domain);
-    let url_host = owned(raw.page_url).and_then(|url| match url {
-        Cow::Borrowed(url) => host_of(url).map(Cow::Borrowed),
-        Cow::Owned(url) => host_of(&url).map(|h| Cow::Owned(h.to_string())),
-    });
+    // Only the last resort for the domain: most events name it outright,
+    // so the URL is not cut up unless it is needed.
+    let page_url = raw.page_url;
+    let url_host = move || {
+        owned(page_url).and_then(|url| match url {
+            Cow::Borrowed(url) => host_of(url).map(Cow::Borrowed),
+            Cow::Owned(url) => host_of(&url).map(|h| Cow::Owned(h.to_string())),
+        })
+    };
 
     match kind {
         "identify" => {
@@ -272,7 +277,7 @@ fn row_of(raw: Fields<'_>) -> Result<Row<'_>, String> {
             };
             let traits = raw.traits;
             let created_at = non_empty(&traits.created_at).and_then(|t| parse_timestamp(t).ok());
-            let customer_domain = owned(traits.domain).or(context_domain).or(url_host);
+            let customer_domain = owned(traits.domain).or(context_domain).or_else(url_host);
             Ok(Row::Identify {
                 message_id,
                 user_id,
@@ -289,7 +294,9 @@ fn row_of(raw: Fields<'_>) -> Result<Row<'_>, String> {
         "page" | "track" => {
             let timestamp = event_time(&raw.timestamp, &raw.original_timestamp)?;
             let props = raw.page_properties;
-            let customer_domain = context_domain.or(owned(props.domain)).or(url_host);
+            let customer_domain = context_domain
+                .or_else(|| owned(props.domain))
+                .or_else(url_host);
             let common = Common {
                 message_id,
                 user_id: owned(raw.user_id),
