@@ -369,7 +369,6 @@ fn utc_timestamp_micros(text: &str) -> Option<i64> {
             d.is_ascii_digit().then(|| n * 10 + i64::from(d - b'0'))
         })
     };
-    let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
     let (hour, minute, second) = (number(11..13)?, number(14..16)?, number(17..19)?);
     let nanos = match (b[19], &b[20..]) {
         (b'Z', []) => 0,
@@ -379,14 +378,31 @@ fn utc_timestamp_micros(text: &str) -> Option<i64> {
         }
         _ => return None,
     };
-    if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
-        return None;
-    }
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let seconds = days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second;
+    let date: [u8; 10] = b[..10].try_into().expect("length checked above");
+    let days = LAST_DATE.with(|last| match last.get() {
+        (seen, days) if seen == date => Some(days),
+        _ => {
+            let (year, month, day) = (number(0..4)?, number(5..7)?, number(8..10)?);
+            if !(1..=12).contains(&month) || day < 1 || day > days_in_month(year, month) {
+                return None;
+            }
+            let days = days_from_civil(year, month, day);
+            last.set((date, days));
+            Some(days)
+        }
+    })?;
+    let seconds = days * 86_400 + hour * 3600 + minute * 60 + second;
     Some(seconds * 1_000_000 + nanos / 1000)
+}
+
+thread_local! {
+    /// The last valid date text read and its day number. A file's events
+    /// fall on a few days, so nearly every timestamp skips the calendar
+    /// (the zeros never match: a date has `-` at 4 and 7).
+    static LAST_DATE: std::cell::Cell<([u8; 10], i64)> = const { std::cell::Cell::new(([0; 10], 0)) };
 }
 
 fn days_in_month(year: i64, month: i64) -> i64 {
