@@ -124,6 +124,82 @@ async fn exact_rows_dedup_and_quarantine() {
     );
 }
 
+/// Windows line ends, a line that is not UTF-8 (quarantined alone, its
+/// neighbours kept) and a gzip file of two members (`cat a.gz b.gz`): the
+/// second member's events are read, not dropped.
+#[tokio::test]
+async fn crlf_bad_utf8_and_concatenated_gzip_members() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    let folder = events.join(arrival("2025-11-23"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let mut plain = Vec::new();
+    plain.extend_from_slice(
+        page("p1", "alice", "acme.com", "home", "2025-11-23T10:00:00Z").as_bytes(),
+    );
+    plain.extend_from_slice(b"\r\n");
+    plain.extend_from_slice(b"{\"type\":\"page\",\"messageId\":\"bad\xff\"}\r\n");
+    plain.extend_from_slice(
+        page("p2", "bob", "acme.com", "home", "2025-11-23T11:00:00Z").as_bytes(),
+    );
+    plain.extend_from_slice(b"\r\n");
+    std::fs::write(folder.join("a.json"), &plain).unwrap();
+
+    let member = |lines: &[String]| {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        for line in lines {
+            writeln!(gz, "{line}").unwrap();
+        }
+        gz.finish().unwrap()
+    };
+    let mut two = member(&[page(
+        "p3",
+        "carol",
+        "acme.com",
+        "home",
+        "2025-11-23T12:00:00Z",
+    )]);
+    two.extend(member(&[
+        page("p4", "dave", "acme.com", "home", "2025-11-23T13:00:00Z"),
+        page("p5", "erin", "acme.com", "home", "2025-11-23T14:00:00Z"),
+    ]));
+    std::fs::write(folder.join("b.gz"), &two).unwrap();
+
+    let report = ingest(
+        &lake,
+        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
+    )
+    .await
+    .unwrap();
+    assert_eq!((report.files, report.lines, report.quarantined), (2, 6, 1));
+    assert_eq!(
+        sql(
+            &lake,
+            "SELECT message_id, user_id FROM pages ORDER BY timestamp"
+        )
+        .await,
+        "\
++------------+---------+
+| message_id | user_id |
++------------+---------+
+| p1         | alice   |
+| p2         | bob     |
+| p3         | carol   |
+| p4         | dave    |
+| p5         | erin    |
++------------+---------+"
+    );
+    assert_eq!(
+        sql(&lake, "SELECT line, reason FROM quarantine").await,
+        "\
++------+-----------------+
+| line | reason          |
++------+-----------------+
+| 2    | not valid UTF-8 |
++------+-----------------+"
+    );
+}
+
 #[tokio::test]
 async fn late_events_merge_into_their_own_day_and_gzip_is_read() {
     let (dir, lake) = temp_lake();

@@ -357,12 +357,21 @@ fn parse_text(
         batches: Vec::new(),
         rejected: Vec::new(),
     };
+    // One UTF-8 check of the whole text is much faster than one per line;
+    // only a file that fails it is checked line by line, to quarantine
+    // just the bad lines.
+    let whole = std::str::from_utf8(text).ok();
     let ends = memchr::memchr_iter(b'\n', text).chain(std::iter::once(text.len()));
     let mut start = 0;
     for (index, end) in ends.enumerate() {
-        let line = &text[start..end];
+        let line_start = start;
         start = end + 1;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let end = if end > line_start && text[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        let line = &text[line_start..end];
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
@@ -372,7 +381,12 @@ fn parse_text(
             reason,
             raw: String::from_utf8_lossy(line).into_owned(),
         };
-        let Ok(text) = std::str::from_utf8(line) else {
+        // Cut at ASCII bytes, so on char boundaries of a valid text.
+        let valid = match whole {
+            Some(all) => Ok(&all[line_start..end]),
+            None => std::str::from_utf8(line),
+        };
+        let Ok(text) = valid else {
             out.rejected.push(reject("not valid UTF-8".into()));
             continue;
         };
