@@ -49,12 +49,11 @@ pub fn merge_dedup(
             .iter()
             .filter(|k| !table.dedup_key.contains(k)),
     );
-    let key_schema = schema
-        .project(&column_indices(&schema, &key_names))
-        .map_err(arrow_err)?;
+    let key_indices = column_indices(&schema, &key_names);
+    let key_schema = schema.project(&key_indices).map_err(arrow_err)?;
     let key_batches = batches
         .iter()
-        .map(|b| b.project(&column_indices(&schema, &key_names)))
+        .map(|b| b.project(&key_indices))
         .collect::<Result<Vec<_>, _>>()
         .map_err(arrow_err)?;
     let keys = concat_batches(&Arc::new(key_schema), &key_batches).map_err(arrow_err)?;

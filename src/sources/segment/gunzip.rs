@@ -13,8 +13,8 @@ use std::ptr::NonNull;
 
 use libdeflate_sys::{
     libdeflate_alloc_decompressor, libdeflate_decompressor, libdeflate_free_decompressor,
-    libdeflate_gzip_decompress_ex, libdeflate_result_LIBDEFLATE_BAD_DATA,
-    libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE, libdeflate_result_LIBDEFLATE_SUCCESS,
+    libdeflate_gzip_decompress_ex, libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE,
+    libdeflate_result_LIBDEFLATE_SUCCESS,
 };
 
 /// Why a gzip file could not be decoded.
@@ -42,22 +42,7 @@ impl Decompressor {
             NonNull::new(raw).expect("libdeflate could not allocate a decompressor: out of memory"),
         )
     }
-}
 
-impl Drop for Decompressor {
-    fn drop(&mut self) {
-        // SAFETY: allocated by libdeflate_alloc_decompressor, freed once.
-        unsafe { libdeflate_free_decompressor(self.0.as_ptr()) }
-    }
-}
-
-enum Member {
-    Done { consumed: usize },
-    NeedsRoom,
-    Bad,
-}
-
-impl Decompressor {
     /// Decodes the gzip member at the start of `input` into `out`'s spare
     /// capacity, appending to `out` on success.
     fn member(&mut self, input: &[u8], out: &mut Vec<u8>) -> Member {
@@ -88,12 +73,24 @@ impl Decompressor {
                 Member::Done { consumed }
             }
             libdeflate_result_LIBDEFLATE_INSUFFICIENT_SPACE => Member::NeedsRoom,
-            libdeflate_result_LIBDEFLATE_BAD_DATA => Member::Bad,
-            // SHORT_OUTPUT is only returned when no output size is asked
-            // for; anything else would be a new libdeflate result.
+            // BAD_DATA; SHORT_OUTPUT only comes when no output size is asked
+            // for, and anything else would be a new libdeflate result.
             _ => Member::Bad,
         }
     }
+}
+
+impl Drop for Decompressor {
+    fn drop(&mut self) {
+        // SAFETY: allocated by libdeflate_alloc_decompressor, freed once.
+        unsafe { libdeflate_free_decompressor(self.0.as_ptr()) }
+    }
+}
+
+enum Member {
+    Done { consumed: usize },
+    NeedsRoom,
+    Bad,
 }
 
 thread_local! {
@@ -114,17 +111,17 @@ fn gunzip_with(
     input: &[u8],
     out: &mut Vec<u8>,
 ) -> Result<(), GunzipError> {
+    // The trailer of the last member holds its size mod 2^32: exact for the
+    // usual one-member file, a first guess otherwise. Deflate cannot expand
+    // past ~1032:1, so a larger trailer is bogus.
+    let trailer = input.len().checked_sub(4).map_or(0, |at| {
+        u32::from_le_bytes(input[at..].try_into().expect("4 bytes")) as usize
+    });
     let mut offset = 0;
     let mut member = 0;
     while offset < input.len() {
         member += 1;
         let rest = &input[offset..];
-        // The trailer of the last member holds its size mod 2^32: exact
-        // for the usual one-member file, a first guess otherwise.
-        // Deflate cannot expand past ~1032:1, so a larger trailer is bogus.
-        let trailer = input.len().checked_sub(4).map_or(0, |at| {
-            u32::from_le_bytes(input[at..].try_into().expect("4 bytes")) as usize
-        });
         let mut room = trailer
             .min(rest.len().saturating_mul(1032))
             .max(rest.len().saturating_mul(4))

@@ -102,23 +102,20 @@ impl Staging {
     /// unless nothing else frees enough.
     pub fn relieve(&mut self) -> std::io::Result<Vec<(PartitionKey, Vec<RecordBatch>)>> {
         let small = self.budget / 64;
+        // Large partitions by date; then the small ones, largest first.
         let mut order: Vec<(bool, NaiveDate, std::cmp::Reverse<usize>, PartitionKey)> = self
             .parts
             .iter()
             .filter(|(_, p)| p.bytes > 0)
-            .map(|(k, p)| (p.bytes < small, k.1, std::cmp::Reverse(p.bytes), *k))
+            .map(|(k, p)| {
+                let is_small = p.bytes < small;
+                let date = if is_small { NaiveDate::MIN } else { k.1 };
+                (is_small, date, std::cmp::Reverse(p.bytes), *k)
+            })
             .collect();
-        // Large partitions by date; then the small ones, largest first.
-        order.sort_unstable_by_key(|&(is_small, date, bytes, _)| {
-            (
-                is_small,
-                if is_small { NaiveDate::MIN } else { date },
-                bytes,
-            )
-        });
-        let candidates = order.into_iter().map(|(.., bytes, key)| (bytes.0, key));
+        order.sort_unstable();
         let mut merge_now = Vec::new();
-        for (_, key) in candidates {
+        for (.., key) in order {
             if self.in_memory <= self.budget / 2 {
                 break;
             }
