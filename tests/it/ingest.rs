@@ -4,7 +4,8 @@ use std::io::Write;
 
 use chrono::NaiveDate;
 use usagelake::config::FileSelection;
-use usagelake::sources::segment::{IngestRequest, ingest};
+use usagelake::lake::Lake;
+use usagelake::sources::segment::{IngestReport, IngestRequest, ingest};
 
 use crate::support::{page, s3_none, sql, temp_lake, track, write_events};
 
@@ -15,6 +16,13 @@ fn request(source: &std::path::Path, selection: FileSelection, date: &str) -> In
         date: date.parse::<NaiveDate>().unwrap(),
         s3: s3_none(),
     }
+}
+
+/// Ingests the arrival folder of `date` (Segment's layout) from `events`.
+async fn ingest_arrivals(lake: &Lake, events: &std::path::Path, date: &str) -> IngestReport {
+    ingest(lake, &request(events, FileSelection::ByArrivalDate, date))
+        .await
+        .unwrap()
 }
 
 /// Segment's arrival folder for a UTC day.
@@ -45,12 +53,7 @@ async fn exact_rows_dedup_and_quarantine() {
             r#"{"type":"group","messageId":"x3","timestamp":"2025-11-23T10:00:00Z"}"#.to_string(),
         ],
     );
-    let report = ingest(
-        &lake,
-        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
-    )
-    .await
-    .unwrap();
+    let report = ingest_arrivals(&lake, &events, "2025-11-23").await;
     assert_eq!(report.lines, 9);
     assert_eq!(report.deduped, 1);
     assert_eq!(report.quarantined, 4);
@@ -109,12 +112,7 @@ async fn exact_rows_dedup_and_quarantine() {
     );
 
     // Re-running the same date changes nothing.
-    let again = ingest(
-        &lake,
-        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
-    )
-    .await
-    .unwrap();
+    let again = ingest_arrivals(&lake, &events, "2025-11-23").await;
     assert_eq!(again.written.values().sum::<u64>(), 0);
     assert_eq!(again.deduped, 5);
     assert!(
@@ -165,12 +163,7 @@ async fn crlf_bad_utf8_and_concatenated_gzip_members() {
     ]));
     std::fs::write(folder.join("b.gz"), &two).unwrap();
 
-    let report = ingest(
-        &lake,
-        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
-    )
-    .await
-    .unwrap();
+    let report = ingest_arrivals(&lake, &events, "2025-11-23").await;
     assert_eq!((report.files, report.lines, report.quarantined), (2, 6, 1));
     assert_eq!(
         sql(
@@ -253,19 +246,9 @@ async fn late_events_merge_into_their_own_day_and_gzip_is_read() {
     }
     gz.finish().unwrap();
 
-    let first = ingest(
-        &lake,
-        &request(&events, FileSelection::ByArrivalDate, "2025-11-22"),
-    )
-    .await
-    .unwrap();
+    let first = ingest_arrivals(&lake, &events, "2025-11-22").await;
     assert_eq!((first.files, first.lines), (1, 2));
-    let second = ingest(
-        &lake,
-        &request(&events, FileSelection::ByArrivalDate, "2025-11-23"),
-    )
-    .await
-    .unwrap();
+    let second = ingest_arrivals(&lake, &events, "2025-11-23").await;
     assert_eq!((second.files, second.lines, second.deduped), (1, 3, 1));
     assert_eq!(second.written.get("pages"), Some(&2));
     assert_eq!(
