@@ -6,6 +6,7 @@ mod duckdb;
 mod ingest;
 mod lake;
 mod metrics;
+mod pg_server;
 mod s3;
 mod sql;
 mod support;
