@@ -2,6 +2,8 @@
 //! means every statement gets anonymized, also one the parser rejects, and
 //! nothing the tokenizer classified as a literal can survive.
 
+use std::fmt::Write;
+
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
@@ -81,7 +83,7 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
                     ws,
                     Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)
                 ) {
-                    current.source.push_str(&token.to_string());
+                    let _ = write!(current.source, "{token}");
                 } else {
                     current.source.push(' ');
                 }
@@ -105,7 +107,19 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
             Token::RParen => depth -= 1,
             _ => {}
         }
-        current.source.push_str(&token.to_string());
+        match &token {
+            // These two come out of the tokenizer decoded (escapes
+            // resolved), so printed back as is they may not re-tokenize:
+            // the parser gets a plain string instead (only names matter).
+            Token::EscapedStringLiteral(value) | Token::UnicodeStringLiteral(value) => {
+                current.source.push('\'');
+                current.source.push_str(&value.replace('\'', "''"));
+                current.source.push('\'');
+            }
+            _ => {
+                let _ = write!(current.source, "{token}");
+            }
+        }
         let unit = if is_literal(&token) {
             Unit {
                 text: "?".into(),
