@@ -421,9 +421,7 @@ fn run_sql_command(command: SqlCommand) -> Result<(), String> {
             file,
         } => {
             let schema = match &schema {
-                Some(path) => {
-                    usagelake::sql::Schema::from_file(path).map_err(|e| e.to_string())?
-                }
+                Some(path) => usagelake::sql::Schema::from_file(path).map_err(|e| e.to_string())?,
                 None => usagelake::sql::Schema::default(),
             };
             let input: Box<dyn BufRead> = match &file {

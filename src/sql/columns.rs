@@ -610,13 +610,8 @@ impl<'s> Walker<'s> {
                 if let Some(query) = query {
                     self.query(query, None);
                 }
-                // Redshift's UNLOAD ('query'): the query is a string.
-                if let Some(text) = query_text
-                    && let Ok(parsed) = Parser::new(self.dialect.parser_dialect().as_ref())
-                        .try_with_sql(text)
-                        .and_then(|mut p| p.parse_statements())
-                {
-                    for inner in &parsed {
+                if let Some(text) = query_text {
+                    for inner in &unload_statements(text, self.dialect) {
                         self.statement(inner);
                     }
                 }
@@ -1257,6 +1252,15 @@ impl<'s> Walker<'s> {
             self.join_conditions(std::iter::once(table_with_joins.as_ref()), scope);
         }
     }
+}
+
+/// The statements of Redshift's `UNLOAD ('query')`: the query is a string
+/// literal, as the tokenizer left it (quotes doubled).
+pub(super) fn unload_statements(text: &str, dialect: SqlDialect) -> Vec<Statement> {
+    Parser::new(dialect.parser_dialect().as_ref())
+        .try_with_sql(&text.replace("''", "'"))
+        .and_then(|mut p| p.parse_statements())
+        .unwrap_or_default()
 }
 
 /// A table function in FROM: FLATTEN's outputs are known; any other's

@@ -143,10 +143,14 @@ pub fn analyze_with_schema(
                     .try_with_sql(sql)
                     .and_then(|mut p| p.parse_statements())
             };
+            // The tokens the anonymizer made go to the parser as they are.
+            let mut parser =
+                Parser::new(parser_dialect.as_ref()).with_tokens_with_locations(statement.tokens);
             // Dialect syntax the parser does not know gets one retry in a
             // form it does (same names); the first error is the one told.
-            let parsed = parse(&statement.source).or_else(|error| {
-                repair::repair(&statement.source, dialect, parser_dialect.as_ref())
+            let parsed = parser.parse_statements().or_else(|error| {
+                let source = anonymize::source(&parser.into_tokens());
+                repair::repair(&source, dialect, parser_dialect.as_ref())
                     .and_then(|repaired| parse(&repaired).ok())
                     .ok_or(error)
             });

@@ -14,10 +14,9 @@ use datafusion::sql::sqlparser::ast::{
     Statement, TableFactor, TableObject, TableWithJoins, UpdateTableFromKind, Visit, Visitor,
     visit_relations,
 };
-use datafusion::sql::sqlparser::parser::Parser;
 
 use super::SqlDialect;
-use super::columns::{Walker, object_name};
+use super::columns::{Walker, object_name, unload_statements};
 use super::schema::Schema;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -209,15 +208,10 @@ impl Visitor for TargetVisitor<'_> {
                 query_text: Some(text),
                 ..
             } => {
-                if let Ok(parsed) = Parser::new(self.dialect.parser_dialect().as_ref())
-                    .try_with_sql(text)
-                    .and_then(|mut p| p.parse_statements())
-                {
-                    for inner in &parsed {
-                        self.targets
-                            .read
-                            .extend(references(inner, self.dialect, &Schema::default()).tables);
-                    }
+                for inner in &unload_statements(text, self.dialect) {
+                    self.targets
+                        .read
+                        .extend(references(inner, self.dialect, &Schema::default()).tables);
                 }
             }
             _ => {}

@@ -96,13 +96,8 @@ impl Schema {
     /// The JSON forms `from_file` reads; `Err` says what is wrong (never
     /// quoting the input beyond a table name).
     pub fn from_json(text: &str) -> Result<Self, String> {
-        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| {
-            format!(
-                "invalid JSON at line {}, column {}",
-                e.line(),
-                e.column()
-            )
-        })?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| format!("invalid JSON at line {}, column {}", e.line(), e.column()))?;
         let serde_json::Value::Object(map) = value else {
             return Err("the top level is not an object".into());
         };

@@ -759,11 +759,17 @@ fn escape_strings_parse_and_template_references_keep_fingerprints() {
         SqlDialect::Postgres,
     );
     assert_eq!(a.error, None);
-    assert_eq!(a.anonymized, "SELECT id FROM app.logs WHERE msg LIKE ? AND lvl = ?");
+    assert_eq!(
+        a.anonymized,
+        "SELECT id FROM app.logs WHERE msg LIKE ? AND lvl = ?"
+    );
     assert_eq!(a.columns, ["app.logs.id", "app.logs.lvl", "app.logs.msg"]);
     let f = |sql: &str, dialect| one(sql, dialect).fingerprint;
     assert_eq!(
-        f("SELECT a FROM t WHERE b = U&'d\\0061t'", SqlDialect::Postgres),
+        f(
+            "SELECT a FROM t WHERE b = U&'d\\0061t'",
+            SqlDialect::Postgres
+        ),
         f("SELECT a FROM t WHERE b = U&'other'", SqlDialect::Postgres)
     );
     assert_eq!(
