@@ -167,16 +167,16 @@ fn tables_and_columns_resolve_through_aliases_subqueries_and_ctes() {
         vec![
             "crm.customers.id",
             "crm.customers.name",
+            // `status` has no qualifier and three sources, but the CTE
+            // and the derived table own only their outputs.
+            "crm.customers.status",
             "sales.orders.amount",
             "sales.orders.customer_id",
             "sales.orders.id",
             "sales.orders.ts",
+            // x.total is an aggregate, not a base column: nothing.
             "sales.refunds.amount",
             "sales.refunds.customer_id",
-            // `status` has no qualifier and three sources: left bare.
-            "status",
-            // x.total is an aggregate, not a base column.
-            "total",
         ]
     );
 }
