@@ -131,6 +131,10 @@ enum SqlCommand {
     Analyze {
         #[arg(long, value_enum, default_value = "generic")]
         dialect: usagelake::sql::SqlDialect,
+        /// JSON file of table → column names ({"sales.orders": ["id", "amount"]}) that makes
+        /// column resolution exact (also sqlglot's {"table": {"column": "type"}} form)
+        #[arg(long, value_name = "FILE")]
+        schema: Option<PathBuf>,
         file: Option<PathBuf>,
     },
     /// Print the anonymized form of SQL (the argument, or stdin), one statement per line
@@ -411,7 +415,15 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
 fn run_sql_command(command: SqlCommand) -> Result<(), String> {
     use std::io::{BufRead, Read};
     match command {
-        SqlCommand::Analyze { dialect, file } => {
+        SqlCommand::Analyze {
+            dialect,
+            schema,
+            file,
+        } => {
+            let schema = match &schema {
+                Some(path) => usagelake::sql::Schema::from_file(path).map_err(|e| e.to_string())?,
+                None => usagelake::sql::Schema::default(),
+            };
             let input: Box<dyn BufRead> = match &file {
                 Some(path) => Box::new(std::io::BufReader::new(
                     std::fs::File::open(path).map_err(|e| format!("{}: {e}", path.display()))?,
@@ -419,8 +431,13 @@ fn run_sql_command(command: SqlCommand) -> Result<(), String> {
                 None => Box::new(std::io::stdin().lock()),
             };
             let stdout = std::io::stdout().lock();
-            usagelake::sql::analyze_lines(input, std::io::BufWriter::new(stdout), dialect)
-                .map_err(|e| e.to_string())?;
+            usagelake::sql::analyze_lines_with_schema(
+                input,
+                std::io::BufWriter::new(stdout),
+                dialect,
+                &schema,
+            )
+            .map_err(|e| e.to_string())?;
         }
         SqlCommand::Anonymize { dialect, sql } => {
             let text = match sql {

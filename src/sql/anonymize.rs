@@ -2,18 +2,21 @@
 //! means every statement gets anonymized, also one the parser rejects, and
 //! nothing the tokenizer classified as a literal can survive.
 
+use std::fmt::Write;
+
 use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
-use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer, Whitespace};
+use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
 /// One statement's tokens with literals already replaced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
     /// Output units: `?`, keywords, identifiers, punctuation.
     pub units: Vec<Unit>,
-    /// The statement as SQL text for the parser (literals kept: the parser
-    /// needs them, and this text is never stored).
-    pub source: String,
+    /// The statement's tokens for the parser (literals kept: the parser
+    /// needs them; never stored), comments as a space. Handing these to
+    /// the parser saves tokenizing the text a second time.
+    pub tokens: Vec<TokenWithSpan>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -62,40 +65,47 @@ fn is_literal(token: &Token) -> bool {
 /// Splits `sql` into statements of anonymized units. `Err` carries the
 /// tokenizer's position when the text cannot be tokenized.
 pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64, u64)> {
-    let tokens = Tokenizer::new(dialect, sql)
+    // Sized once (about a token per 3 bytes of SQL) instead of regrown.
+    let mut tokens = Vec::with_capacity(sql.len() / 3 + 8);
+    Tokenizer::new(dialect, sql)
         .with_unescape(false)
-        .tokenize_with_location()
+        .tokenize_with_location_into_buf(&mut tokens)
         .map_err(|e| (e.location.line, e.location.column))?;
+    let total = tokens.len();
     let mut statements = Vec::new();
     let mut current = Statement {
-        units: Vec::new(),
-        source: String::new(),
+        units: Vec::with_capacity(total),
+        tokens: Vec::with_capacity(total),
     };
     let mut spaced = false;
     let mut depth = 0i32;
-    for token in tokens.into_iter().map(|t| t.token) {
-        match &token {
-            Token::Whitespace(ws) => {
-                spaced = true;
-                if !matches!(
-                    ws,
-                    Whitespace::SingleLineComment { .. } | Whitespace::MultiLineComment(_)
-                ) {
-                    current.source.push_str(&token.to_string());
-                } else {
-                    current.source.push(' ');
+    for (index, mut with_span) in tokens.into_iter().enumerate() {
+        let token = &with_span.token;
+        match token {
+            Token::Whitespace(_) => {
+                // A run of whitespace (comments included) is one space to
+                // the parser: only whether there is any matters to it, and
+                // every token it has to skip costs (indented text is
+                // mostly whitespace tokens).
+                if !spaced {
+                    with_span.token = Token::Whitespace(Whitespace::Space);
+                    current.tokens.push(with_span);
                 }
+                spaced = true;
                 continue;
             }
             Token::SemiColon if depth == 0 => {
                 if !current.units.is_empty() {
+                    let rest = total - index;
                     statements.push(std::mem::replace(
                         &mut current,
                         Statement {
-                            units: Vec::new(),
-                            source: String::new(),
+                            units: Vec::with_capacity(rest),
+                            tokens: Vec::with_capacity(rest),
                         },
                     ));
+                } else {
+                    current.tokens.clear();
                 }
                 spaced = false;
                 continue;
@@ -105,14 +115,13 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
             Token::RParen => depth -= 1,
             _ => {}
         }
-        current.source.push_str(&token.to_string());
-        let unit = if is_literal(&token) {
+        let unit = if is_literal(token) {
             Unit {
                 text: "?".into(),
                 kind: UnitKind::Literal,
                 spaced,
             }
-        } else if let Token::Word(word) = &token
+        } else if let Token::Word(word) = token
             && word.quote_style.is_none()
             && (word.value == super::template::PARAM || word.value.starts_with('@'))
         {
@@ -122,7 +131,7 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
                 kind: UnitKind::Literal,
                 spaced,
             }
-        } else if let Token::Word(word) = &token {
+        } else if let Token::Word(word) = token {
             let kind = if word.quote_style.is_none() && word.keyword != Keyword::NoKeyword {
                 UnitKind::Keyword
             } else {
@@ -130,11 +139,11 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
                     quoted: word.quote_style.is_some(),
                 }
             };
-            Unit {
-                text: token.to_string(),
-                kind,
-                spaced,
-            }
+            let text = match word.quote_style {
+                None => word.value.clone(),
+                Some(_) => token.to_string(),
+            };
+            Unit { text, kind, spaced }
         } else {
             Unit {
                 text: token.to_string(),
@@ -142,6 +151,7 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
                 spaced,
             }
         };
+        current.tokens.push(with_span);
         if let Some(named) = named_parameter(&current.units, &unit) {
             current.units.pop();
             current.units.push(named);
@@ -157,6 +167,27 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
         collapse_lists(&mut statement.units);
     }
     Ok(statements)
+}
+
+/// The statement as SQL text again (for the repair pass, which rewrites
+/// text). Escaped and Unicode strings come out of the tokenizer decoded, so
+/// printed back as is they may not re-tokenize: they become plain strings
+/// (only names matter there).
+pub fn source(tokens: &[TokenWithSpan]) -> String {
+    let mut out = String::new();
+    for t in tokens {
+        match &t.token {
+            Token::EscapedStringLiteral(value) | Token::UnicodeStringLiteral(value) => {
+                out.push('\'');
+                out.push_str(&value.replace('\'', "''"));
+                out.push('\'');
+            }
+            token => {
+                let _ = write!(out, "{token}");
+            }
+        }
+    }
+    out
 }
 
 /// `:name` right after an operator, `(`, `,` or keyword is a bind
@@ -250,16 +281,28 @@ fn literal_list_end(units: &[Unit], start: usize) -> Option<usize> {
 /// `IN (1, 2, 3)`, `ARRAY[1, 2]` and `VALUES (1, 'a'), (2, 'b')` become one
 /// `(?)` / `[?]` group, so list length does not change the pattern.
 fn collapse_lists(units: &mut Vec<Unit>) {
-    let mut out: Vec<Unit> = Vec::with_capacity(units.len());
+    // Most statements have no literal list: leave them untouched.
+    let any = (0..units.len()).any(|i| {
+        (keyword(i.checked_sub(1).map(|p| &units[p]), "IN")
+            || keyword(i.checked_sub(1).map(|p| &units[p]), "ARRAY")
+            || keyword(i.checked_sub(1).map(|p| &units[p]), "VALUES")
+            || is(i.checked_sub(1).map(|p| &units[p]), "["))
+            && literal_list_end(units, i).is_some()
+    });
+    if !any {
+        return;
+    }
+    let input = std::mem::take(units);
+    let mut out: Vec<Unit> = Vec::with_capacity(input.len());
     let mut i = 0;
-    while i < units.len() {
+    while i < input.len() {
         let opens_list = keyword(out.last(), "IN")
             || keyword(out.last(), "ARRAY")
             || keyword(out.last(), "VALUES")
             || is(out.last(), "[");
-        if opens_list && let Some(end) = literal_list_end(units, i) {
+        if opens_list && let Some(end) = literal_list_end(&input, i) {
             let values = keyword(out.last(), "VALUES");
-            let (open, close) = (units[i].clone(), units[end].clone());
+            let (open, close) = (input[i].clone(), input[end].clone());
             out.push(open);
             out.push(Unit {
                 text: "?".into(),
@@ -269,15 +312,15 @@ fn collapse_lists(units: &mut Vec<Unit>) {
             out.push(close);
             i = end + 1;
             // More all-literal tuples of the same VALUES list fold in too.
-            while values && is(units.get(i), ",") {
-                match literal_list_end(units, i + 1) {
+            while values && is(input.get(i), ",") {
+                match literal_list_end(&input, i + 1) {
                     Some(next_end) => i = next_end + 1,
                     None => break,
                 }
             }
             continue;
         }
-        out.push(units[i].clone());
+        out.push(input[i].clone());
         i += 1;
     }
     *units = out;

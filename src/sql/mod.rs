@@ -6,8 +6,10 @@
 //! fails and never returns a literal from its input, not even in an error.
 
 mod anonymize;
+mod columns;
 mod references;
 mod repair;
+mod schema;
 mod template;
 
 use datafusion::sql::sqlparser::dialect::{
@@ -18,6 +20,7 @@ use datafusion::sql::sqlparser::parser::Parser;
 use serde::{Deserialize, Serialize};
 
 pub use references::References;
+pub use schema::{Schema, SchemaError};
 
 /// The SQL dialects query text is read in.
 #[derive(
@@ -101,6 +104,17 @@ fn parse_error(message: &str) -> String {
 /// Analyzes every statement of `sql` (one result per statement; a text
 /// with none gives none).
 pub fn analyze(sql: &str, dialect: SqlDialect) -> Vec<StatementAnalysis> {
+    analyze_with_schema(sql, dialect, &Schema::default())
+}
+
+/// `analyze` with the tables' columns known (from a schema file or a
+/// warehouse's `information_schema`): an unqualified column goes to the
+/// table that has it, also out of a correlated subquery.
+pub fn analyze_with_schema(
+    sql: &str,
+    dialect: SqlDialect,
+    schema: &Schema,
+) -> Vec<StatementAnalysis> {
     let parser_dialect = dialect.parser_dialect();
     let (plain, _templated) = template::neutralize(sql);
     let statements = match anonymize::tokenize(&plain, parser_dialect.as_ref()) {
@@ -129,10 +143,14 @@ pub fn analyze(sql: &str, dialect: SqlDialect) -> Vec<StatementAnalysis> {
                     .try_with_sql(sql)
                     .and_then(|mut p| p.parse_statements())
             };
+            // The tokens the anonymizer made go to the parser as they are.
+            let mut parser =
+                Parser::new(parser_dialect.as_ref()).with_tokens_with_locations(statement.tokens);
             // Dialect syntax the parser does not know gets one retry in a
             // form it does (same names); the first error is the one told.
-            let parsed = parse(&statement.source).or_else(|error| {
-                repair::repair(&statement.source, dialect, parser_dialect.as_ref())
+            let parsed = parser.parse_statements().or_else(|error| {
+                let source = anonymize::source(&parser.into_tokens());
+                repair::repair(&source, dialect, parser_dialect.as_ref())
                     .and_then(|repaired| parse(&repaired).ok())
                     .ok_or(error)
             });
@@ -140,7 +158,7 @@ pub fn analyze(sql: &str, dialect: SqlDialect) -> Vec<StatementAnalysis> {
                 Ok(parsed) => {
                     let mut all = References::default();
                     for s in &parsed {
-                        let r = references::references(s, dialect);
+                        let r = references::references(s, dialect, schema);
                         all.tables.extend(r.tables);
                         all.written_tables.extend(r.written_tables);
                         all.columns.extend(r.columns);
@@ -190,8 +208,18 @@ pub struct AnalyzeOutput {
 /// its line number as id and the error, and the run goes on.
 pub fn analyze_lines(
     input: impl std::io::BufRead,
+    output: impl std::io::Write,
+    dialect: SqlDialect,
+) -> std::io::Result<usize> {
+    analyze_lines_with_schema(input, output, dialect, &Schema::default())
+}
+
+/// `analyze_lines` resolving columns with `schema`.
+pub fn analyze_lines_with_schema(
+    input: impl std::io::BufRead,
     mut output: impl std::io::Write,
     dialect: SqlDialect,
+    schema: &Schema,
 ) -> std::io::Result<usize> {
     let mut written = 0;
     for (index, line) in input.lines().enumerate() {
@@ -200,7 +228,7 @@ pub fn analyze_lines(
             continue;
         }
         let outputs = match serde_json::from_str::<AnalyzeInput>(&line) {
-            Ok(input) => analyze(&input.sql, dialect)
+            Ok(input) => analyze_with_schema(&input.sql, dialect, schema)
                 .into_iter()
                 .map(|analysis| AnalyzeOutput {
                     id: input.id.clone(),

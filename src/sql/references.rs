@@ -4,345 +4,26 @@
 //! apart: INSERT, UPDATE, DELETE (also inside a CTE), MERGE, CREATE,
 //! SELECT … INTO, TRUNCATE, COPY … FROM, Snowflake's COPY INTO a table,
 //! Databricks' OPTIMIZE. The container a SHOW lists (a schema, a
-//! database) is not a table. Columns are resolved scope by scope: through
-//! table aliases, derived tables and CTEs to `table.column` where the text
-//! allows, bare `column` where it does not.
+//! database) is not a table. Columns come from `columns`.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    CopyIntoSnowflakeKind, CopySource, Expr, FromTable, Ident, ObjectName, ObjectNamePart, Query,
-    Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement, TableFactor,
-    TableObject, TableWithJoins, UpdateTableFromKind, Visit, Visitor, visit_relations,
+    CopyIntoSnowflakeKind, CopySource, FromTable, ObjectName, ObjectNamePart, Query, SetExpr,
+    Statement, TableFactor, TableObject, TableWithJoins, UpdateTableFromKind, Visit, Visitor,
+    visit_relations,
 };
-use datafusion::sql::sqlparser::parser::Parser;
 
 use super::SqlDialect;
+use super::columns::{Walker, object_name, unload_statements};
+use super::schema::Schema;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct References {
     pub tables: Vec<String>,
     pub written_tables: Vec<String>,
     pub columns: Vec<String>,
-}
-
-/// Identifier case as the dialect stores it: unquoted names fold (Snowflake
-/// upper, Postgres and Redshift lower), quoted names are kept.
-fn fold(ident: &Ident, dialect: SqlDialect) -> String {
-    if ident.quote_style.is_some() {
-        return ident.value.clone();
-    }
-    match dialect {
-        SqlDialect::Snowflake => ident.value.to_uppercase(),
-        SqlDialect::Postgres | SqlDialect::Redshift => ident.value.to_lowercase(),
-        _ => ident.value.clone(),
-    }
-}
-
-/// A table name's parts as the dialect stores them. Databricks (Unity
-/// Catalog and the Hive metastore) keeps catalog, schema and table names in
-/// lower case whether they were quoted or not.
-fn object_name(name: &ObjectName, dialect: SqlDialect) -> Vec<String> {
-    name.0
-        .iter()
-        .map(|part| match part {
-            ObjectNamePart::Identifier(ident) if dialect == SqlDialect::Databricks => {
-                ident.value.to_lowercase()
-            }
-            ObjectNamePart::Identifier(ident) => fold(ident, dialect),
-            other => other.to_string(),
-        })
-        .collect()
-}
-
-/// What a FROM item provides to column resolution.
-#[derive(Debug, Clone)]
-enum Provides {
-    Table(String),
-    Derived(Outputs),
-}
-
-/// The output columns of a subquery or CTE, each with the base column it
-/// passes through (if it is one).
-#[derive(Debug, Clone, Default)]
-struct Outputs {
-    columns: HashMap<String, Option<String>>,
-    /// `SELECT *` / `t.*` over this source: any other name resolves there.
-    star: Option<Box<Provides>>,
-}
-
-#[derive(Debug)]
-struct Source {
-    alias: String,
-    provides: Provides,
-}
-
-struct Scope<'p> {
-    sources: Vec<Source>,
-    parent: Option<&'p Scope<'p>>,
-}
-
-fn column_of(provides: &Provides, column: &str) -> Option<String> {
-    match provides {
-        Provides::Table(table) => Some(format!("{table}.{column}")),
-        Provides::Derived(outputs) => match outputs.columns.get(&column.to_lowercase()) {
-            Some(resolved) => resolved.clone(),
-            None => outputs.star.as_ref().and_then(|s| column_of(s, column)),
-        },
-    }
-}
-
-impl Scope<'_> {
-    fn find(&self, alias: &str) -> Option<&Source> {
-        self.sources
-            .iter()
-            .find(|s| s.alias.eq_ignore_ascii_case(alias))
-            .or_else(|| self.parent.and_then(|p| p.find(alias)))
-    }
-
-    /// `parts` is a column reference, already case-folded.
-    fn resolve(&self, parts: &[String]) -> String {
-        let column = parts.last().expect("a reference has a name").clone();
-        match parts.len() {
-            1 => {
-                if let [only] = self.sources.as_slice() {
-                    return column_of(&only.provides, &column).unwrap_or(column);
-                }
-                // Several sources: a derived table that outputs the name is
-                // the only evidence the text gives.
-                self.sources
-                    .iter()
-                    .find_map(|s| match &s.provides {
-                        Provides::Derived(o) if o.columns.contains_key(&column.to_lowercase()) => {
-                            column_of(&s.provides, &column)
-                        }
-                        _ => None,
-                    })
-                    .unwrap_or(column)
-            }
-            2 => self
-                .find(&parts[0])
-                .and_then(|s| column_of(&s.provides, &column))
-                .unwrap_or(column),
-            _ => parts.join("."),
-        }
-    }
-}
-
-/// Column references and subqueries of an expression, not descending into
-/// the subqueries (they are their own scope).
-#[derive(Default)]
-struct ExprRefs {
-    depth: usize,
-    columns: Vec<Vec<Ident>>,
-    subqueries: Vec<Query>,
-}
-
-impl Visitor for ExprRefs {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        if self.depth == 0 {
-            self.subqueries.push(query.clone());
-        }
-        self.depth += 1;
-        ControlFlow::Continue(())
-    }
-
-    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
-        self.depth -= 1;
-        ControlFlow::Continue(())
-    }
-
-    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
-        if self.depth == 0 {
-            match expr {
-                Expr::Identifier(ident) => self.columns.push(vec![ident.clone()]),
-                Expr::CompoundIdentifier(idents) => self.columns.push(idents.clone()),
-                _ => {}
-            }
-        }
-        ControlFlow::Continue(())
-    }
-}
-
-/// Niladic functions the parser reads as identifiers.
-const NOT_COLUMNS: &[&str] = &[
-    "current_date",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "session_user",
-    "localtime",
-    "localtimestamp",
-    "sysdate",
-];
-
-struct Walker {
-    dialect: SqlDialect,
-    ctes: Vec<(String, Outputs)>,
-    columns: BTreeSet<String>,
-}
-
-impl Walker {
-    fn query(&mut self, query: &Query, parent: Option<&Scope>) -> Outputs {
-        let depth = self.ctes.len();
-        if let Some(with) = &query.with {
-            for cte in &with.cte_tables {
-                let outputs = self.query(&cte.query, parent);
-                self.ctes
-                    .push((cte.alias.name.value.to_lowercase(), outputs));
-            }
-        }
-        let outputs = self.set_expr(&query.body, parent);
-        self.ctes.truncate(depth);
-        outputs
-    }
-
-    fn set_expr(&mut self, body: &SetExpr, parent: Option<&Scope>) -> Outputs {
-        match body {
-            SetExpr::Select(select) => self.select(select, parent),
-            SetExpr::Query(query) => self.query(query, parent),
-            SetExpr::SetOperation { left, right, .. } => {
-                let outputs = self.set_expr(left, parent);
-                self.set_expr(right, parent);
-                outputs
-            }
-            _ => Outputs::default(),
-        }
-    }
-
-    fn cte(&self, name: &str) -> Option<Outputs> {
-        self.ctes
-            .iter()
-            .rev()
-            .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, o)| o.clone())
-    }
-
-    fn factor(&mut self, factor: &TableFactor, scope: &mut Scope) {
-        match factor {
-            TableFactor::Table { name, alias, .. } => {
-                let parts = object_name(name, self.dialect);
-                let last = parts.last().cloned().unwrap_or_default();
-                let alias = alias
-                    .as_ref()
-                    .map_or(last.clone(), |a| a.name.value.clone());
-                let provides = match (parts.len(), self.cte(&last)) {
-                    (1, Some(outputs)) => Provides::Derived(outputs),
-                    _ => Provides::Table(parts.join(".")),
-                };
-                scope.sources.push(Source { alias, provides });
-            }
-            TableFactor::Derived {
-                subquery, alias, ..
-            } => {
-                let outputs = self.query(subquery, scope.parent);
-                scope.sources.push(Source {
-                    alias: alias
-                        .as_ref()
-                        .map_or(String::new(), |a| a.name.value.clone()),
-                    provides: Provides::Derived(outputs),
-                });
-            }
-            TableFactor::NestedJoin {
-                table_with_joins, ..
-            } => self.table_with_joins(table_with_joins, scope),
-            _ => {}
-        }
-    }
-
-    fn table_with_joins(&mut self, item: &TableWithJoins, scope: &mut Scope) {
-        self.factor(&item.relation, scope);
-        for join in &item.joins {
-            self.factor(&join.relation, scope);
-        }
-    }
-
-    fn select(&mut self, select: &Select, parent: Option<&Scope>) -> Outputs {
-        let mut scope = Scope {
-            sources: Vec::new(),
-            parent,
-        };
-        for item in &select.from {
-            self.table_with_joins(item, &mut scope);
-        }
-        let aliases: Vec<String> = select
-            .projection
-            .iter()
-            .filter_map(|item| match item {
-                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
-                _ => None,
-            })
-            .collect();
-        let mut refs = ExprRefs::default();
-        let _ = select.projection.visit(&mut refs);
-        let _ = select.selection.visit(&mut refs);
-        for item in &select.from {
-            for join in &item.joins {
-                let _ = join.join_operator.visit(&mut refs);
-            }
-        }
-        let in_projection = refs.columns.len();
-        let _ = select.group_by.visit(&mut refs);
-        let _ = select.having.visit(&mut refs);
-        let _ = select.qualify.visit(&mut refs);
-        for (i, parts) in refs.columns.iter().enumerate() {
-            let parts: Vec<String> = parts.iter().map(|p| fold(p, self.dialect)).collect();
-            let name = parts.last().map(|p| p.to_lowercase()).unwrap_or_default();
-            if parts.len() == 1
-                && (NOT_COLUMNS.contains(&name.as_str())
-                    || name.eq_ignore_ascii_case(super::template::PARAM)
-                    || name.starts_with('@')
-                    || (i >= in_projection && aliases.contains(&name)))
-            {
-                continue;
-            }
-            self.columns.insert(scope.resolve(&parts));
-        }
-        for subquery in &refs.subqueries {
-            self.query(subquery, Some(&scope));
-        }
-        let mut outputs = Outputs::default();
-        for item in &select.projection {
-            match item {
-                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
-                    let passes = match expr {
-                        Expr::Identifier(i) => Some(vec![fold(i, self.dialect)]),
-                        Expr::CompoundIdentifier(is) => {
-                            Some(is.iter().map(|i| fold(i, self.dialect)).collect())
-                        }
-                        _ => None,
-                    };
-                    let name = match item {
-                        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                        _ => passes.as_ref().and_then(|p| p.last().cloned()),
-                    };
-                    if let Some(name) = name {
-                        let resolved = passes.map(|p| scope.resolve(&p));
-                        outputs.columns.insert(name.to_lowercase(), resolved);
-                    }
-                }
-                SelectItem::Wildcard(_) => {
-                    if let [only] = scope.sources.as_slice() {
-                        outputs.star = Some(Box::new(only.provides.clone()));
-                    }
-                }
-                SelectItem::QualifiedWildcard(
-                    SelectItemQualifiedWildcardKind::ObjectName(n),
-                    _,
-                ) => {
-                    let parts = object_name(n, self.dialect);
-                    if let Some(source) = parts.last().and_then(|p| scope.find(p)) {
-                        outputs.star = Some(Box::new(source.provides.clone()));
-                    }
-                }
-                _ => {}
-            }
-        }
-        outputs
-    }
 }
 
 /// What a statement (and every statement nested in it) does to tables
@@ -527,15 +208,10 @@ impl Visitor for TargetVisitor<'_> {
                 query_text: Some(text),
                 ..
             } => {
-                if let Ok(parsed) = Parser::new(self.dialect.parser_dialect().as_ref())
-                    .try_with_sql(text)
-                    .and_then(|mut p| p.parse_statements())
-                {
-                    for inner in &parsed {
-                        self.targets
-                            .read
-                            .extend(references(inner, self.dialect).tables);
-                    }
+                for inner in &unload_statements(text, self.dialect) {
+                    self.targets
+                        .read
+                        .extend(references(inner, self.dialect, &Schema::default()).tables);
                 }
             }
             _ => {}
@@ -579,28 +255,11 @@ fn lists_a_container(statement: &Statement) -> bool {
     )
 }
 
-/// Every query a statement holds, for column resolution.
-fn queries(statement: &Statement) -> Vec<&Query> {
-    match statement {
-        Statement::Query(q) => vec![q],
-        Statement::Insert(insert) => insert.source.as_deref().into_iter().collect(),
-        Statement::CreateTable(create) => create.query.as_deref().into_iter().collect(),
-        Statement::CreateView(view) => vec![&view.query],
-        _ => Vec::new(),
-    }
-}
-
-pub fn references(statement: &Statement, dialect: SqlDialect) -> References {
-    let mut walker = Walker {
-        dialect,
-        ctes: Vec::new(),
-        columns: BTreeSet::new(),
-    };
+pub fn references(statement: &Statement, dialect: SqlDialect, schema: &Schema) -> References {
+    let mut walker = Walker::new(dialect, schema);
+    walker.statement(statement);
     let mut cte_names = Vec::new();
     let _ = statement.visit(&mut CteNames(&mut cte_names));
-    for query in queries(statement) {
-        walker.query(query, None);
-    }
     let mut targets = Targets::default();
     let _ = statement.visit(&mut TargetVisitor {
         dialect,

@@ -6,12 +6,16 @@
 //!   dialect parses it as a name; the anonymizer prints it as `?`);
 //! - Jinja `{% … %}` / `{# … #}` → dropped (control flow, comments);
 //! - Metabase optional clauses `[[ … ]]` → their contents (the brackets go);
-//! - Looker `${TABLE}` → `looker_table`, `${view.field}` → `view.field`;
+//! - Looker `${TABLE}` → `looker_table`, `${view.SQL_TABLE_NAME}` → the
+//!   marker (another view's table), `${view.field}` → `view.field`;
 //! - Snowflake `IDENTIFIER('db.t')` / `IDENTIFIER($var)` → `db.t` / marker.
 
 /// Stands for a template parameter: a plain identifier, because `?`, `$1`
 /// and `:name` each parse in only some dialects.
 pub const PARAM: &str = "usagelake_param";
+
+/// Stands for Looker's `${TABLE}` (the view's table, not in the text).
+pub const LOOKER_TABLE: &str = "looker_table";
 
 /// Plain SQL for `sql`, and whether any template syntax was found.
 pub fn neutralize(sql: &str) -> (String, bool) {
@@ -36,8 +40,14 @@ pub fn neutralize(sql: &str) -> (String, bool) {
             templated = true;
             let end = after.find('}').unwrap_or(after.len());
             let inner = after[..end].trim();
+            let table_name = inner.len() > 15
+                && inner.is_char_boundary(inner.len() - 15)
+                && inner[inner.len() - 15..].eq_ignore_ascii_case(".SQL_TABLE_NAME");
             if inner.eq_ignore_ascii_case("TABLE") {
-                out.push_str("looker_table");
+                out.push_str(LOOKER_TABLE);
+            } else if table_name {
+                // Another view's table: unknown here, like a parameter.
+                out.push_str(PARAM);
             } else if !inner.is_empty()
                 && inner
                     .bytes()

@@ -1,0 +1,1352 @@
+//! The base-table columns a statement reads or writes, resolved scope by
+//! scope: through table aliases, derived tables and CTEs to `table.column`
+//! where the text (or the schema) allows, bare `column` where it does not.
+//!
+//! - An output name (a SELECT alias, a CTE's or derived table's column) is
+//!   not a table column: a reference to it adds the base column it passes
+//!   through, if any (the columns behind a computed one were already taken
+//!   where it was computed).
+//! - Every clause counts: ORDER BY, GROUP BY, HAVING, QUALIFY, windows,
+//!   join conditions, and in DML the target columns written (SET, INSERT
+//!   lists, MERGE actions) as well as the columns read.
+//! - An unqualified name goes to the one source of its scope that can own
+//!   it. Without a schema, any table can; derived tables, CTEs and table
+//!   functions own only their outputs. When no source of a scope can own
+//!   it, it belongs to the enclosing query (a correlated reference); when
+//!   several can, it stays bare: never a guess.
+//! - A templated table (`{{ ref(…) }}`, `IDENTIFIER($v)`, Looker's
+//!   `${TABLE}`) is unknown: its columns are bare names.
+//! - `t.payload.field`, `payload:path`, `payload->'k'` are the top-level
+//!   column `t.payload`; the outputs of UNNEST / FLATTEN / LATERAL VIEW are
+//!   values, not columns; type names and date parts are not columns.
+//!
+//! Each subquery is resolved while the expression holding it is walked
+//! (never cloned), so the work stays linear in the statement's size but
+//! for one re-visit per nesting level.
+
+use std::collections::{BTreeSet, HashSet};
+use std::ops::ControlFlow;
+use std::rc::Rc;
+
+use datafusion::sql::sqlparser::ast::{
+    AssignmentTarget, CopySource, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr,
+    FunctionArguments, Ident, Insert, JoinConstraint, JoinOperator, Merge, MergeAction,
+    MergeClauseKind, MergeInsertKind, ObjectName, ObjectNamePart, OnConflictAction, OnInsert,
+    OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement,
+    TableAlias, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, Visit,
+    Visitor,
+};
+use datafusion::sql::sqlparser::parser::Parser;
+
+use super::schema::Schema;
+use super::{SqlDialect, template};
+
+/// Identifier case as the dialect stores it: unquoted names fold (Snowflake
+/// upper, Postgres and Redshift lower), quoted names are kept.
+pub(super) fn fold(ident: &Ident, dialect: SqlDialect) -> String {
+    if ident.quote_style.is_some() {
+        return ident.value.clone();
+    }
+    match dialect {
+        SqlDialect::Snowflake => ident.value.to_uppercase(),
+        SqlDialect::Postgres | SqlDialect::Redshift => ident.value.to_lowercase(),
+        _ => ident.value.clone(),
+    }
+}
+
+/// A table name's parts as the dialect stores them. Databricks (Unity
+/// Catalog and the Hive metastore) keeps catalog, schema and table names in
+/// lower case whether they were quoted or not.
+pub(super) fn object_name(name: &ObjectName, dialect: SqlDialect) -> Vec<String> {
+    name.0
+        .iter()
+        .map(|part| match part {
+            ObjectNamePart::Identifier(ident) if dialect == SqlDialect::Databricks => {
+                ident.value.to_lowercase()
+            }
+            ObjectNamePart::Identifier(ident) => fold(ident, dialect),
+            other => other.to_string(),
+        })
+        .collect()
+}
+
+/// What a FROM item provides to column resolution.
+#[derive(Debug, Clone)]
+enum Provides<'s> {
+    /// A base table, with its columns when the schema knows them.
+    Table {
+        name: String,
+        known: Option<&'s HashSet<String>>,
+    },
+    /// A templated table reference: no name to give its columns.
+    Unknown,
+    /// A subquery or CTE.
+    Derived(Rc<Outputs<'s>>),
+    /// A table function (UNNEST, FLATTEN, LATERAL VIEW …): its outputs
+    /// (lower case) are values, not columns of a table. `open`: it may
+    /// output other names too (BigQuery's unaliased UNNEST of structs
+    /// makes their fields names).
+    Function { names: Vec<String>, open: bool },
+}
+
+/// The output columns of a subquery or CTE, in order, each with the base
+/// column it passes through (if it is one).
+#[derive(Debug, Default)]
+struct Outputs<'s> {
+    columns: Vec<(String, Option<String>)>,
+    /// `SELECT *` / `t.*`: names not listed resolve in these.
+    star: Vec<Provides<'s>>,
+    /// Owns any name (a recursive CTE inside its own body, VALUES): a
+    /// reference to it adds nothing.
+    opaque: bool,
+}
+
+impl Outputs<'_> {
+    fn get(&self, lower: &str) -> Option<&Option<String>> {
+        self.columns
+            .iter()
+            .find(|(name, _)| name == lower)
+            .map(|(_, base)| base)
+    }
+}
+
+/// Whether a source can own a name.
+enum Owner {
+    /// It does; the base column to add (none for a computed output).
+    Yes(Option<String>),
+    /// It may (a table the schema does not know): the column if so.
+    Maybe(Option<String>),
+    No,
+}
+
+fn owner(provides: &Provides, column: &str, lower: &str) -> Owner {
+    match provides {
+        Provides::Table {
+            name,
+            known: Some(columns),
+        } => {
+            if columns.contains(lower) {
+                Owner::Yes(Some(format!("{name}.{column}")))
+            } else {
+                Owner::No
+            }
+        }
+        Provides::Table { name, known: None } => Owner::Maybe(Some(format!("{name}.{column}"))),
+        Provides::Unknown => Owner::Maybe(Some(column.to_string())),
+        Provides::Function { names, open } => {
+            if names.iter().any(|n| n == lower) {
+                Owner::Yes(None)
+            } else if *open {
+                Owner::Maybe(None)
+            } else {
+                Owner::No
+            }
+        }
+        Provides::Derived(outputs) => {
+            if let Some(base) = outputs.get(lower) {
+                return Owner::Yes(base.clone());
+            }
+            if outputs.opaque {
+                return Owner::Yes(None);
+            }
+            among(outputs.star.iter(), column, lower)
+        }
+    }
+}
+
+/// The owner of a name among several sources: a sure one, else the only
+/// possible one; several possible ones leave it bare.
+fn among<'a, 's: 'a>(
+    sources: impl Iterator<Item = &'a Provides<'s>>,
+    column: &str,
+    lower: &str,
+) -> Owner {
+    let mut maybe = None;
+    let mut count = 0;
+    for provides in sources {
+        match owner(provides, column, lower) {
+            Owner::Yes(found) => return Owner::Yes(found),
+            Owner::Maybe(found) => {
+                count += 1;
+                maybe.get_or_insert(found);
+            }
+            Owner::No => {}
+        }
+    }
+    match (count, maybe) {
+        (0, _) => Owner::No,
+        (1, Some(found)) => Owner::Maybe(found),
+        _ => Owner::Maybe(Some(column.to_string())),
+    }
+}
+
+#[derive(Debug)]
+struct Source<'s> {
+    /// Named only with a qualifier (Postgres' EXCLUDED, SQL Server's
+    /// INSERTED / DELETED): never the owner of an unqualified name.
+    hidden: bool,
+    /// The name the query refers to it by (lower case): its alias, else
+    /// its table name's last part.
+    alias: String,
+    /// The full table name (lower case), for `schema.table.column`.
+    table: Option<String>,
+    provides: Provides<'s>,
+}
+
+struct Scope<'p, 's> {
+    sources: Vec<Source<'s>>,
+    parent: Option<&'p Scope<'p, 's>>,
+}
+
+impl<'s> Scope<'_, 's> {
+    fn new<'p>(parent: Option<&'p Scope<'p, 's>>) -> Scope<'p, 's> {
+        Scope {
+            sources: Vec::new(),
+            parent,
+        }
+    }
+
+    /// The column an unqualified name stands for (`None`: nothing to add).
+    fn name(&self, column: &str) -> Option<String> {
+        let lower = column.to_lowercase();
+        match among(self.visible(), column, &lower) {
+            Owner::Yes(found) | Owner::Maybe(found) => found,
+            Owner::No => match self.parent {
+                Some(parent) => parent.name(column),
+                None => Some(column.to_string()),
+            },
+        }
+    }
+
+    fn visible(&self) -> impl Iterator<Item = &Provides<'s>> {
+        self.sources
+            .iter()
+            .filter(|s| !s.hidden)
+            .map(|s| &s.provides)
+    }
+
+    /// The source `qualifier` names, nearest scope first.
+    fn find(&self, qualifier: &[String]) -> Option<&Source<'s>> {
+        let found = match qualifier {
+            [alias] => self
+                .sources
+                .iter()
+                .find(|s| s.alias.eq_ignore_ascii_case(alias)),
+            _ => {
+                let name = qualifier.join(".").to_lowercase();
+                self.sources.iter().find(|s| {
+                    s.table.as_deref().is_some_and(|t| {
+                        t == name
+                            || (t.ends_with(&name) && t[..t.len() - name.len()].ends_with('.'))
+                    })
+                })
+            }
+        };
+        found.or_else(|| self.parent.and_then(|p| p.find(qualifier)))
+    }
+
+    /// The column a (folded) reference stands for.
+    fn resolve(&self, parts: &[String], dialect: SqlDialect) -> Option<String> {
+        // BigQuery quotes a whole path in one pair of backticks.
+        if dialect == SqlDialect::Bigquery && parts.iter().any(|p| p.contains('.')) {
+            let split: Vec<String> = parts
+                .iter()
+                .flat_map(|p| p.split('.'))
+                .map(str::to_string)
+                .collect();
+            return self.resolve(&split, dialect);
+        }
+        if let [column] = parts {
+            return self.name(column);
+        }
+        // `alias.column`, `schema.table.column`, then struct fields after it.
+        for split in 1..parts.len() {
+            if let Some(source) = self.find(&parts[..split]) {
+                let column = &parts[split];
+                return match owner(&source.provides, column, &column.to_lowercase()) {
+                    Owner::Yes(found) | Owner::Maybe(found) => found,
+                    // The text says so even if the schema does not.
+                    Owner::No => match &source.provides {
+                        Provides::Table { name, .. } => Some(format!("{name}.{column}")),
+                        _ => None,
+                    },
+                };
+            }
+        }
+        // No source by that name: a struct column's field access where the
+        // dialect has them, else the name as written.
+        let lower = parts[0].to_lowercase();
+        if let Owner::Yes(found) = among(self.visible(), &parts[0], &lower) {
+            return found;
+        }
+        match dialect {
+            SqlDialect::Bigquery | SqlDialect::Databricks => self.name(&parts[0]),
+            _ if parts.len() == 2 => Some(parts[1].clone()),
+            _ => Some(parts.join(".")),
+        }
+    }
+}
+
+/// Niladic functions the parser reads as identifiers.
+const NOT_COLUMNS: &[&str] = &[
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "session_user",
+    "localtime",
+    "localtimestamp",
+    "sysdate",
+];
+
+/// BigQuery's pseudo-columns (of wildcard and partitioned tables).
+const PSEUDO_COLUMNS: &[&str] = &["_table_suffix", "_partitiontime", "_partitiondate"];
+
+/// Functions taking a date part as a bare word (`DATEADD(day, …)`,
+/// BigQuery's `DATE_TRUNC(d, MONTH)`).
+const DATE_PART_FUNCTIONS: &[&str] = &[
+    "dateadd",
+    "datediff",
+    "datediff_big",
+    "datepart",
+    "datename",
+    "datetrunc",
+    "date_part",
+    "date_trunc",
+    "date_diff",
+    "datetime_diff",
+    "datetime_trunc",
+    "timestamp_diff",
+    "timestamp_trunc",
+    "time_diff",
+    "time_trunc",
+    "timestampadd",
+    "timestampdiff",
+    "timeadd",
+    "timediff",
+    "last_day",
+];
+
+const DATE_PARTS: &[&str] = &[
+    "year",
+    "years",
+    "yy",
+    "yyyy",
+    "quarter",
+    "quarters",
+    "qq",
+    "month",
+    "months",
+    "mm",
+    "mon",
+    "week",
+    "weeks",
+    "wk",
+    "ww",
+    "isoweek",
+    "isoyear",
+    "day",
+    "days",
+    "dd",
+    "dayofweek",
+    "dayofyear",
+    "dy",
+    "dw",
+    "weekday",
+    "hour",
+    "hours",
+    "hh",
+    "minute",
+    "minutes",
+    "mi",
+    "second",
+    "seconds",
+    "ss",
+    "millisecond",
+    "milliseconds",
+    "ms",
+    "microsecond",
+    "microseconds",
+    "mcs",
+    "us",
+    "nanosecond",
+    "nanoseconds",
+    "ns",
+    "epoch",
+];
+
+/// Snowflake FLATTEN's output columns.
+const FLATTEN_OUTPUTS: &[&str] = &["seq", "key", "path", "index", "value", "this"];
+
+/// Walks one expression tree of a scope: resolves each column reference
+/// and each subquery (in a scope under this one) as it meets them.
+struct Exprs<'a, 'p, 's> {
+    walker: &'a mut Walker<'s>,
+    scope: &'a Scope<'p, 's>,
+    /// Output names the clause may refer to instead of columns (ORDER BY,
+    /// GROUP BY, HAVING, QUALIFY), lower case.
+    aliases: &'a [String],
+    /// Inside a subquery already resolved: skip until it ends.
+    depth: usize,
+    /// Expressions met that are not column references (the field names of
+    /// a path, date parts, named-argument names), by address: the visitor
+    /// reaches them after their parent.
+    skip: Vec<*const Expr>,
+    /// Lambda parameters in scope, lower case.
+    lambda: Vec<String>,
+}
+
+impl Visitor for Exprs<'_, '_, '_> {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if self.depth == 0 {
+            self.walker.query(query, Some(self.scope));
+        }
+        self.depth += 1;
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_query(&mut self, _query: &Query) -> ControlFlow<()> {
+        self.depth -= 1;
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if self.depth > 0 {
+            return ControlFlow::Continue(());
+        }
+        if let Some(at) = self
+            .skip
+            .iter()
+            .position(|&e| std::ptr::eq(e, expr as *const Expr))
+        {
+            self.skip.swap_remove(at);
+            return ControlFlow::Continue(());
+        }
+        match expr {
+            Expr::Identifier(ident) => self.reference(std::slice::from_ref(ident)),
+            Expr::CompoundIdentifier(idents) => self.reference(idents),
+            Expr::CompoundFieldAccess { access_chain, .. } => {
+                for access in access_chain {
+                    if let datafusion::sql::sqlparser::ast::AccessExpr::Dot(field) = access {
+                        self.skip.push(field);
+                    }
+                }
+            }
+            Expr::Function(function) => {
+                let name = function
+                    .name
+                    .0
+                    .last()
+                    .and_then(|p| p.as_ident())
+                    .map(|i| i.value.to_lowercase())
+                    .unwrap_or_default();
+                let dated = DATE_PART_FUNCTIONS.contains(&name.as_str());
+                if let FunctionArguments::List(list) = &function.args {
+                    for arg in &list.args {
+                        match arg {
+                            FunctionArg::ExprNamed { name, .. } => self.skip.push(name),
+                            FunctionArg::Unnamed(FunctionArgExpr::Expr(
+                                e @ Expr::Identifier(ident),
+                            )) if dated
+                                && ident.quote_style.is_none()
+                                && DATE_PARTS.contains(&ident.value.to_lowercase().as_str()) =>
+                            {
+                                self.skip.push(e)
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+            }
+            Expr::Lambda(lambda) => self
+                .lambda
+                .extend(lambda.params.iter().map(|p| p.name.value.to_lowercase())),
+            _ => {}
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn post_visit_expr(&mut self, expr: &Expr) -> ControlFlow<()> {
+        if self.depth == 0
+            && let Expr::Lambda(lambda) = expr
+        {
+            let keep = self.lambda.len().saturating_sub(lambda.params.len());
+            self.lambda.truncate(keep);
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+impl Exprs<'_, '_, '_> {
+    fn reference(&mut self, idents: &[Ident]) {
+        let dialect = self.walker.dialect;
+        if let [ident] = idents {
+            let lower = ident.value.to_lowercase();
+            if ident.quote_style.is_none()
+                && (NOT_COLUMNS.contains(&lower.as_str())
+                    || lower == template::PARAM
+                    || lower.starts_with('@')
+                    || lower.starts_with('$'))
+            {
+                return;
+            }
+            if self.aliases.contains(&lower)
+                || self.lambda.contains(&lower)
+                || (dialect == SqlDialect::Bigquery && PSEUDO_COLUMNS.contains(&lower.as_str()))
+            {
+                return;
+            }
+        }
+        if idents
+            .first()
+            .is_some_and(|i| self.lambda.contains(&i.value.to_lowercase()))
+        {
+            return;
+        }
+        let parts: Vec<String> = idents.iter().map(|i| fold(i, dialect)).collect();
+        if let Some(column) = self.scope.resolve(&parts, dialect) {
+            self.walker.columns.insert(column);
+        }
+    }
+}
+
+pub(super) struct Walker<'s> {
+    dialect: SqlDialect,
+    schema: &'s Schema,
+    ctes: Vec<(String, Rc<Outputs<'s>>)>,
+    pub(super) columns: BTreeSet<String>,
+}
+
+impl<'s> Walker<'s> {
+    pub(super) fn new(dialect: SqlDialect, schema: &'s Schema) -> Self {
+        Walker {
+            dialect,
+            schema,
+            ctes: Vec::new(),
+            columns: BTreeSet::new(),
+        }
+    }
+
+    /// Resolves the references of `node` (any AST part) in `scope`.
+    fn exprs<V: Visit>(&mut self, node: &V, scope: &Scope<'_, 's>, aliases: &[String]) {
+        self.exprs_all(std::slice::from_ref(node), scope, aliases);
+    }
+
+    fn exprs_all<V: Visit>(&mut self, nodes: &[V], scope: &Scope<'_, 's>, aliases: &[String]) {
+        let mut visitor = Exprs {
+            walker: self,
+            scope,
+            aliases,
+            depth: 0,
+            skip: Vec::new(),
+            lambda: Vec::new(),
+        };
+        for node in nodes {
+            let _ = node.visit(&mut visitor);
+        }
+    }
+
+    /// `table.column` for a column of a known target.
+    fn target_column(&mut self, target: &Provides<'s>, column: &ObjectName) {
+        let parts = object_name(column, self.dialect);
+        let Some(name) = parts.last() else { return };
+        if name.eq_ignore_ascii_case(template::PARAM) {
+            return;
+        }
+        match target {
+            Provides::Table { name: table, .. } => {
+                self.columns.insert(format!("{table}.{name}"));
+            }
+            Provides::Unknown => {
+                self.columns.insert(name.clone());
+            }
+            _ => {}
+        }
+    }
+
+    pub(super) fn statement(&mut self, statement: &Statement) {
+        match statement {
+            Statement::Query(query) => {
+                self.query(query, None);
+            }
+            Statement::Insert(insert) => self.insert(insert),
+            Statement::Update(update) => self.update(update),
+            Statement::Delete(delete) => self.delete(delete),
+            Statement::Merge(merge) => self.merge(merge),
+            Statement::CreateTable(create) => {
+                if let Some(query) = &create.query {
+                    self.query(query, None);
+                }
+            }
+            Statement::CreateView(view) => {
+                self.query(&view.query, None);
+            }
+            Statement::Explain { statement, .. } => self.statement(statement),
+            Statement::Copy { source, .. } => match source {
+                CopySource::Query(query) => {
+                    self.query(query, None);
+                }
+                CopySource::Table {
+                    table_name,
+                    columns,
+                } => {
+                    let table = self.table(table_name);
+                    for column in columns {
+                        self.target_column(&table, &ObjectName::from(vec![column.clone()]));
+                    }
+                }
+            },
+            Statement::CopyIntoSnowflake {
+                from_query: Some(query),
+                ..
+            } => {
+                self.query(query, None);
+            }
+            Statement::Unload {
+                query, query_text, ..
+            } => {
+                if let Some(query) = query {
+                    self.query(query, None);
+                }
+                if let Some(text) = query_text {
+                    for inner in &unload_statements(text, self.dialect) {
+                        self.statement(inner);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn table(&self, name: &ObjectName) -> Provides<'s> {
+        let parts = object_name(name, self.dialect);
+        let joined = parts.join(".");
+        if parts.len() == 1
+            && let Some(outputs) = self.cte(&joined)
+        {
+            return Provides::Derived(outputs);
+        }
+        if joined.eq_ignore_ascii_case(template::PARAM)
+            || joined.eq_ignore_ascii_case(template::LOOKER_TABLE)
+        {
+            return Provides::Unknown;
+        }
+        let known = self.schema.columns(&joined);
+        Provides::Table {
+            name: joined,
+            known,
+        }
+    }
+
+    fn insert(&mut self, insert: &Insert) {
+        let TableObject::TableName(name) = &insert.table else {
+            if let Some(source) = &insert.source {
+                self.query(source, None);
+            }
+            return;
+        };
+        let target = self.table(name);
+        for column in &insert.columns {
+            self.target_column(&target, column);
+        }
+        if let Some(source) = &insert.source {
+            self.query(source, None);
+        }
+        // ON CONFLICT / ON DUPLICATE KEY / RETURNING / OUTPUT see the
+        // target (and Postgres' EXCLUDED row, SQL Server's INSERTED, which
+        // have the target's columns).
+        let mut scope = Scope::new(None);
+        let alias = insert.table_alias.as_ref().map(|a| a.alias.value.clone());
+        let parts = object_name(name, self.dialect);
+        let last = parts.last().cloned().unwrap_or_default();
+        scope.sources.push(Source {
+            hidden: false,
+            alias: alias.unwrap_or(last).to_lowercase(),
+            table: Some(parts.join(".").to_lowercase()),
+            provides: target.clone(),
+        });
+        for alias in ["excluded", "inserted"] {
+            scope.sources.push(Source {
+                hidden: true,
+                alias: alias.into(),
+                table: None,
+                provides: target.clone(),
+            });
+        }
+        let assignments = match &insert.on {
+            Some(OnInsert::DuplicateKeyUpdate(assignments)) => Some(assignments),
+            Some(OnInsert::OnConflict(conflict)) => {
+                if let Some(datafusion::sql::sqlparser::ast::ConflictTarget::Columns(columns)) =
+                    &conflict.conflict_target
+                {
+                    for c in columns {
+                        let name = fold(c, self.dialect);
+                        self.target_column(&target, &ObjectName::from(vec![Ident::new(name)]));
+                    }
+                }
+                match &conflict.action {
+                    OnConflictAction::DoUpdate(update) => {
+                        self.exprs(&update.selection, &scope, &[]);
+                        Some(&update.assignments)
+                    }
+                    OnConflictAction::DoNothing => None,
+                }
+            }
+            _ => None,
+        };
+        for assignment in assignments.into_iter().flatten() {
+            self.assignment_target(&assignment.target, &target, &scope);
+            self.exprs(&assignment.value, &scope, &[]);
+        }
+        self.exprs(&insert.returning, &scope, &[]);
+        self.exprs(&insert.output, &scope, &[]);
+    }
+
+    fn assignment_target(
+        &mut self,
+        target: &AssignmentTarget,
+        table: &Provides<'s>,
+        scope: &Scope<'_, 's>,
+    ) {
+        let names = match target {
+            AssignmentTarget::ColumnName(name) => std::slice::from_ref(name),
+            AssignmentTarget::Tuple(names) => names.as_slice(),
+        };
+        for name in names {
+            if name.0.len() == 1 {
+                self.target_column(table, name);
+            } else {
+                let parts = object_name(name, self.dialect);
+                if let Some(column) = scope.resolve(&parts, self.dialect) {
+                    self.columns.insert(column);
+                }
+            }
+        }
+    }
+
+    fn update(&mut self, update: &Update) {
+        let mut scope = Scope::new(None);
+        let mut from: Vec<&TableWithJoins> = Vec::new();
+        if let Some(UpdateTableFromKind::BeforeSet(t) | UpdateTableFromKind::AfterSet(t)) =
+            &update.from
+        {
+            from.extend(t);
+        }
+        for item in &from {
+            self.table_with_joins(item, &mut scope);
+        }
+        // SQL Server's `UPDATE p SET … FROM t p`: the target is a FROM alias.
+        let target = match &update.table.relation {
+            TableFactor::Table {
+                name, alias: None, ..
+            } if name.0.len() == 1 && !from.is_empty() => {
+                let parts = object_name(name, self.dialect);
+                scope.find(&parts).map(|s| s.provides.clone())
+            }
+            _ => None,
+        };
+        let target = match target {
+            Some(target) => target,
+            None => {
+                let before = scope.sources.len();
+                self.table_with_joins(&update.table, &mut scope);
+                scope
+                    .sources
+                    .get(before)
+                    .map_or(Provides::Unknown, |s| s.provides.clone())
+            }
+        };
+        self.join_conditions(from.iter().copied(), &scope);
+        self.join_conditions(std::iter::once(&update.table), &scope);
+        for assignment in &update.assignments {
+            self.assignment_target(&assignment.target, &target, &scope);
+            self.exprs(&assignment.value, &scope, &[]);
+        }
+        self.exprs(&update.selection, &scope, &[]);
+        self.exprs(&update.returning, &scope, &[]);
+        self.exprs(&update.order_by, &scope, &[]);
+    }
+
+    fn delete(&mut self, delete: &Delete) {
+        let mut scope = Scope::new(None);
+        let (FromTable::WithFromKeyword(from) | FromTable::WithoutKeyword(from)) = &delete.from;
+        for item in from.iter().chain(delete.using.iter().flatten()) {
+            self.table_with_joins(item, &mut scope);
+        }
+        self.join_conditions(from.iter().chain(delete.using.iter().flatten()), &scope);
+        self.exprs(&delete.selection, &scope, &[]);
+        self.exprs(&delete.returning, &scope, &[]);
+        self.exprs(&delete.order_by, &scope, &[]);
+    }
+
+    fn merge(&mut self, merge: &Merge) {
+        let mut both = Scope::new(None);
+        self.factor(&merge.table, &mut both);
+        let target = both
+            .sources
+            .first()
+            .map_or(Provides::Unknown, |s| s.provides.clone());
+        let mut source_only = Scope::new(None);
+        self.factor(&merge.source, &mut source_only);
+        // The source's columns were taken once; the merged scope only
+        // borrows what it provides.
+        for s in &source_only.sources {
+            both.sources.push(Source {
+                hidden: false,
+                alias: s.alias.clone(),
+                table: s.table.clone(),
+                provides: s.provides.clone(),
+            });
+        }
+        self.exprs(merge.on.as_ref(), &both, &[]);
+        for clause in &merge.clauses {
+            // A row not matched by the target exists only in the source.
+            let scope = match clause.clause_kind {
+                MergeClauseKind::NotMatched | MergeClauseKind::NotMatchedByTarget => &source_only,
+                _ => &both,
+            };
+            self.exprs(&clause.predicate, scope, &[]);
+            match &clause.action {
+                MergeAction::Update(update) => {
+                    for assignment in &update.assignments {
+                        self.assignment_target(&assignment.target, &target, &both);
+                        self.exprs(&assignment.value, scope, &[]);
+                    }
+                    self.exprs(&update.update_predicate, scope, &[]);
+                    self.exprs(&update.delete_predicate, scope, &[]);
+                }
+                MergeAction::Insert(insert) => {
+                    for column in &insert.columns {
+                        self.target_column(&target, column);
+                    }
+                    if let MergeInsertKind::Values(values) = &insert.kind {
+                        self.exprs(values, scope, &[]);
+                    }
+                }
+                MergeAction::Delete { .. } => {}
+            }
+        }
+    }
+
+    fn query(&mut self, query: &Query, parent: Option<&Scope<'_, 's>>) -> Rc<Outputs<'s>> {
+        let depth = self.ctes.len();
+        if let Some(with) = &query.with {
+            for cte in &with.cte_tables {
+                let name = cte.alias.name.value.to_lowercase();
+                if with.recursive {
+                    // The CTE's own name inside its body: adds nothing.
+                    let opaque = Outputs {
+                        opaque: true,
+                        ..Outputs::default()
+                    };
+                    self.ctes.push((name.clone(), Rc::new(opaque)));
+                }
+                let outputs = self.query(&cte.query, parent);
+                if with.recursive {
+                    self.ctes.pop();
+                }
+                let outputs = renamed(outputs, &cte.alias);
+                self.ctes.push((name, outputs));
+            }
+        }
+        let order_by = match &query.order_by {
+            Some(order_by) => match &order_by.kind {
+                OrderByKind::Expressions(exprs) => exprs.as_slice(),
+                OrderByKind::All(_) => &[],
+            },
+            None => &[],
+        };
+        let outputs = match query.body.as_ref() {
+            SetExpr::Select(select) => self.select(select, parent, order_by),
+            body => {
+                let outputs = self.set_expr(body, parent);
+                // ORDER BY after a set operation names its output columns.
+                let scope = Scope {
+                    sources: vec![Source {
+                        hidden: false,
+                        alias: String::new(),
+                        table: None,
+                        provides: Provides::Derived(outputs.clone()),
+                    }],
+                    parent,
+                };
+                self.exprs_all(order_by, &scope, &[]);
+                outputs
+            }
+        };
+        self.ctes.truncate(depth);
+        outputs
+    }
+
+    fn set_expr(&mut self, body: &SetExpr, parent: Option<&Scope<'_, 's>>) -> Rc<Outputs<'s>> {
+        match body {
+            SetExpr::Select(select) => self.select(select, parent, &[]),
+            SetExpr::Query(query) => self.query(query, parent),
+            SetExpr::SetOperation { left, right, .. } => {
+                let outputs = self.set_expr(left, parent);
+                self.set_expr(right, parent);
+                outputs
+            }
+            SetExpr::Values(values) => {
+                let scope = Scope::new(parent);
+                self.exprs(values, &scope, &[]);
+                Rc::new(Outputs {
+                    opaque: true,
+                    ..Outputs::default()
+                })
+            }
+            SetExpr::Insert(statement)
+            | SetExpr::Update(statement)
+            | SetExpr::Delete(statement)
+            | SetExpr::Merge(statement) => {
+                self.statement(statement);
+                Rc::new(Outputs {
+                    opaque: true,
+                    ..Outputs::default()
+                })
+            }
+            SetExpr::Table(_) => Rc::new(Outputs::default()),
+        }
+    }
+
+    fn cte(&self, name: &str) -> Option<Rc<Outputs<'s>>> {
+        self.ctes
+            .iter()
+            .rev()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, o)| o.clone())
+    }
+
+    /// Adds the sources of a FROM item to `scope`; a lateral item's
+    /// arguments (UNNEST's array, FLATTEN's input) see the sources before it.
+    fn factor(&mut self, factor: &TableFactor, scope: &mut Scope<'_, 's>) {
+        self.factor_lateral(factor, scope, false);
+    }
+
+    /// `apply`: joined by CROSS / OUTER APPLY, which makes it lateral.
+    fn factor_lateral(&mut self, factor: &TableFactor, scope: &mut Scope<'_, 's>, apply: bool) {
+        let function = |alias: &Option<TableAlias>, fixed: &[&str]| {
+            let mut names: Vec<String> = fixed.iter().map(|n| n.to_string()).collect();
+            if let Some(alias) = alias {
+                names.push(alias.name.value.to_lowercase());
+                names.extend(alias.columns.iter().map(|c| c.name.value.to_lowercase()));
+            }
+            names
+        };
+        let alias_of = |alias: &Option<TableAlias>| {
+            alias
+                .as_ref()
+                .map_or(String::new(), |a| a.name.value.to_lowercase())
+        };
+        match factor {
+            TableFactor::Table {
+                name,
+                alias,
+                args: Some(args),
+                ..
+            } => {
+                self.exprs(&args.args, scope, &[]);
+                let provides = table_function(name, alias, self.dialect);
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: alias_of(alias),
+                    table: None,
+                    provides,
+                });
+            }
+            TableFactor::Table { name, alias, .. } => {
+                let provides = self.table(name);
+                let table = match &provides {
+                    Provides::Table { name, .. } => Some(name.to_lowercase()),
+                    _ => None,
+                };
+                let parts = object_name(name, self.dialect);
+                let last = parts.last().cloned().unwrap_or_default();
+                let provides = match alias {
+                    Some(a) if !a.columns.is_empty() => match provides {
+                        Provides::Derived(outputs) => Provides::Derived(renamed(outputs, a)),
+                        other => other,
+                    },
+                    _ => provides,
+                };
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: alias
+                        .as_ref()
+                        .map_or(last, |a| a.name.value.clone())
+                        .to_lowercase(),
+                    table,
+                    provides,
+                });
+            }
+            TableFactor::Derived {
+                subquery,
+                alias,
+                lateral,
+                ..
+            } => {
+                // A LATERAL subquery sees the sources before it.
+                let outputs = if *lateral || apply {
+                    self.query(subquery, Some(&*scope))
+                } else {
+                    self.query(subquery, scope.parent)
+                };
+                let outputs = match alias {
+                    Some(a) => renamed(outputs, a),
+                    None => outputs,
+                };
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: alias_of(alias),
+                    table: None,
+                    provides: Provides::Derived(outputs),
+                });
+            }
+            TableFactor::Function {
+                name, args, alias, ..
+            } => {
+                self.exprs(args, scope, &[]);
+                let provides = table_function(name, alias, self.dialect);
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: alias_of(alias),
+                    table: None,
+                    provides,
+                });
+            }
+            TableFactor::TableFunction { expr, alias } => {
+                self.exprs(expr, scope, &[]);
+                // TABLE(FLATTEN(…)), TABLE(RESULT_SCAN(…)).
+                let provides = match expr {
+                    Expr::Function(f) => table_function(&f.name, alias, self.dialect),
+                    _ => Provides::Function {
+                        names: function(alias, &[]),
+                        open: true,
+                    },
+                };
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: alias_of(alias),
+                    table: None,
+                    provides,
+                });
+            }
+            TableFactor::UNNEST {
+                alias,
+                array_exprs,
+                with_offset_alias,
+                ..
+            } => {
+                self.exprs(array_exprs, scope, &[]);
+                let mut names = function(alias, &["offset"]);
+                names.extend(with_offset_alias.iter().map(|a| a.value.to_lowercase()));
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: alias_of(alias),
+                    table: None,
+                    provides: Provides::Function {
+                        names,
+                        open: alias.is_none(),
+                    },
+                });
+            }
+            TableFactor::NestedJoin {
+                table_with_joins, ..
+            } => self.table_with_joins(table_with_joins, scope),
+            TableFactor::Pivot { table, .. }
+            | TableFactor::Unpivot { table, .. }
+            | TableFactor::MatchRecognize { table, .. } => {
+                self.factor(table, scope);
+                let mut inner = Scope::new(scope.parent);
+                if let Some(last) = scope.sources.pop() {
+                    inner.sources.push(last);
+                }
+                match factor {
+                    TableFactor::Pivot {
+                        aggregate_functions,
+                        value_column,
+                        ..
+                    } => {
+                        self.exprs(aggregate_functions, &inner, &[]);
+                        self.exprs(value_column, &inner, &[]);
+                    }
+                    TableFactor::Unpivot { columns, .. } => self.exprs(columns, &inner, &[]),
+                    TableFactor::MatchRecognize {
+                        partition_by,
+                        order_by,
+                        ..
+                    } => {
+                        self.exprs(partition_by, &inner, &[]);
+                        self.exprs(order_by, &inner, &[]);
+                    }
+                    _ => {}
+                }
+                // What a pivot outputs is new names: opaque from outside.
+                scope.sources.push(Source {
+                    hidden: false,
+                    alias: String::new(),
+                    table: None,
+                    provides: Provides::Derived(Rc::new(Outputs {
+                        opaque: true,
+                        ..Outputs::default()
+                    })),
+                });
+            }
+            _ => {}
+        }
+    }
+
+    fn table_with_joins(&mut self, item: &TableWithJoins, scope: &mut Scope<'_, 's>) {
+        self.factor(&item.relation, scope);
+        for join in &item.joins {
+            let before = scope.sources.len();
+            let apply = matches!(
+                join.join_operator,
+                JoinOperator::CrossApply | JoinOperator::OuterApply
+            );
+            self.factor_lateral(&join.relation, scope, apply);
+            if let Some(JoinConstraint::Using(columns)) = join_constraint(&join.join_operator) {
+                // USING (c): c of the joined item and of the one left of it.
+                for column in columns {
+                    let parts = object_name(column, self.dialect);
+                    let Some(name) = parts.last() else { continue };
+                    let lower = name.to_lowercase();
+                    let sides = [
+                        &scope.sources[..before],
+                        &scope.sources[before.min(scope.sources.len())..],
+                    ];
+                    for side in sides {
+                        let found = match among(side.iter().map(|s| &s.provides), name, &lower) {
+                            Owner::Yes(found) | Owner::Maybe(found) => found,
+                            Owner::No => None,
+                        };
+                        if let Some(found) = found {
+                            self.columns.insert(found);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn select(
+        &mut self,
+        select: &Select,
+        parent: Option<&Scope<'_, 's>>,
+        order_by: &[datafusion::sql::sqlparser::ast::OrderByExpr],
+    ) -> Rc<Outputs<'s>> {
+        let mut scope = Scope::new(parent);
+        for item in &select.from {
+            self.table_with_joins(item, &mut scope);
+        }
+        for view in &select.lateral_views {
+            self.exprs(&view.lateral_view, &scope, &[]);
+            let mut names: Vec<String> = view
+                .lateral_col_alias
+                .iter()
+                .map(|a| a.value.to_lowercase())
+                .collect();
+            let alias = object_name(&view.lateral_view_name, self.dialect)
+                .pop()
+                .unwrap_or_default()
+                .to_lowercase();
+            names.push(alias.clone());
+            scope.sources.push(Source {
+                hidden: false,
+                alias,
+                table: None,
+                provides: Provides::Function { names, open: false },
+            });
+        }
+        let aliases: Vec<String> = select
+            .projection
+            .iter()
+            .filter_map(|item| match item {
+                SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+                _ => None,
+            })
+            .collect();
+        self.exprs(&select.projection, &scope, &[]);
+        self.exprs(&select.top, &scope, &[]);
+        self.exprs(&select.prewhere, &scope, &[]);
+        self.exprs(&select.selection, &scope, &[]);
+        self.join_conditions(select.from.iter(), &scope);
+        self.exprs(&select.connect_by, &scope, &[]);
+        self.exprs(&select.named_window, &scope, &[]);
+        // Clauses that may name an output instead of a column.
+        self.exprs(&select.group_by, &scope, &aliases);
+        self.exprs(&select.having, &scope, &aliases);
+        self.exprs(&select.qualify, &scope, &aliases);
+        self.exprs_all(order_by, &scope, &aliases);
+        self.exprs(&select.sort_by, &scope, &aliases);
+        self.exprs(&select.cluster_by, &scope, &aliases);
+        self.exprs(&select.distribute_by, &scope, &aliases);
+        let mut outputs = Outputs::default();
+        for item in &select.projection {
+            match item {
+                SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                    let passes = match expr {
+                        Expr::Identifier(i) => Some(vec![fold(i, self.dialect)]),
+                        Expr::CompoundIdentifier(is) => {
+                            Some(is.iter().map(|i| fold(i, self.dialect)).collect())
+                        }
+                        _ => None,
+                    };
+                    let name = match item {
+                        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+                        _ => passes.as_ref().and_then(|p| p.last().cloned()),
+                    };
+                    let name = name.or_else(|| output_name(expr));
+                    if let Some(name) = name {
+                        let resolved = passes.and_then(|p| scope.resolve(&p, self.dialect));
+                        outputs.columns.push((name.to_lowercase(), resolved));
+                    } else {
+                        outputs.columns.push((String::new(), None));
+                    }
+                }
+                SelectItem::Wildcard(_) => {
+                    outputs
+                        .star
+                        .extend(scope.sources.iter().map(|s| s.provides.clone()));
+                }
+                SelectItem::QualifiedWildcard(
+                    SelectItemQualifiedWildcardKind::ObjectName(n),
+                    _,
+                ) => {
+                    let parts = object_name(n, self.dialect);
+                    if let Some(source) = scope.find(&parts) {
+                        outputs.star.push(source.provides.clone());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Rc::new(outputs)
+    }
+
+    /// The ON conditions of FROM items' joins, also inside parenthesized
+    /// joins.
+    fn join_conditions<'i>(
+        &mut self,
+        items: impl Iterator<Item = &'i TableWithJoins>,
+        scope: &Scope<'_, 's>,
+    ) {
+        for item in items {
+            self.nested_join_conditions(&item.relation, scope);
+            for join in &item.joins {
+                if let Some(JoinConstraint::On(on)) = join_constraint(&join.join_operator) {
+                    self.exprs(on, scope, &[]);
+                }
+                self.nested_join_conditions(&join.relation, scope);
+            }
+        }
+    }
+
+    fn nested_join_conditions(&mut self, factor: &TableFactor, scope: &Scope<'_, 's>) {
+        if let TableFactor::NestedJoin {
+            table_with_joins, ..
+        } = factor
+        {
+            self.join_conditions(std::iter::once(table_with_joins.as_ref()), scope);
+        }
+    }
+}
+
+/// The statements of Redshift's `UNLOAD ('query')`: the query is a string
+/// literal, as the tokenizer left it (quotes doubled).
+pub(super) fn unload_statements(text: &str, dialect: SqlDialect) -> Vec<Statement> {
+    Parser::new(dialect.parser_dialect().as_ref())
+        .try_with_sql(&text.replace("''", "'"))
+        .and_then(|mut p| p.parse_statements())
+        .unwrap_or_default()
+}
+
+/// A table function in FROM: FLATTEN's outputs are known; any other's
+/// are not (it may output any name, none a table column).
+fn table_function<'s>(
+    name: &ObjectName,
+    alias: &Option<TableAlias>,
+    dialect: SqlDialect,
+) -> Provides<'s> {
+    let last = object_name(name, dialect)
+        .pop()
+        .unwrap_or_default()
+        .to_lowercase();
+    let flatten = last == "flatten";
+    let mut names: Vec<String> = if flatten {
+        FLATTEN_OUTPUTS.iter().map(|n| n.to_string()).collect()
+    } else {
+        Vec::new()
+    };
+    if let Some(alias) = alias {
+        names.push(alias.name.value.to_lowercase());
+        names.extend(alias.columns.iter().map(|c| c.name.value.to_lowercase()));
+    }
+    let open = !flatten && alias.as_ref().is_none_or(|a| a.columns.is_empty());
+    Provides::Function { names, open }
+}
+
+/// The name an unaliased projection item gets where it is not a plain
+/// column (a struct field access keeps the field's name).
+fn output_name(expr: &Expr) -> Option<String> {
+    match expr {
+        Expr::CompoundFieldAccess { access_chain, .. } => match access_chain.last() {
+            Some(datafusion::sql::sqlparser::ast::AccessExpr::Dot(Expr::Identifier(i))) => {
+                Some(i.value.clone())
+            }
+            _ => None,
+        },
+        Expr::Cast { expr, .. } | Expr::Nested(expr) => output_name(expr).or(match expr.as_ref() {
+            Expr::Identifier(i) => Some(i.value.clone()),
+            Expr::CompoundIdentifier(is) => is.last().map(|i| i.value.clone()),
+            _ => None,
+        }),
+        _ => None,
+    }
+}
+
+/// A derived table or CTE's outputs under the column names its alias
+/// gives (`AS d(a, b)`), by position.
+fn renamed<'s>(outputs: Rc<Outputs<'s>>, alias: &TableAlias) -> Rc<Outputs<'s>> {
+    if alias.columns.is_empty() {
+        return outputs;
+    }
+    let columns = alias
+        .columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let base = outputs.columns.get(i).and_then(|(_, base)| base.clone());
+            (c.name.value.to_lowercase(), base)
+        })
+        .collect();
+    Rc::new(Outputs {
+        columns,
+        star: Vec::new(),
+        opaque: outputs.opaque,
+    })
+}
+
+fn join_constraint(operator: &JoinOperator) -> Option<&JoinConstraint> {
+    match operator {
+        JoinOperator::Join(c)
+        | JoinOperator::Inner(c)
+        | JoinOperator::Left(c)
+        | JoinOperator::LeftOuter(c)
+        | JoinOperator::Right(c)
+        | JoinOperator::RightOuter(c)
+        | JoinOperator::FullOuter(c)
+        | JoinOperator::CrossJoin(c)
+        | JoinOperator::Semi(c)
+        | JoinOperator::LeftSemi(c)
+        | JoinOperator::RightSemi(c)
+        | JoinOperator::Anti(c)
+        | JoinOperator::LeftAnti(c)
+        | JoinOperator::RightAnti(c)
+        | JoinOperator::StraightJoin(c) => Some(c),
+        JoinOperator::AsOf { constraint, .. } => Some(constraint),
+        _ => None,
+    }
+}
