@@ -7,14 +7,18 @@ pub mod bi_queries;
 pub mod collect;
 pub mod http;
 pub mod segment;
+pub mod superset;
 
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, ConnectorKind};
 use collect::{CollectError, Collector};
 
 /// The collector for a connector's type. Each type's folder plugs in here.
 pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>, CollectError> {
-    Err(CollectError::NotBuilt {
-        connector: connector.name.clone(),
-        kind: connector.kind.as_str(),
-    })
+    match connector.kind {
+        ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
+        _ => Err(CollectError::NotBuilt {
+            connector: connector.name.clone(),
+            kind: connector.kind.as_str(),
+        }),
+    }
 }

@@ -11,4 +11,5 @@ mod metrics;
 mod pg_server;
 mod s3;
 mod sql;
+mod superset;
 mod support;
