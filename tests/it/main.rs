@@ -1,7 +1,9 @@
 //! Integration tests, linked once into one binary.
 
+mod api;
 mod cli;
 mod config;
+mod daemon;
 mod duckdb;
 mod ingest;
 mod lake;

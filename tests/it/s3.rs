@@ -152,16 +152,16 @@ async fn ingest_and_query_on_s3_match_local_disk() {
 +------------+------------+---------------------------------------------+"
     );
     // The lease works on S3 too (conditional put): a second holder is refused.
-    let lease = usagelake::runner::Lease::acquire(&s3_lake, "daily")
+    let lease = usagelake::runner::Lease::acquire(&s3_lake, "daily", Duration::from_secs(300))
         .await
         .unwrap();
-    let busy = usagelake::runner::Lease::acquire(&s3_lake, "daily").await;
+    let busy = usagelake::runner::Lease::acquire(&s3_lake, "daily", Duration::from_secs(300)).await;
     assert!(
         matches!(busy, Err(usagelake::runner::RunError::Busy { .. })),
         "second lease on S3 must be refused"
     );
     lease.release().await;
-    usagelake::runner::Lease::acquire(&s3_lake, "daily")
+    usagelake::runner::Lease::acquire(&s3_lake, "daily", Duration::from_secs(300))
         .await
         .unwrap()
         .release()
