@@ -204,6 +204,11 @@ async fn dst_change_in_a_non_utc_timezone() {
     run_file("dst.test").await;
 }
 
+#[tokio::test]
+async fn percentiles_are_exact() {
+    run_file("percentiles.test").await;
+}
+
 /// A lake written by DuckDB, not by usagelake, following the table
 /// contracts (Hive `date=` folders, UTC timestamps).
 const DUCKDB_WRITES_A_LAKE: &str = r#"
