@@ -119,7 +119,7 @@ async fn backfill_dates(
             && ledger
                 .latest(&job.name, date)
                 .await?
-                .is_some_and(|r| r.status == RunStatus::Succeeded);
+                .is_some_and(|r| r.status.is_success());
         if done {
             report.skipped.push(date);
             log_line(
@@ -187,6 +187,7 @@ async fn run_date(
     let mut record = ledger.begin(&job.name, date).await?;
     let started = Instant::now();
     let mut failure = None;
+    let mut quarantined_input = false;
     for (index, step) in job.steps.iter().enumerate() {
         let step_started = Instant::now();
         let outcome = run_step(lake, config, step, index, date, &params).await;
@@ -200,7 +201,11 @@ async fn run_date(
             error: None,
         };
         match outcome {
-            Ok((summary, counts)) => {
+            Ok((summary, counts, damaged_input)) => {
+                if damaged_input {
+                    step_record.status = RunStatus::SucceededWithQuarantinedInput;
+                    quarantined_input = true;
+                }
                 step_record.summary = summary;
                 step_record.counts = counts;
                 record.steps.push(step_record);
@@ -218,6 +223,8 @@ async fn run_date(
     record.finished_at = Some(Utc::now());
     record.status = if failure.is_some() {
         RunStatus::Failed
+    } else if quarantined_input {
+        RunStatus::SucceededWithQuarantinedInput
     } else {
         RunStatus::Succeeded
     };
@@ -236,7 +243,7 @@ async fn run_step(
     index: usize,
     date: NaiveDate,
     params: &crate::config::Params,
-) -> Result<(String, serde_json::Value), RunError> {
+) -> Result<(String, serde_json::Value, bool), RunError> {
     match step {
         StepConfig::Ingest { source, files } => {
             let source = expand_params(source, params).map_err(|message| RunError::Params {
@@ -254,7 +261,7 @@ async fn run_step(
             )
             .await?;
             let counts = serde_json::to_value(&report).unwrap_or_default();
-            Ok((report.to_string(), counts))
+            Ok((report.to_string(), counts, report.damaged_files > 0))
         }
         StepConfig::Derive { sql_dir, metrics } => {
             let sql_dir = sql_dir
@@ -277,7 +284,7 @@ async fn run_step(
             };
             let report = metrics::derive(lake, &request).await?;
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
-            Ok((report.to_string(), counts))
+            Ok((report.to_string(), counts, false))
         }
         other => Err(RunError::StepUnavailable {
             index,

@@ -294,3 +294,164 @@ async fn missing_source_folder_is_a_clear_error() {
         )
     );
 }
+
+fn gzip_member(lines: &[String], level: flate2::Compression) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
+    for line in lines {
+        writeln!(gz, "{line}").unwrap();
+    }
+    gz.finish().unwrap()
+}
+
+/// An arrival day of 2025-11-23 with three damaged gzip files among good
+/// ones; returns the quarantine rows expected (file, line, reason).
+fn write_damaged_day(events: &std::path::Path) -> Vec<String> {
+    let folder = events.join(arrival("2025-11-23"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let at = |hour: u32| format!("2025-11-23T{hour:02}:00:00Z");
+    let pages = |ids: &[&str]| -> Vec<String> {
+        ids.iter()
+            .zip(1..)
+            .map(|(id, hour)| page(id, "alice", "acme.com", "home", &at(hour)))
+            .collect()
+    };
+    let read = "lines before the damage were read, fix or replace the file and run the date again";
+    std::fs::write(folder.join("a.json"), pages(&["a1"]).join("\n")).unwrap();
+
+    // Truncated in the middle of its third line. Stored (level 0) deflate
+    // holds the text as is, so the cut is at a known line.
+    let lines = pages(&["b1", "b2", "b3"]);
+    let stored = gzip_member(&lines, flate2::Compression::none());
+    let third = stored
+        .windows(lines[2].len())
+        .position(|w| w == lines[2].as_bytes())
+        .unwrap();
+    let cut = third + 10;
+    std::fs::write(folder.join("b.gz"), &stored[..cut]).unwrap();
+
+    // A good member, then one whose CRC-32 does not match its content.
+    let good = gzip_member(&pages(&["c1"]), flate2::Compression::fast());
+    let mut bad = gzip_member(&pages(&["c2"]), flate2::Compression::fast());
+    let crc = bad.len() - 8;
+    bad[crc] ^= 0x01;
+    std::fs::write(folder.join("c.gz"), [good.clone(), bad].concat()).unwrap();
+
+    // Garbage after a good member (a shipper appending a partial write).
+    let good_d = gzip_member(&pages(&["d1", "d2"]), flate2::Compression::fast());
+    let garbage = b"\x00\x00\x1fnot gzip";
+    std::fs::write(folder.join("d.gz"), [good_d.as_slice(), garbage].concat()).unwrap();
+
+    std::fs::write(folder.join("e.json"), pages(&["e1"]).join("\n")).unwrap();
+    vec![
+        format!(
+            "b.gz|0|gzip: member 1 (at byte 0) is cut short: the file ends at byte {cut} inside it (a partial upload?); the 2 {read}"
+        ),
+        format!(
+            "c.gz|0|gzip: member 2 (at byte {}) decodes but fails its CRC-32 check, so none of its content is used; the 1 {read}",
+            good.len()
+        ),
+        format!(
+            "d.gz|0|gzip: bytes {}..{} after member 1 are not gzip data; the 2 {read}",
+            good_d.len(),
+            good_d.len() + garbage.len()
+        ),
+    ]
+}
+
+/// Rows as `a|b|c` lines (NULL for a null).
+async fn rows(lake: &Lake, query: &str) -> Vec<String> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let batches = usagelake::query::run_sql(lake, query).await.unwrap();
+    let mut out = Vec::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = batch
+                .columns()
+                .iter()
+                .map(|c| array_value_to_string(c, row).unwrap())
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}
+
+/// One damaged file no longer stops the day: what decoded before the
+/// damage is ingested, each damaged file gets one quarantine row saying
+/// where, and the other files are read.
+#[tokio::test]
+async fn damaged_gzip_files_are_read_up_to_the_damage() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    let expected = write_damaged_day(&events);
+    let report = ingest_arrivals(&lake, &events, "2025-11-23").await;
+    assert_eq!(
+        (
+            report.files,
+            report.lines,
+            report.quarantined,
+            report.damaged_files
+        ),
+        (5, 7, 3, 3)
+    );
+    assert!(
+        report.to_string().ends_with(
+            "quarantined 3; 3 damaged files read up to the damage (quarantine rows with line 0)"
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        rows(&lake, "SELECT message_id FROM pages ORDER BY message_id").await,
+        ["a1", "b1", "b2", "c1", "d1", "d2", "e1"]
+    );
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT regexp_replace(input, '.*/', ''), line, reason, raw FROM quarantine ORDER BY 1"
+        )
+        .await,
+        expected.iter().map(|r| format!("{r}|")).collect::<Vec<_>>()
+    );
+}
+
+/// The run says so: a distinct status in the ledger and exit code 3.
+#[test]
+fn a_run_with_a_damaged_file_succeeds_with_quarantined_input() {
+    let dir = tempfile::tempdir().unwrap();
+    write_damaged_day(&dir.path().join("events"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "daily",
+            "--date",
+            "2025-11-23",
+            "--set",
+            "events=./events",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("daily 2025-11-23: succeeded with quarantined input in "),
+        "{stdout}"
+    );
+    let ledger = dir
+        .path()
+        .join("lake/_usagelake/runs/daily/2025-11-23/attempt-0001.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ledger).unwrap()).unwrap();
+    assert_eq!(record["status"], "succeeded_with_quarantined_input");
+    assert_eq!(
+        record["steps"][0]["status"],
+        "succeeded_with_quarantined_input"
+    );
+    assert_eq!(record["steps"][0]["counts"]["damaged_files"], 3);
+    assert_eq!(record["steps"][0]["counts"]["written"]["pages"], 7);
+}

@@ -85,6 +85,9 @@ pub struct IngestReport {
     pub deduped: u64,
     pub quarantined: u64,
     pub partitions_written: u64,
+    /// Files read only up to damage (a truncated or corrupt gzip): each has
+    /// one quarantine row (line 0) saying where.
+    pub damaged_files: u64,
 }
 
 impl std::fmt::Display for IngestReport {
@@ -102,7 +105,15 @@ impl std::fmt::Display for IngestReport {
             self.partitions_written,
             self.deduped,
             self.quarantined
-        )
+        )?;
+        if self.damaged_files > 0 {
+            write!(
+                f,
+                "; {} damaged files read up to the damage (quarantine rows with line 0)",
+                self.damaged_files
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -120,6 +131,7 @@ struct ParsedFile {
     bytes: u64,
     batches: Vec<((Telemetry, NaiveDate), RecordBatch)>,
     rejected: Vec<Rejected>,
+    damaged: bool,
 }
 
 pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport, IngestError> {
@@ -197,6 +209,7 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
         report.files += 1;
         report.lines += file.lines;
         report.bytes += file.bytes;
+        report.damaged_files += u64::from(file.damaged);
         for ((table, date), batch) in file.batches {
             *report
                 .parsed
@@ -339,14 +352,13 @@ fn parse_text(
     bytes: &[u8],
     decompressed: &mut Vec<u8>,
 ) -> Result<ParsedFile, IngestError> {
-    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        gunzip::gunzip(bytes, decompressed).map_err(|e| IngestError::Read {
-            file: name.clone(),
-            reason: format!("gzip: {e}"),
-        })?;
-        decompressed
+    // A damaged gzip file does not stop the run: what decoded before the
+    // damage is used and the file gets one quarantine row (line 0).
+    let (text, damage): (&[u8], _) = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let damage = gunzip::gunzip(bytes, decompressed).err();
+        (decompressed.as_slice(), damage)
     } else {
-        bytes
+        (bytes, None)
     };
     // Keyed by day number: a date is built once per partition, not per row.
     let mut builders: BTreeMap<(Telemetry, i64), TableBuilder> = BTreeMap::new();
@@ -356,6 +368,7 @@ fn parse_text(
         bytes: text.len() as u64,
         batches: Vec::new(),
         rejected: Vec::new(),
+        damaged: damage.is_some(),
     };
     // One UTF-8 check of the whole text is much faster than one per line;
     // only a file that fails it is checked line by line, to quarantine
@@ -411,6 +424,16 @@ fn parse_text(
             out.batches
                 .push(((table, date_of_day(day)), builder.finish()));
         }
+    }
+    if let Some(damage) = damage {
+        out.rejected.push(Rejected {
+            line: 0,
+            reason: format!(
+                "gzip: {damage}; the {} lines before the damage were read, fix or replace the file and run the date again",
+                out.lines
+            ),
+            raw: String::new(),
+        });
     }
     Ok(out)
 }
