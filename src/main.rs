@@ -276,6 +276,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 selection: config::FileSelection::All,
                 date: date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
                 s3: loaded.config.lake.s3.clone(),
+                event_time: Default::default(),
             };
             let started = std::time::Instant::now();
             let report = segment::ingest(&lake, &request)

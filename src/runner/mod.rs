@@ -16,7 +16,7 @@ pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
 use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
-use crate::sources::segment::{self, IngestError, IngestRequest};
+use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -245,11 +245,17 @@ async fn run_step(
     params: &crate::config::Params,
 ) -> Result<(String, serde_json::Value, bool), RunError> {
     match step {
-        StepConfig::Ingest { source, files } => {
+        StepConfig::Ingest {
+            source,
+            files,
+            event_time_max_ahead_days,
+            event_time_max_behind_days,
+        } => {
             let source = expand_params(source, params).map_err(|message| RunError::Params {
                 job: format!("step {index}"),
                 message,
             })?;
+            let defaults = EventTimeBounds::default();
             let report = segment::ingest(
                 lake,
                 &IngestRequest {
@@ -257,6 +263,12 @@ async fn run_step(
                     selection: *files,
                     date,
                     s3: config.lake.s3.clone(),
+                    event_time: EventTimeBounds {
+                        max_ahead_days: event_time_max_ahead_days
+                            .unwrap_or(defaults.max_ahead_days),
+                        max_behind_days: event_time_max_behind_days
+                            .unwrap_or(defaults.max_behind_days),
+                    },
                 },
             )
             .await?;

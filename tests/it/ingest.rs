@@ -15,6 +15,7 @@ fn request(source: &std::path::Path, selection: FileSelection, date: &str) -> In
         selection,
         date: date.parse::<NaiveDate>().unwrap(),
         s3: s3_none(),
+        event_time: Default::default(),
     }
 }
 
@@ -454,4 +455,79 @@ fn a_run_with_a_damaged_file_succeeds_with_quarantined_input() {
     );
     assert_eq!(record["steps"][0]["counts"]["damaged_files"], 3);
     assert_eq!(record["steps"][0]["counts"]["written"]["pages"], 7);
+}
+
+/// Event times far from `receivedAt` (device clocks at 1970 or 9999) are
+/// quarantined instead of making one-row partitions; the bounds are
+/// inclusive and configurable.
+#[tokio::test]
+async fn implausible_event_times_are_quarantined() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    let received = "2025-11-23T12:00:00Z";
+    let at = |id: &str, ts: &str| {
+        format!(
+            r#"{{"type":"page","messageId":"{id}","userId":"u","name":"home","timestamp":"{ts}","receivedAt":"{received}"}}"#
+        )
+    };
+    let lines = [
+        at("epoch", "1970-01-01T00:00:00Z"),
+        at("far-future", "9999-12-31T23:59:59Z"),
+        // Exactly on the bounds: kept.
+        at("ahead-1d", "2025-11-24T12:00:00Z"),
+        at("behind-365d", "2024-11-23T12:00:00Z"),
+        // One millisecond past them.
+        at("ahead-1d-1ms", "2025-11-24T12:00:00.001Z"),
+        at("behind-365d-1ms", "2024-11-23T11:59:59.999Z"),
+        // No receivedAt: nothing to compare with.
+        r#"{"type":"track","messageId":"no-received","event":"e","timestamp":"1999-01-01T00:00:00Z"}"#
+            .to_string(),
+    ];
+    write_events(&events, "day/part-0.json", &lines);
+    let report = ingest(&lake, &request(&events, FileSelection::All, "2025-11-23"))
+        .await
+        .unwrap();
+    assert_eq!((report.lines, report.quarantined), (7, 4));
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT message_id, CAST(date AS VARCHAR) FROM pages ORDER BY 1"
+        )
+        .await,
+        ["ahead-1d|2025-11-24", "behind-365d|2024-11-23"]
+    );
+    assert_eq!(
+        rows(&lake, "SELECT message_id FROM tracks").await,
+        ["no-received"]
+    );
+    let ahead = "day(s) after `receivedAt` 2025-11-23T12:00:00Z (bound: ingest step's event_time_max_ahead_days)";
+    let behind = "day(s) before `receivedAt` 2025-11-23T12:00:00Z (bound: ingest step's event_time_max_behind_days)";
+    assert_eq!(
+        rows(&lake, "SELECT line, reason FROM quarantine ORDER BY line").await,
+        [
+            format!(
+                "1|implausible event time: `timestamp` 1970-01-01T00:00:00Z is more than 365 {behind}"
+            ),
+            format!(
+                "2|implausible event time: `timestamp` 9999-12-31T23:59:59Z is more than 1 {ahead}"
+            ),
+            format!(
+                "5|implausible event time: `timestamp` 2025-11-24T12:00:00.001Z is more than 1 {ahead}"
+            ),
+            format!(
+                "6|implausible event time: `timestamp` 2024-11-23T11:59:59.999Z is more than 365 {behind}"
+            ),
+        ]
+    );
+
+    // Wider bounds take the 2024 event in.
+    let (_dir2, lake2) = temp_lake();
+    let mut wide = request(&events, FileSelection::All, "2025-11-23");
+    wide.event_time.max_behind_days = 400;
+    let report = ingest(&lake2, &wide).await.unwrap();
+    assert_eq!(report.quarantined, 3);
+    assert_eq!(
+        rows(&lake2, "SELECT message_id FROM pages ORDER BY 1").await,
+        ["ahead-1d", "behind-365d", "behind-365d-1ms"]
+    );
 }

@@ -144,6 +144,7 @@ async fn run_file_chunked(name: &str, chunk_events: Option<i64>) {
                     selection: FileSelection::All,
                     date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                     s3: s3_none(),
+                    event_time: Default::default(),
                 },
             )
             .await
@@ -348,6 +349,7 @@ async fn invariants_hold_on_generated_data() {
             selection: FileSelection::All,
             date: end,
             s3: s3_none(),
+            event_time: Default::default(),
         },
     )
     .await
@@ -492,6 +494,7 @@ async fn user_sql_files_add_tables_and_shape_errors_name_the_fix() {
             selection: FileSelection::All,
             date: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
             s3: s3_none(),
+            event_time: Default::default(),
         },
     )
     .await

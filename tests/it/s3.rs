@@ -128,6 +128,7 @@ async fn ingest_and_query_on_s3_match_local_disk() {
         selection: FileSelection::ByArrivalDate,
         date: NaiveDate::from_ymd_opt(2025, 11, 23).unwrap(),
         s3: s3_none(),
+        event_time: Default::default(),
     };
     for _ in 0..2 {
         let on_s3 = ingest(&s3_lake, &request).await.unwrap();
