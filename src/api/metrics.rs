@@ -14,7 +14,7 @@ pub fn render(records: &[RunRecord], running: usize) -> String {
     let mut rows: BTreeMap<&str, u64> = BTreeMap::new();
     for r in records {
         *runs.entry((&r.job, r.status.as_str())).or_default() += 1;
-        if r.status == RunStatus::Succeeded
+        if r.status.is_success()
             && let Some(at) = r.finished_at
         {
             let t = last_success.entry(&r.job).or_insert(i64::MIN);
@@ -24,7 +24,7 @@ pub fn render(records: &[RunRecord], running: usize) -> String {
         let written: u64 = r
             .steps
             .iter()
-            .filter(|s| s.status == RunStatus::Succeeded)
+            .filter(|s| s.status.is_success())
             .map(|s| s.rows_written())
             .sum();
         *rows.entry(&r.job).or_default() += written;

@@ -326,7 +326,7 @@ impl Daemon {
                     .attempts(&job.name, date)
                     .await?
                     .iter()
-                    .any(|r| r.status == RunStatus::Succeeded);
+                    .any(|r| r.status.is_success());
                 if !done {
                     missed.push(date);
                 }

@@ -15,24 +15,46 @@ use crate::lake::Lake;
 pub enum RunStatus {
     Running,
     Succeeded,
+    /// Every step ran, but some input file could only be read up to damage
+    /// (its quarantine row, line 0, says where).
+    SucceededWithQuarantinedInput,
     Failed,
     /// Cut off by a daemon shutdown before it finished.
     Interrupted,
 }
 
 impl RunStatus {
-    pub fn as_str(self) -> &'static str {
+    /// Done for a backfill's resume: re-running would read the same damaged
+    /// file again (`--force` re-runs once it is fixed).
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Succeeded | Self::SucceededWithQuarantinedInput)
+    }
+
+    pub fn label(self) -> &'static str {
         match self {
             Self::Running => "running",
             Self::Succeeded => "succeeded",
+            Self::SucceededWithQuarantinedInput => "succeeded with quarantined input",
             Self::Failed => "failed",
             Self::Interrupted => "interrupted",
         }
     }
 
-    pub const ALL: [RunStatus; 4] = [
+    /// The serialized name (the ledger's and the API's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::SucceededWithQuarantinedInput => "succeeded_with_quarantined_input",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub const ALL: [RunStatus; 5] = [
         Self::Running,
         Self::Succeeded,
+        Self::SucceededWithQuarantinedInput,
         Self::Failed,
         Self::Interrupted,
     ];
@@ -45,7 +67,9 @@ impl std::str::FromStr for RunStatus {
             .into_iter()
             .find(|v| v.as_str() == s)
             .ok_or_else(|| {
-                format!("unknown status {s:?}; use running, succeeded, failed or interrupted")
+                format!(
+                    "unknown status {s:?}; use running, succeeded, succeeded_with_quarantined_input, failed or interrupted"
+                )
             })
     }
 }
@@ -122,8 +146,8 @@ impl RunRecord {
             })
             .collect();
         format!(
-            "{:?} in {} ms; {}",
-            self.status,
+            "{} in {} ms; {}",
+            self.status.label(),
             self.duration_ms,
             steps.join("; ")
         )

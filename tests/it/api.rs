@@ -205,7 +205,7 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(status, 400);
     assert_eq!(
         body["error"],
-        "unknown status \"bogus\"; use running, succeeded, failed or interrupted"
+        "unknown status \"bogus\"; use running, succeeded, succeeded_with_quarantined_input, failed or interrupted"
     );
     let (status, _) = send(
         http.get(url("/runs?limit=-1"))
