@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::runner::{RunRecord, RunStatus};
+use crate::runner::RunRecord;
 
 /// The exposition text for `records` (every ledger attempt) and the number
 /// of runs this daemon is executing.
@@ -67,7 +67,7 @@ pub fn render(records: &[RunRecord], running: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::runner::StepRecord;
+    use crate::runner::{RunStatus, StepRecord};
 
     fn record(
         job: &str,
