@@ -176,7 +176,8 @@ impl Daemon {
         if self.is_draining() {
             return Err(TriggerError::Draining);
         }
-        let lease = Lease::acquire(&self.lake, job, runner::lease_ttl(&loaded.config)).await?;
+        let lease =
+            Lease::acquire_with_ttl(&self.lake, job, runner::lease_ttl(&loaded.config)).await?;
         let (run_id, _done) = self
             .start_run(loaded, job_config, date, lease, guard, "api")
             .ok_or(TriggerError::Draining)?;
@@ -199,7 +200,7 @@ impl Daemon {
         let Some(job_config) = loaded.jobs.get(&job).cloned() else {
             return;
         };
-        match Lease::acquire(&self.lake, &job, runner::lease_ttl(&loaded.config)).await {
+        match Lease::acquire_with_ttl(&self.lake, &job, runner::lease_ttl(&loaded.config)).await {
             Ok(lease) => {
                 if let Some((_, done)) =
                     self.start_run(loaded, job_config, date, lease, guard, trigger)

@@ -35,10 +35,24 @@ pub struct Lease {
     heartbeat: Option<tokio::task::JoinHandle<()>>,
 }
 
+/// How long a lease lives without a heartbeat when the caller names no
+/// time (`[server] lease_ttl_seconds` sets the runner's and the daemon's).
+pub const DEFAULT_TTL: StdDuration = StdDuration::from_secs(300);
+
 impl Lease {
-    /// Takes the job's lease, or says who holds it. A lease past its expiry,
-    /// or held by a dead process on this host, is taken over.
-    pub async fn acquire(lake: &Lake, job: &str, ttl: StdDuration) -> Result<Self, RunError> {
+    /// [`Lease::acquire_with_ttl`] with [`DEFAULT_TTL`].
+    pub async fn acquire(lake: &Lake, name: &str) -> Result<Self, RunError> {
+        Self::acquire_with_ttl(lake, name, DEFAULT_TTL).await
+    }
+
+    /// Takes the lease `name` (a job, a connector), or says who holds it. A
+    /// lease past its expiry, or held by a dead process on this host, is
+    /// taken over.
+    pub async fn acquire_with_ttl(
+        lake: &Lake,
+        job: &str,
+        ttl: StdDuration,
+    ) -> Result<Self, RunError> {
         let path = lake.meta_path(&format!("leases/{job}.json"));
         let token = uuid::Uuid::new_v4().to_string();
         let ttl_chrono = chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::hours(6));

@@ -1,6 +1,7 @@
 //! Running jobs: one logical date at a time, each step in order, with a
 //! ledger entry per attempt and a lease so two runs of a job never overlap.
 
+pub mod collect;
 mod lease;
 mod ledger;
 
@@ -43,6 +44,22 @@ pub enum RunError {
     },
     #[error("run ledger at {path}: {reason}")]
     Ledger { path: String, reason: String },
+    #[error(
+        "no connector named {name:?} in the configuration (known: {known}); use a connector's name or id"
+    )]
+    UnknownConnector { name: String, known: String },
+    #[error("connector {name:?} is a {kind} connector; {wanted}")]
+    WrongConnectorKind {
+        name: String,
+        kind: &'static str,
+        wanted: &'static str,
+    },
+    #[error("connector {connector} ({date}): {error}")]
+    CollectFailed {
+        connector: String,
+        date: NaiveDate,
+        error: String,
+    },
 }
 
 /// Options of one run or backfill.
@@ -77,7 +94,7 @@ pub async fn run_job(
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let lease = Lease::acquire(lake, &job.name, lease_ttl(config)).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = run_date(lake, config, job, date, options).await;
     lease.release().await;
     result
@@ -102,7 +119,7 @@ pub async fn backfill(
     to: NaiveDate,
     options: &RunOptions,
 ) -> Result<BackfillReport, RunError> {
-    let lease = Lease::acquire(lake, &job.name, lease_ttl(config)).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = backfill_dates(lake, config, job, from, to, options).await;
     lease.release().await;
     result
@@ -317,9 +334,44 @@ async fn run_step(
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
             Ok((report.to_string(), counts, false))
         }
+        StepConfig::BiSync { connector } => {
+            let job = collect::sync(lake, config, connector, Some(date)).await?;
+            collect_step_outcome(connector, job)
+        }
+        StepConfig::MineLogs { connector } => {
+            let report = collect::mine(lake, config, connector, Some(date)).await?;
+            if let Some(job) = report.failed.into_iter().next() {
+                return collect_step_outcome(connector, job);
+            }
+            let counts = serde_json::json!({ "rows_upserted": report.rows_upserted });
+            Ok((
+                format!("{} query-log rows", report.rows_upserted),
+                counts,
+                false,
+            ))
+        }
         other => Err(RunError::StepUnavailable {
             index,
             kind: other.kind(),
         }),
+    }
+}
+
+/// A collect step succeeds when its sync job did.
+fn collect_step_outcome(
+    connector: &str,
+    job: crate::sources::collect::SyncJob,
+) -> Result<(String, serde_json::Value, bool), RunError> {
+    match job.error {
+        Some(error) => Err(RunError::CollectFailed {
+            connector: connector.to_string(),
+            date: job.date,
+            error,
+        }),
+        None => Ok((
+            format!("{} rows ({})", job.rows_upserted, job.kind.as_str()),
+            serde_json::to_value(&job).unwrap_or_default(),
+            false,
+        )),
     }
 }

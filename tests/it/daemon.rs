@@ -191,7 +191,7 @@ async fn a_live_lease_is_refused_an_expired_one_taken_over_and_renewal_extends_i
     // Another host's holder that still renews: refused, named in the error.
     let until = Utc::now() + chrono::Duration::seconds(60);
     write_foreign_lease(dir.path(), "nightly", until);
-    match Lease::acquire(&lake, "nightly", ttl).await {
+    match Lease::acquire_with_ttl(&lake, "nightly", ttl).await {
         Err(RunError::Busy {
             job,
             holder,
@@ -211,7 +211,9 @@ async fn a_live_lease_is_refused_an_expired_one_taken_over_and_renewal_extends_i
         "nightly",
         Utc::now() - chrono::Duration::seconds(1),
     );
-    let lease = Lease::acquire(&lake, "nightly", ttl).await.unwrap();
+    let lease = Lease::acquire_with_ttl(&lake, "nightly", ttl)
+        .await
+        .unwrap();
     let body = lease_body(dir.path(), "nightly");
     assert_eq!(body["pid"], std::process::id());
     let first: DateTime<Utc> = serde_json::from_value(body["expires_at"].clone()).unwrap();
@@ -233,7 +235,9 @@ async fn a_live_lease_is_refused_an_expired_one_taken_over_and_renewal_extends_i
     assert_eq!(lease_body(dir.path(), "nightly")["token"], "theirs");
     // Our own release deletes the object.
     std::fs::remove_file(lease_file(dir.path(), "nightly")).unwrap();
-    let lease = Lease::acquire(&lake, "nightly", ttl).await.unwrap();
+    let lease = Lease::acquire_with_ttl(&lake, "nightly", ttl)
+        .await
+        .unwrap();
     lease.release().await;
     assert!(!lease_file(dir.path(), "nightly").exists());
 }

@@ -2,9 +2,11 @@
 
 mod api;
 mod cli;
+mod collect;
 mod config;
 mod daemon;
 mod duckdb;
+mod http;
 mod ingest;
 mod lake;
 mod metrics;

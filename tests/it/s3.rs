@@ -153,16 +153,16 @@ async fn ingest_and_query_on_s3_match_local_disk() {
 +------------+------------+---------------------------------------------+"
     );
     // The lease works on S3 too (conditional put): a second holder is refused.
-    let lease = usagelake::runner::Lease::acquire(&s3_lake, "daily", Duration::from_secs(300))
+    let lease = usagelake::runner::Lease::acquire(&s3_lake, "daily")
         .await
         .unwrap();
-    let busy = usagelake::runner::Lease::acquire(&s3_lake, "daily", Duration::from_secs(300)).await;
+    let busy = usagelake::runner::Lease::acquire(&s3_lake, "daily").await;
     assert!(
         matches!(busy, Err(usagelake::runner::RunError::Busy { .. })),
         "second lease on S3 must be refused"
     );
     lease.release().await;
-    usagelake::runner::Lease::acquire(&s3_lake, "daily", Duration::from_secs(300))
+    usagelake::runner::Lease::acquire(&s3_lake, "daily")
         .await
         .unwrap()
         .release()
