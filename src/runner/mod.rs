@@ -1,6 +1,7 @@
 //! Running jobs: one logical date at a time, each step in order, with a
 //! ledger entry per attempt and a lease so two runs of a job never overlap.
 
+pub mod collect;
 mod lease;
 mod ledger;
 
@@ -43,6 +44,22 @@ pub enum RunError {
     },
     #[error("run ledger at {path}: {reason}")]
     Ledger { path: String, reason: String },
+    #[error(
+        "no connector named {name:?} in the configuration (known: {known}); use a connector's name or id"
+    )]
+    UnknownConnector { name: String, known: String },
+    #[error("connector {name:?} is a {kind} connector; {wanted}")]
+    WrongConnectorKind {
+        name: String,
+        kind: &'static str,
+        wanted: &'static str,
+    },
+    #[error("connector {connector} ({date}): {error}")]
+    CollectFailed {
+        connector: String,
+        date: NaiveDate,
+        error: String,
+    },
 }
 
 /// Options of one run or backfill.
@@ -298,9 +315,39 @@ async fn run_step(
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
             Ok((report.to_string(), counts, false))
         }
+        StepConfig::BiSync { connector } => {
+            let job = collect::sync(lake, config, connector, Some(date)).await?;
+            collect_step_outcome(connector, job)
+        }
+        StepConfig::MineLogs { connector } => {
+            let report = collect::mine(lake, config, connector, Some(date)).await?;
+            if let Some(job) = report.failed.into_iter().next() {
+                return collect_step_outcome(connector, job);
+            }
+            let counts = serde_json::json!({ "rows_upserted": report.rows_upserted });
+            Ok((format!("{} query-log rows", report.rows_upserted), counts))
+        }
         other => Err(RunError::StepUnavailable {
             index,
             kind: other.kind(),
         }),
+    }
+}
+
+/// A collect step succeeds when its sync job did.
+fn collect_step_outcome(
+    connector: &str,
+    job: crate::sources::collect::SyncJob,
+) -> Result<(String, serde_json::Value), RunError> {
+    match job.error {
+        Some(error) => Err(RunError::CollectFailed {
+            connector: connector.to_string(),
+            date: job.date,
+            error,
+        }),
+        None => Ok((
+            format!("{} rows ({})", job.rows_upserted, job.kind.as_str()),
+            serde_json::to_value(&job).unwrap_or_default(),
+        )),
     }
 }

@@ -1,8 +1,10 @@
 //! Integration tests, linked once into one binary.
 
 mod cli;
+mod collect;
 mod config;
 mod duckdb;
+mod http;
 mod ingest;
 mod lake;
 mod metrics;
