@@ -325,7 +325,11 @@ async fn run_step(
                 return collect_step_outcome(connector, job);
             }
             let counts = serde_json::json!({ "rows_upserted": report.rows_upserted });
-            Ok((format!("{} query-log rows", report.rows_upserted), counts))
+            Ok((
+                format!("{} query-log rows", report.rows_upserted),
+                counts,
+                false,
+            ))
         }
         other => Err(RunError::StepUnavailable {
             index,
@@ -338,7 +342,7 @@ async fn run_step(
 fn collect_step_outcome(
     connector: &str,
     job: crate::sources::collect::SyncJob,
-) -> Result<(String, serde_json::Value), RunError> {
+) -> Result<(String, serde_json::Value, bool), RunError> {
     match job.error {
         Some(error) => Err(RunError::CollectFailed {
             connector: connector.to_string(),
@@ -348,6 +352,7 @@ fn collect_step_outcome(
         None => Ok((
             format!("{} rows ({})", job.rows_upserted, job.kind.as_str()),
             serde_json::to_value(&job).unwrap_or_default(),
+            false,
         )),
     }
 }
