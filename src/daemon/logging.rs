@@ -25,6 +25,9 @@ pub enum LogFormat {
 pub fn init(format: LogFormat, default_filter: &str) {
     let filter =
         EnvFilter::try_from_env("USAGELAKE_LOG").unwrap_or_else(|_| EnvFilter::new(default_filter));
+    // sqlparser's debug log prints every token it parses, literals
+    // included: scraped SQL must reach no log at any level.
+    let filter = filter.add_directive("sqlparser=off".parse().expect("a valid directive"));
     let registry = tracing_subscriber::registry().with(filter);
     match format {
         LogFormat::Text => registry

@@ -120,14 +120,13 @@ pub struct DatabaseRef {
 #[derive(Debug, Clone, Deserialize)]
 pub struct Database {
     pub id: i64,
-    pub database_name: String,
     /// The SQLAlchemy backend (`postgresql`, `snowflake`, …): the SQL's dialect.
     #[serde(default)]
     pub backend: Option<String>,
 }
 
 impl Database {
-    pub const COLUMNS: &[&str] = &["id", "database_name", "backend"];
+    pub const COLUMNS: &[&str] = &["id", "backend"];
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -262,13 +261,7 @@ pub struct LogEntry {
 }
 
 impl LogEntry {
-    pub const COLUMNS: &[&str] = &[
-        "dttm",
-        "json",
-        "dashboard_id",
-        "slice_id",
-        "user.username",
-    ];
+    pub const COLUMNS: &[&str] = &["dttm", "json", "dashboard_id", "slice_id", "user.username"];
 
     /// The frontend event's name, from the entry's JSON payload.
     pub fn event_name(&self) -> Option<String> {

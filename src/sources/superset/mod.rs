@@ -230,13 +230,19 @@ impl SupersetCollector {
                 sql: query.sql.clone(),
                 dialect: Some(dialect),
                 tables,
-                database: query.database.as_ref().and_then(|d| d.database_name.clone()),
+                database: query
+                    .database
+                    .as_ref()
+                    .and_then(|d| d.database_name.clone()),
                 created_at: query.created_on.as_deref().and_then(api::parse_time),
                 ..BiRow::new(ResourceType::SavedQuery, query.id.to_string())
             });
         }
 
-        let charts: Vec<api::Chart> = dedup(charts, |c| c.id).into_iter().map(|(_, c)| c).collect();
+        let charts: Vec<api::Chart> = dedup(charts, |c| c.id)
+            .into_iter()
+            .map(|(_, c)| c)
+            .collect();
         // The semaphore in the client bounds how many of these run at once.
         let compiled = try_join_all(charts.iter().map(|c| self.chart_sql(c.id))).await?;
         let mut sources: HashMap<i64, ChartSource> = HashMap::new();
@@ -285,17 +291,26 @@ impl SupersetCollector {
                 ..source
             };
             *origins.entry(source.origin).or_insert(0u64) += 1;
-            rows.push(chart_row(ResourceType::Chart, chart.id, chart.slice_name.clone(), &source));
+            rows.push(chart_row(
+                ResourceType::Chart,
+                chart.id,
+                chart.slice_name.clone(),
+                &source,
+            ));
             sources.insert(chart.id, source);
         }
-        let chart_titles: HashMap<i64, Option<String>> =
-            charts.iter().map(|c| (c.id, c.slice_name.clone())).collect();
+        let chart_titles: HashMap<i64, Option<String>> = charts
+            .iter()
+            .map(|c| (c.id, c.slice_name.clone()))
+            .collect();
 
-        let dashboards: Vec<api::Dashboard> =
-            dedup(dashboards, |d| d.id).into_iter().map(|(_, d)| d).collect();
-        let members = try_join_all(dashboards.iter().map(|d| {
-            self.client
-                .get_json::<api::DashboardCharts>(&format!("api/v1/dashboard/{}/charts", d.id))
+        let dashboards: Vec<api::Dashboard> = dedup(dashboards, |d| d.id)
+            .into_iter()
+            .map(|(_, d)| d)
+            .collect();
+        let members = try_join_all(dashboards.iter().map(|d| async move {
+            let path = format!("api/v1/dashboard/{}/charts", d.id);
+            self.client.get_json::<api::DashboardCharts>(&path).await
         }))
         .await?;
         let mut dashboard_tables: HashMap<i64, BTreeSet<String>> = HashMap::new();
@@ -327,24 +342,35 @@ impl SupersetCollector {
         }];
         let first_day = view_window_start(ctx);
         let views = self
-            .views(first_day, ctx.date, &sources, &chart_titles, &dashboards, &dashboard_tables)
+            .views(
+                first_day,
+                ctx.date,
+                &sources,
+                &chart_titles,
+                &dashboards,
+                &dashboard_tables,
+            )
             .await?;
-        let view_count = match views {
-            Ok(view_rows) => {
-                slices.extend(first_day.iter_days().take_while(|d| *d <= ctx.date).map(|date| {
-                    Slice {
-                        date,
-                        scope: RowScope::Executions,
-                    }
-                }));
-                let n = view_rows.len();
-                rows.extend(view_rows);
-                serde_json::Value::from(n)
-            }
-            Err(reason) => reason.into(),
-        };
+        let view_count =
+            match views {
+                Ok(view_rows) => {
+                    slices.extend(first_day.iter_days().take_while(|d| *d <= ctx.date).map(
+                        |date| Slice {
+                            date,
+                            scope: RowScope::Executions,
+                        },
+                    ));
+                    let n = view_rows.len();
+                    rows.extend(view_rows);
+                    serde_json::Value::from(n)
+                }
+                Err(reason) => reason.into(),
+            };
 
-        report.insert("saved_queries".into(), count_of(&rows, ResourceType::SavedQuery).into());
+        report.insert(
+            "saved_queries".into(),
+            count_of(&rows, ResourceType::SavedQuery).into(),
+        );
         report.insert("charts".into(), charts.len().into());
         report.insert(
             "chart_sql_from".into(),
@@ -411,7 +437,11 @@ impl SupersetCollector {
                 continue;
             };
             let user = entry.user.as_ref().and_then(|u| u.username.clone());
-            let row = match (entry.event_name().as_deref(), entry.dashboard_id, entry.slice_id) {
+            let row = match (
+                entry.event_name().as_deref(),
+                entry.dashboard_id,
+                entry.slice_id,
+            ) {
                 (Some("mount_dashboard"), Some(id), _) => {
                     let dashboard = by_id.get(&id);
                     BiRow {
