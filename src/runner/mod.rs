@@ -33,6 +33,8 @@ pub enum RunError {
     Lake(#[from] LakeError),
     #[error(transparent)]
     Derive(#[from] DeriveError),
+    #[error(transparent)]
+    Usage(#[from] crate::usage::UsageError),
     #[error(
         "job {job} is already running (lease {path} held by {holder} until {expires_at}); wait for it, or delete that object if the run is dead"
     )]
@@ -305,6 +307,11 @@ async fn run_step(
             }
             let counts = serde_json::json!({ "rows_upserted": report.rows_upserted });
             Ok((format!("{} query-log rows", report.rows_upserted), counts))
+        }
+        StepConfig::Aggregate { space } => {
+            let summary = crate::usage::aggregate(lake, config, space, date).await?;
+            let counts = serde_json::to_value(&summary).unwrap_or_default();
+            Ok((summary.to_string(), counts))
         }
         other => Err(RunError::StepUnavailable {
             index,
