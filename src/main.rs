@@ -377,7 +377,10 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let job = runner::collect::sync(&lake, &loaded.config, &connector, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&job).expect("sync job serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&job).expect("sync job serializes")
+            );
             if let Some(error) = &job.error {
                 eprintln!("error: {error}");
                 return Ok(ExitCode::FAILURE);
@@ -388,9 +391,16 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let report = runner::collect::mine(&lake, &loaded.config, &connector, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serializes")
+            );
             for job in &report.failed {
-                eprintln!("error: {}: {}", job.date, job.error.as_deref().unwrap_or(""));
+                eprintln!(
+                    "error: {}: {}",
+                    job.date,
+                    job.error.as_deref().unwrap_or("")
+                );
             }
             if !report.failed.is_empty() {
                 return Ok(ExitCode::FAILURE);
@@ -402,7 +412,10 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let summary = usage::aggregate(&lake, &loaded.config, &space, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&summary).expect("summary serializes")
+            );
         }
         Command::Unused {
             space,
@@ -425,10 +438,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let products =
-                usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let products = usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
+                .await
+                .map_err(|e| e.to_string())?;
             print!("{}", usage::render_popular(&products, format));
         }
         Command::Runs { limit } => {

@@ -220,7 +220,8 @@ impl TablePattern {
     /// Parses an entry; the error says why it can never match and what to
     /// write instead.
     pub fn parse(text: &str) -> Result<Self, String> {
-        const EXAMPLE: &str = "write a name such as analytics.finance.revenue or a glob such as marketing.*";
+        const EXAMPLE: &str =
+            "write a name such as analytics.finance.revenue or a glob such as marketing.*";
         if text.trim().is_empty() {
             return Err(format!("is empty and can never match; {EXAMPLE}"));
         }
@@ -473,11 +474,15 @@ mod tests {
         );
         assert_eq!(
             err("a.b.c.d"),
-            format!("has 4 parts, but a table name has at most three (database.schema.table) and can never match; {tail}")
+            format!(
+                "has 4 parts, but a table name has at most three (database.schema.table) and can never match; {tail}"
+            )
         );
         assert_eq!(
             err("orders_[a-"),
-            format!("glob \"orders_[a-\" has a [ without its ]; close the class or drop the [; {tail}")
+            format!(
+                "glob \"orders_[a-\" has a [ without its ]; close the class or drop the [; {tail}"
+            )
         );
         assert_eq!(
             err("orders_[]"),

@@ -51,8 +51,11 @@ fn usage_table(resolver: Arc<Resolver>) -> ScalarUDF {
         Volatility::Immutable,
         Arc::new(move |args: &[ColumnarValue]| {
             let n = rows(args);
-            let (connector, database, name) =
-                (strings(args, 0, n)?, strings(args, 1, n)?, strings(args, 2, n)?);
+            let (connector, database, name) = (
+                strings(args, 0, n)?,
+                strings(args, 1, n)?,
+                strings(args, 2, n)?,
+            );
             let (connector, database, name) = (
                 connector.as_string::<i32>(),
                 database.as_string::<i32>(),
@@ -64,7 +67,11 @@ fn usage_table(resolver: Arc<Resolver>) -> ScalarUDF {
                     out.append_null();
                     continue;
                 }
-                let connector = if connector.is_null(i) { "" } else { connector.value(i) };
+                let connector = if connector.is_null(i) {
+                    ""
+                } else {
+                    connector.value(i)
+                };
                 let database = (!database.is_null(i)).then(|| database.value(i));
                 out.append_value(resolver.table(connector, database, name.value(i)));
             }
@@ -86,7 +93,11 @@ fn usage_products(resolver: Arc<Resolver>) -> ScalarUDF {
             let mut out = ListBuilder::new(StringBuilder::new());
             for i in 0..n {
                 if !name.is_null(i) {
-                    let connector = if connector.is_null(i) { "" } else { connector.value(i) };
+                    let connector = if connector.is_null(i) {
+                        ""
+                    } else {
+                        connector.value(i)
+                    };
                     for id in resolver.products(connector, name.value(i)) {
                         out.values().append_value(id);
                     }

@@ -45,7 +45,9 @@ pub enum UsageError {
         "no space with slug {slug:?} in the configuration (known: {known}); add a [[spaces]] entry or use one of those"
     )]
     UnknownSpace { slug: String, known: String },
-    #[error("space {space:?} has no product {product:?} (known: {known}); use a product's name or id")]
+    #[error(
+        "space {space:?} has no product {product:?} (known: {known}); use a product's name or id"
+    )]
     UnknownProduct {
         space: String,
         product: String,
@@ -112,21 +114,19 @@ impl UsageRequest {
 
 /// The space named `slug`.
 pub fn space<'a>(config: &'a AppConfig, slug: &str) -> Result<&'a SpaceConfig, UsageError> {
-    config
-        .space(slug)
-        .ok_or_else(|| UsageError::UnknownSpace {
-            slug: slug.to_string(),
-            known: if config.spaces.is_empty() {
-                "none".to_string()
-            } else {
-                config
-                    .spaces
-                    .iter()
-                    .map(|s| s.slug.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            },
-        })
+    config.space(slug).ok_or_else(|| UsageError::UnknownSpace {
+        slug: slug.to_string(),
+        known: if config.spaces.is_empty() {
+            "none".to_string()
+        } else {
+            config
+                .spaces
+                .iter()
+                .map(|s| s.slug.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
+    })
 }
 
 fn date_scalar(day: NaiveDate) -> ScalarValue {
@@ -142,7 +142,10 @@ fn placeholders(space: &SpaceConfig, request: &UsageRequest) -> ParamValues {
     let values: Vec<(&str, ScalarValue)> = vec![
         ("as_of", date_scalar(request.as_of)),
         ("window_start", date_scalar(request.window_start())),
-        ("scan_start", date_scalar(request.window_start() - Days::new(1))),
+        (
+            "scan_start",
+            date_scalar(request.window_start() - Days::new(1)),
+        ),
         ("scan_end", date_scalar(request.as_of + Days::new(1))),
         (
             "end_of_day_us",
@@ -157,7 +160,10 @@ fn placeholders(space: &SpaceConfig, request: &UsageRequest) -> ParamValues {
             ScalarValue::Int64(Some(i64::from(space.dedup_seconds) * 1_000_000)),
         ),
         ("top_columns", ScalarValue::Int64(Some(request.top_columns))),
-        ("top_patterns", ScalarValue::Int64(Some(request.top_patterns))),
+        (
+            "top_patterns",
+            ScalarValue::Int64(Some(request.top_patterns)),
+        ),
         (
             "updated_at_us",
             ScalarValue::Int64(Some(request.now.timestamp_micros())),
@@ -172,7 +178,11 @@ fn placeholders(space: &SpaceConfig, request: &UsageRequest) -> ParamValues {
     )
 }
 
-fn session(lake: &Lake, config: &AppConfig, space: &SpaceConfig) -> Result<SessionContext, UsageError> {
+fn session(
+    lake: &Lake,
+    config: &AppConfig,
+    space: &SpaceConfig,
+) -> Result<SessionContext, UsageError> {
     let ctx = SessionContext::new_with_config(
         SessionConfig::new()
             .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get())),
@@ -190,7 +200,9 @@ fn register_parameter_tables(
     config: &AppConfig,
     space: &SpaceConfig,
 ) -> datafusion::error::Result<()> {
-    let table = |names: [&str; 2], rows: Vec<(String, String)>| -> datafusion::error::Result<Arc<MemTable>> {
+    let table = |names: [&str; 2],
+                 rows: Vec<(String, String)>|
+     -> datafusion::error::Result<Arc<MemTable>> {
         let schema = Arc::new(Schema::new(vec![
             Field::new(names[0], DataType::Utf8, false),
             Field::new(names[1], DataType::Utf8, false),
@@ -376,14 +388,7 @@ pub async fn aggregate_with(
         ("product_stats", &PRODUCT_USAGE_STATS),
         ("table_stats", &TABLE_USAGE_STATS),
     ];
-    let mut results = run(
-        lake,
-        config,
-        space,
-        request,
-        &outputs.map(|(name, _)| name),
-    )
-    .await?;
+    let mut results = run(lake, config, space, request, &outputs.map(|(name, _)| name)).await?;
     let key = [
         PartitionValue::Date(request.as_of),
         PartitionValue::Str(space.id_string()),
@@ -495,7 +500,9 @@ pub async fn unused(
     let mut succeeded: HashMap<String, std::collections::BTreeSet<NaiveDate>> = HashMap::new();
     for batch in &coverage_rows {
         let dates = cast(
-            batch.column_by_name("date").expect("sync_coverage has date"),
+            batch
+                .column_by_name("date")
+                .expect("sync_coverage has date"),
             &DataType::Date32,
         )
         .map_err(|e| LakeError::DataFusion(e.into()))?;

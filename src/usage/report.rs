@@ -161,7 +161,7 @@ pub fn render_popular(products: &[ProductPatterns], format: ReportFormat) -> Str
     }
 }
 
-fn json_line<T: Serialize>(value: &T) -> String {
+fn json_line<T: Serialize + ?Sized>(value: &T) -> String {
     serde_json::to_string(value).expect("usage reports serialize") + "\n"
 }
 
@@ -206,9 +206,9 @@ fn unused_table(products: &[ProductSummary]) -> String {
             UsageStatus::Unused => "unused",
             UsageStatus::Unknown => "unknown",
         };
-        let last = p
-            .last_queried_at
-            .map_or("never seen".to_string(), |t| format!("last queried {}", t.to_rfc3339()));
+        let last = p.last_queried_at.map_or("never seen".to_string(), |t| {
+            format!("last queried {}", t.to_rfc3339())
+        });
         out.push_str(&format!(
             "{status:<8} {}  ({})  {}  [{}]\n",
             p.name,

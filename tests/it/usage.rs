@@ -45,7 +45,6 @@ use usagelake::sources::collect::{
 };
 use usagelake::usage::{self, ReportFormat};
 
-
 use crate::support::temp_lake;
 
 fn parse_row(line: &str) -> BiRow {
@@ -60,7 +59,9 @@ fn parse_row(line: &str) -> BiRow {
         ..BiRow::new(kind, words[1])
     };
     for word in &words[2..] {
-        let (key, value) = word.split_once('=').unwrap_or_else(|| panic!("{word:?} in {line:?}"));
+        let (key, value) = word
+            .split_once('=')
+            .unwrap_or_else(|| panic!("{word:?} in {line:?}"));
         match key {
             "by" => row.executed_by = Some(value.to_string()),
             "at" => row.executed_at = Some(value.parse::<DateTime<Utc>>().unwrap()),
@@ -104,20 +105,30 @@ async fn run_file(name: &str) {
     let (_dir, lake) = temp_lake();
     let mut config: Option<AppConfig> = None;
     let mut failures = Vec::new();
-    let blocks = text
+    let mut blocks = text
         .split("\n\n")
         .map(|b| {
             b.lines()
                 .filter(|l| !l.trim_start().starts_with('#'))
                 .collect::<Vec<_>>()
         })
-        .filter(|b| !b.is_empty());
-    for block in blocks {
+        .filter(|b| !b.is_empty())
+        .peekable();
+    while let Some(mut block) = blocks.next() {
+        // TOML tables are separated by blank lines too: a config block
+        // runs on through the blocks that start with a table header.
+        if block[0].trim() == "config" {
+            while let Some(next) = blocks.next_if(|b| b[0].trim_start().starts_with('[')) {
+                block.extend(next);
+            }
+        }
         let head: Vec<&str> = block[0].split_whitespace().collect();
-        let expected = block
-            .iter()
-            .position(|l| *l == "----")
-            .map(|i| block[i + 1..].iter().map(|l| format!("{l}\n")).collect::<String>());
+        let expected = block.iter().position(|l| *l == "----").map(|i| {
+            block[i + 1..]
+                .iter()
+                .map(|l| format!("{l}\n"))
+                .collect::<String>()
+        });
         let config_ref = || config.as_ref().expect("a config block comes first");
         let got = match head[0] {
             "config" => {
@@ -157,38 +168,39 @@ async fn run_file(name: &str) {
                 for line in &block {
                     let head: Vec<&str> = line.split_whitespace().collect();
                     let connector = config_ref().connector(head[1]).expect("known connector");
-                let date: NaiveDate = head[2].parse().unwrap();
-                let kind = match head[3] {
-                    "bi_sync" => SyncKind::BiSync,
-                    "query_log_mining" => SyncKind::QueryLogMining,
-                    other => panic!("sync kind {other}"),
-                };
-                let status = match head[4] {
-                    "succeeded" => SyncStatus::Succeeded,
-                    "failed" => SyncStatus::Failed,
-                    other => panic!("sync status {other}"),
-                };
-                let started_at = date.and_hms_opt(12, 0, 0).unwrap().and_utc();
-                let job = SyncJob {
-                    id: format!("{}-{date}-{}", connector.name, head[4]),
-                    connector_id: connector.id_string(),
-                    kind,
-                    date,
-                    status,
-                    started_at,
-                    finished_at: Some(started_at),
-                    rows_upserted: 0,
-                    error: (status == SyncStatus::Failed).then(|| "test failure".to_string()),
-                    report: Default::default(),
-                };
+                    let date: NaiveDate = head[2].parse().unwrap();
+                    let kind = match head[3] {
+                        "bi_sync" => SyncKind::BiSync,
+                        "query_log_mining" => SyncKind::QueryLogMining,
+                        other => panic!("sync kind {other}"),
+                    };
+                    let status = match head[4] {
+                        "succeeded" => SyncStatus::Succeeded,
+                        "failed" => SyncStatus::Failed,
+                        other => panic!("sync status {other}"),
+                    };
+                    let started_at = date.and_hms_opt(12, 0, 0).unwrap().and_utc();
+                    let job = SyncJob {
+                        id: format!("{}-{date}-{}", connector.name, head[4]),
+                        connector_id: connector.id_string(),
+                        kind,
+                        date,
+                        status,
+                        started_at,
+                        finished_at: Some(started_at),
+                        rows_upserted: 0,
+                        error: (status == SyncStatus::Failed).then(|| "test failure".to_string()),
+                        report: Default::default(),
+                    };
                     record_sync_job(&lake, &job).await.unwrap();
                 }
                 continue;
             }
             "aggregate" => {
-                let summary = usage::aggregate(&lake, config_ref(), head[1], head[2].parse().unwrap())
-                    .await
-                    .unwrap_or_else(|e| panic!("{}: {e}", block[0]));
+                let summary =
+                    usage::aggregate(&lake, config_ref(), head[1], head[2].parse().unwrap())
+                        .await
+                        .unwrap_or_else(|e| panic!("{}: {e}", block[0]));
                 serde_json::to_string(&summary).unwrap() + "\n"
             }
             "unused" => {
@@ -204,15 +216,10 @@ async fn run_file(name: &str) {
                 usage::render_unused(&products, ReportFormat::Table)
             }
             "popular" => {
-                let products = usage::popular(
-                    &lake,
-                    config_ref(),
-                    head[1],
-                    None,
-                    head[2].parse().unwrap(),
-                )
-                .await
-                .unwrap_or_else(|e| panic!("{}: {e}", block[0]));
+                let products =
+                    usage::popular(&lake, config_ref(), head[1], None, head[2].parse().unwrap())
+                        .await
+                        .unwrap_or_else(|e| panic!("{}: {e}", block[0]));
                 // Fingerprints are hashes, not hand-computable: the rows
                 // show what they group instead.
                 let mut out = String::new();
@@ -292,7 +299,7 @@ window_days = 0
     assert_eq!(
         problems,
         vec![
-            "c.toml:8: spaces[0].window_days: space \"s\": window_days must be at least 1".to_string(),
+            "c.toml:9: spaces[0].window_days: space \"s\": window_days must be at least 1".to_string(),
             format!("c.toml:4: spaces[0].products[0].tables[1]: space \"s\": product \"a\": table \"orders_[a-\" glob \"orders_[a-\" has a [ without its ]; close the class or drop the [; {tail}"),
             "c.toml:4: spaces[0].products[1].tables[0]: space \"s\": product \"b\" claims table \"FINANCE.REVENUE\", which product \"a\" already claims as \"finance.revenue\"; a table belongs to one product of a space: remove it from one of them".to_string(),
             format!("c.toml:4: spaces[0].products[1].tables[1]: space \"s\": product \"b\": table \"\" is empty and can never match; {tail}"),
@@ -318,7 +325,12 @@ fn space_defaults() {
             space.dedup_seconds,
             space.id_string()
         ),
-        (30, 7.0, 60, "7d3c8c1e-0000-4000-8000-000000000001".to_string())
+        (
+            30,
+            7.0,
+            60,
+            "7d3c8c1e-0000-4000-8000-000000000001".to_string()
+        )
     );
 }
 

@@ -24,15 +24,15 @@ ranked AS (
         ROW_NUMBER() OVER (
             PARTITION BY product_id
             ORDER BY executions DESC, last_run_at DESC NULLS LAST, query_fingerprint ASC
-        ) AS rank
+        ) AS pattern_rank
     FROM patterns
 )
 SELECT
-    r.product_id, CAST(r.rank AS BIGINT) AS rank, r.query_fingerprint, r.executions, r.users,
+    r.product_id, CAST(r.pattern_rank AS BIGINT) AS rank, r.query_fingerprint, r.executions, r.users,
     r.last_run_at, q.sql_text AS example_sql
 FROM ranked r
 LEFT JOIN bi_queries q
   ON q.id = r.example_id AND q."date" = r.example_date
  AND q."date" >= $window_start::DATE AND q."date" <= $as_of::DATE
-WHERE r.rank <= $top_patterns::BIGINT
-ORDER BY r.product_id, r.rank
+WHERE r.pattern_rank <= $top_patterns::BIGINT
+ORDER BY r.product_id, r.pattern_rank

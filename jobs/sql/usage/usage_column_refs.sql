@@ -9,7 +9,7 @@ resolved AS (
     SELECT
         row_key, weight, connector_id,
         usage_table(connector_id, database, regexp_replace(col, '[.][^.]*$', '')) AS table_name,
-        regexp_replace(col, '^.*[.]', '') AS column_name
+        regexp_replace(col, '^.*[.]', '') AS column_part
     FROM columns
     WHERE strpos(col, '.') > 0
 )
@@ -17,7 +17,7 @@ SELECT DISTINCT row_key, weight, product_id, column_name
 FROM (
     SELECT
         row_key, weight,
-        lower(concat(regexp_replace(table_name, '^.*[.]', ''), '.', column_name)) AS column_name,
+        lower(concat(regexp_replace(table_name, '^.*[.]', ''), '.', column_part)) AS column_name,
         unnest(usage_products(connector_id, table_name)) AS product_id
     FROM resolved
 ) c
