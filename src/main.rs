@@ -345,7 +345,10 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let job = runner::collect::sync(&lake, &loaded.config, &connector, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&job).expect("sync job serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&job).expect("sync job serializes")
+            );
             if let Some(error) = &job.error {
                 eprintln!("error: {error}");
                 return Ok(ExitCode::FAILURE);
@@ -356,9 +359,16 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let report = runner::collect::mine(&lake, &loaded.config, &connector, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&report).expect("report serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serializes")
+            );
             for job in &report.failed {
-                eprintln!("error: {}: {}", job.date, job.error.as_deref().unwrap_or(""));
+                eprintln!(
+                    "error: {}: {}",
+                    job.date,
+                    job.error.as_deref().unwrap_or("")
+                );
             }
             if !report.failed.is_empty() {
                 return Ok(ExitCode::FAILURE);

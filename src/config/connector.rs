@@ -83,14 +83,79 @@ impl ConnectorKind {
     /// Keys this type reads, beside the common ones (`id`, `name`, `type`).
     fn accepted(self) -> &'static [&'static str] {
         match self {
-            Self::Superset => &["url", "username", "password", "warehouse_user", "default_database", "default_schema"],
-            Self::Metabase => &["url", "username", "password", "api_key", "warehouse_user", "default_database", "default_schema"],
-            Self::Looker => &["url", "client_id", "client_secret", "warehouse_user", "default_database", "default_schema"],
-            Self::Tableau => &["url", "site", "token_name", "token", "warehouse_user", "default_database", "default_schema"],
-            Self::PowerBi => &["url", "tenant_id", "client_id", "client_secret", "warehouse_user", "default_database", "default_schema"],
-            Self::Snowflake => &["url", "account", "username", "private_key_path", "private_key", "role", "warehouse", "exclude_users", "default_database", "default_schema"],
-            Self::Bigquery => &["url", "project", "location", "credentials_file", "exclude_users", "default_database", "default_schema"],
-            Self::Postgres => &["url", "log_dir", "log_line_prefix", "source", "exclude_users", "default_database", "default_schema"],
+            Self::Superset => &[
+                "url",
+                "username",
+                "password",
+                "warehouse_user",
+                "default_database",
+                "default_schema",
+            ],
+            Self::Metabase => &[
+                "url",
+                "username",
+                "password",
+                "api_key",
+                "warehouse_user",
+                "default_database",
+                "default_schema",
+            ],
+            Self::Looker => &[
+                "url",
+                "client_id",
+                "client_secret",
+                "warehouse_user",
+                "default_database",
+                "default_schema",
+            ],
+            Self::Tableau => &[
+                "url",
+                "site",
+                "token_name",
+                "token",
+                "warehouse_user",
+                "default_database",
+                "default_schema",
+            ],
+            Self::PowerBi => &[
+                "url",
+                "tenant_id",
+                "client_id",
+                "client_secret",
+                "warehouse_user",
+                "default_database",
+                "default_schema",
+            ],
+            Self::Snowflake => &[
+                "url",
+                "account",
+                "username",
+                "private_key_path",
+                "private_key",
+                "role",
+                "warehouse",
+                "exclude_users",
+                "default_database",
+                "default_schema",
+            ],
+            Self::Bigquery => &[
+                "url",
+                "project",
+                "location",
+                "credentials_file",
+                "exclude_users",
+                "default_database",
+                "default_schema",
+            ],
+            Self::Postgres => &[
+                "url",
+                "log_dir",
+                "log_line_prefix",
+                "source",
+                "exclude_users",
+                "default_database",
+                "default_schema",
+            ],
             Self::EventStore => &["url"],
         }
     }
@@ -184,8 +249,7 @@ impl ConnectorConfig {
 
     /// True when `name_or_id` names this connector.
     pub fn is(&self, name_or_id: &str) -> bool {
-        self.name == name_or_id
-            || uuid::Uuid::parse_str(name_or_id).is_ok_and(|u| u == self.uuid())
+        self.name == name_or_id || uuid::Uuid::parse_str(name_or_id).is_ok_and(|u| u == self.uuid())
     }
 
     /// The optional keys that are set (to check them against the type).
@@ -338,4 +402,3 @@ impl ConnectorConfig {
         })
     }
 }
-

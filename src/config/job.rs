@@ -56,9 +56,18 @@ impl StepConfig {
     /// What kind of connector the step needs, when `kind` is not one.
     pub fn connector_mismatch(&self, kind: super::ConnectorKind) -> Option<&'static str> {
         let (fits, wanted) = match self {
-            Self::BiSync { .. } => (kind.is_bi(), "BI tools (superset, metabase, looker, tableau, power_bi)"),
-            Self::MineLogs { .. } => (kind.is_warehouse(), "warehouses (postgres, snowflake, bigquery)"),
-            Self::CollectEvents { .. } => (kind == super::ConnectorKind::EventStore, "event_store connectors"),
+            Self::BiSync { .. } => (
+                kind.is_bi(),
+                "BI tools (superset, metabase, looker, tableau, power_bi)",
+            ),
+            Self::MineLogs { .. } => (
+                kind.is_warehouse(),
+                "warehouses (postgres, snowflake, bigquery)",
+            ),
+            Self::CollectEvents { .. } => (
+                kind == super::ConnectorKind::EventStore,
+                "event_store connectors",
+            ),
             _ => (true, ""),
         };
         (!fits).then_some(wanted)
@@ -181,7 +190,10 @@ impl JobConfig {
                 },
                 StepConfig::Aggregate { space } => {
                     if !config.spaces.iter().any(|s| &s.slug == space) {
-                        problems.push(at(&key("space"), format!("no space with slug {space:?} in the configuration")));
+                        problems.push(at(
+                            &key("space"),
+                            format!("no space with slug {space:?} in the configuration"),
+                        ));
                     }
                 }
                 StepConfig::Derive { .. } => {

@@ -206,7 +206,10 @@ impl AppConfig {
         for (i, c) in self.connectors.iter().enumerate() {
             let key = |field: &str| format!("connectors[{i}].{field}");
             for (field, message) in c.problems() {
-                problems.push(at(&key(&field), format!("connector {:?}: {message}", c.name)));
+                problems.push(at(
+                    &key(&field),
+                    format!("connector {:?}: {message}", c.name),
+                ));
             }
             if uuid::Uuid::parse_str(&c.id).is_ok() && !ids.insert(c.uuid()) {
                 problems.push(at(

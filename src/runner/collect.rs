@@ -25,8 +25,14 @@ pub fn resolve<'a>(
             known: config.connector_names().join(", "),
         })?;
     let (fits, wanted) = match kind {
-        SyncKind::BiSync => (connector.kind.is_bi(), "bi_sync takes BI tools (superset, metabase, looker, tableau, power_bi)"),
-        SyncKind::QueryLogMining => (connector.kind.is_warehouse(), "mining takes warehouses (postgres, snowflake, bigquery)"),
+        SyncKind::BiSync => (
+            connector.kind.is_bi(),
+            "bi_sync takes BI tools (superset, metabase, looker, tableau, power_bi)",
+        ),
+        SyncKind::QueryLogMining => (
+            connector.kind.is_warehouse(),
+            "mining takes warehouses (postgres, snowflake, bigquery)",
+        ),
         SyncKind::EventCollection => (
             connector.kind == crate::config::ConnectorKind::EventStore,
             "collect takes event_store connectors",
@@ -160,10 +166,17 @@ pub async fn mine(
         Some(date) => vec![date],
         None => {
             let today = Utc::now().date_naive();
-            let checkpoint =
-                bi_queries::read_checkpoint(lake, &connector.id_string(), SyncKind::QueryLogMining.as_str())
-                    .await?;
-            catch_up_dates(checkpoint.last_succeeded, today, config.defaults.catch_up_limit)
+            let checkpoint = bi_queries::read_checkpoint(
+                lake,
+                &connector.id_string(),
+                SyncKind::QueryLogMining.as_str(),
+            )
+            .await?;
+            catch_up_dates(
+                checkpoint.last_succeeded,
+                today,
+                config.defaults.catch_up_limit,
+            )
         }
     };
     let mut report = MineReport::default();
@@ -217,6 +230,9 @@ mod tests {
         );
         assert_eq!(catch_up_dates(None, today, 2), vec![d("2026-12-05"), today]);
         // Already complete through today (a clock step back): today again.
-        assert_eq!(catch_up_dates(Some(today), today, 7), Vec::<NaiveDate>::new());
+        assert_eq!(
+            catch_up_dates(Some(today), today, 7),
+            Vec::<NaiveDate>::new()
+        );
     }
 }

@@ -44,7 +44,9 @@ pub enum RunError {
     },
     #[error("run ledger at {path}: {reason}")]
     Ledger { path: String, reason: String },
-    #[error("no connector named {name:?} in the configuration (known: {known}); use a connector's name or id")]
+    #[error(
+        "no connector named {name:?} in the configuration (known: {known}); use a connector's name or id"
+    )]
     UnknownConnector { name: String, known: String },
     #[error("connector {name:?} is a {kind} connector; {wanted}")]
     WrongConnectorKind {

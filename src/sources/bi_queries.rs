@@ -22,7 +22,8 @@ use crate::sql::{self, SqlDialect};
 
 /// Fixed namespace for row ids: the same execution or object always gets
 /// the same id, so a re-run rewrites rather than adds.
-const ROW_ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6d1b_7a4e_2f0c_4b8e_9a51_3c2d_8e7f_1a60);
+const ROW_ID_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x6d1b_7a4e_2f0c_4b8e_9a51_3c2d_8e7f_1a60);
 
 /// The dialect a connector's SQL is written in.
 pub fn connector_dialect(connector: &ConnectorConfig) -> SqlDialect {
@@ -194,7 +195,12 @@ fn store_row(connector_id: &str, date: NaiveDate, row: &BiRow, dialect: SqlDiale
             if tables.is_empty() {
                 tables = a.tables;
             }
-            (Some(a.sql_text), Some(a.fingerprint), a.written_tables, a.columns)
+            (
+                Some(a.sql_text),
+                Some(a.fingerprint),
+                a.written_tables,
+                a.columns,
+            )
         }
         None => (None, None, Vec::new(), Vec::new()),
     };
@@ -342,8 +348,8 @@ pub async fn record_sync_job(lake: &Lake, job: &SyncJob) -> Result<(), LakeError
         b.append_option(v);
         Arc::new(b.finish()) as ArrayRef
     };
-    let report = (!job.report.is_empty())
-        .then(|| serde_json::Value::Object(job.report.clone()).to_string());
+    let report =
+        (!job.report.is_empty()).then(|| serde_json::Value::Object(job.report.clone()).to_string());
     let row = RecordBatch::try_new(
         SYNC_JOBS.file_schema(),
         vec![

@@ -77,7 +77,9 @@ pub fn endpoint_of(url: &reqwest::Url) -> String {
 fn status_hint(status: StatusCode) -> &'static str {
     match status.as_u16() {
         400 => "the request was refused as malformed",
-        401 => "the credentials were refused; check the connector's username, password, token or key",
+        401 => {
+            "the credentials were refused; check the connector's username, password, token or key"
+        }
         403 => "the account may not read this; grant it read access or remove the step",
         404 => "not found; check the connector's url (and the tool's version)",
         408 | 504 => "timed out, also after retries",
@@ -143,7 +145,10 @@ pub struct HttpSettings {
 }
 
 impl HttpSettings {
-    pub fn for_connector(connector: &ConnectorConfig, default_url: Option<&str>) -> Result<Self, HttpError> {
+    pub fn for_connector(
+        connector: &ConnectorConfig,
+        default_url: Option<&str>,
+    ) -> Result<Self, HttpError> {
         let config_err = |reason: String| HttpError::Config {
             connector: connector.name.clone(),
             reason,
@@ -182,7 +187,10 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    pub fn new(settings: HttpSettings, auth: Option<Arc<dyn Authenticator>>) -> Result<Self, HttpError> {
+    pub fn new(
+        settings: HttpSettings,
+        auth: Option<Arc<dyn Authenticator>>,
+    ) -> Result<Self, HttpError> {
         install_crypto_provider();
         let client = reqwest::Client::builder()
             .timeout(settings.timeout)
@@ -237,9 +245,7 @@ impl HttpClient {
         for attempt in 0..2 {
             let credential = self.current_credential(auth.as_ref(), attempt > 0).await?;
             let result = self
-                .send_unauthenticated(method.clone(), url.clone(), |r| {
-                    credential.apply(build(r))
-                })
+                .send_unauthenticated(method.clone(), url.clone(), |r| credential.apply(build(r)))
                 .await;
             match result {
                 Err(e) if e.status() == Some(401) && attempt == 0 => continue,
@@ -329,7 +335,9 @@ impl HttpClient {
         body: &B,
     ) -> Result<T, HttpError> {
         let url = self.url(path)?;
-        let response = self.send(Method::POST, url.clone(), |r| r.json(body)).await?;
+        let response = self
+            .send(Method::POST, url.clone(), |r| r.json(body))
+            .await?;
         self.decode_json(&url, response).await
     }
 
@@ -345,10 +353,9 @@ impl HttpClient {
             endpoint: endpoint_of(url),
             reason,
         };
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| decode_err(format!("reading the body failed: {}", transport_reason(&e))))?;
+        let bytes = response.bytes().await.map_err(|e| {
+            decode_err(format!("reading the body failed: {}", transport_reason(&e)))
+        })?;
         serde_json::from_slice(&bytes).map_err(|e| decode_err(json_reason(&e)))
     }
 }
@@ -392,7 +399,11 @@ fn transport_reason(e: &reqwest::Error) -> String {
 }
 
 fn retry_after(response: &Response) -> Option<Duration> {
-    let value = response.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    let value = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?;
     let wait = match value.trim().parse::<u64>() {
         Ok(seconds) => Duration::from_secs(seconds),
         Err(_) => {

@@ -23,8 +23,8 @@ fn config() -> AppConfig {
 }
 
 fn lake(dir: &std::path::Path) -> Lake {
-    let location = LakeLocation::parse(dir.join("lake").to_str().unwrap(), &Default::default())
-        .unwrap();
+    let location =
+        LakeLocation::parse(dir.join("lake").to_str().unwrap(), &Default::default()).unwrap();
     Lake::open(&location).unwrap()
 }
 
@@ -72,7 +72,12 @@ async fn executions_replace_their_day_and_keep_no_literal() {
                 "select o.total from ORDERS o where o.customer = 'Other'",
             ),
             // Another day's statement in this day's log: that day's run owns it.
-            execution("s1:3", "bob", "2026-11-03T00:00:01Z", "SELECT 1 FROM orders"),
+            execution(
+                "s1:3",
+                "bob",
+                "2026-11-03T00:00:01Z",
+                "SELECT 1 FROM orders",
+            ),
         ],
         slices: vec![Slice {
             date: day("2026-11-02"),
@@ -131,7 +136,9 @@ async fn a_snapshot_replaces_definitions_and_keeps_the_days_executions() {
     let date = day("2026-11-02");
     let chart = |id: &str, title: &str| BiRow {
         title: Some(title.into()),
-        sql: Some(format!("SELECT region, sum(amount) FROM sales WHERE year = 2024 GROUP BY region -- {id}")),
+        sql: Some(format!(
+            "SELECT region, sum(amount) FROM sales WHERE year = 2024 GROUP BY region -- {id}"
+        )),
         ..BiRow::new(ResourceType::Chart, id)
     };
     let view = BiRow {
@@ -143,8 +150,14 @@ async fn a_snapshot_replaces_definitions_and_keeps_the_days_executions() {
     let first = Collected {
         rows: vec![chart("1", "Sales"), chart("2", "Old chart"), view],
         slices: vec![
-            Slice { date, scope: RowScope::Definitions },
-            Slice { date, scope: RowScope::Executions },
+            Slice {
+                date,
+                scope: RowScope::Definitions,
+            },
+            Slice {
+                date,
+                scope: RowScope::Executions,
+            },
         ],
         ..Default::default()
     };
@@ -152,7 +165,10 @@ async fn a_snapshot_replaces_definitions_and_keeps_the_days_executions() {
     // Chart 2 was deleted in the tool; the next snapshot of the day has only chart 1.
     let second = Collected {
         rows: vec![chart("1", "Sales by region")],
-        slices: vec![Slice { date, scope: RowScope::Definitions }],
+        slices: vec![Slice {
+            date,
+            scope: RowScope::Definitions,
+        }],
         ..Default::default()
     };
     commit(&lake, connector, &second, date).await.unwrap();
@@ -171,9 +187,15 @@ async fn a_snapshot_replaces_definitions_and_keeps_the_days_executions() {
         PartitionValue::Date(date),
         PartitionValue::Str(CONNECTOR.into()),
     ];
-    let batches = read_partition(&lake, &BI_QUERIES, &key).await.unwrap().unwrap();
+    let batches = read_partition(&lake, &BI_QUERIES, &key)
+        .await
+        .unwrap()
+        .unwrap();
     let ids = usagelake::query::format_batches(&batches, OutputFormat::Csv).unwrap();
-    assert!(ids.contains(&bi_queries::row_id(CONNECTOR, &chart("1", ""))), "{ids}");
+    assert!(
+        ids.contains(&bi_queries::row_id(CONNECTOR, &chart("1", ""))),
+        "{ids}"
+    );
 }
 
 #[tokio::test]
@@ -192,7 +214,10 @@ async fn several_statements_share_one_row_and_one_fingerprint() {
     )
     .unwrap();
     assert_eq!(analysis.fingerprint, again.fingerprint);
-    assert_eq!(bi_queries::analyze_text("  -- nothing\n", usagelake::sql::SqlDialect::Postgres), None);
+    assert_eq!(
+        bi_queries::analyze_text("  -- nothing\n", usagelake::sql::SqlDialect::Postgres),
+        None
+    );
 }
 
 /// A mine that cannot read its source leaves a failed sync job with the
@@ -216,7 +241,12 @@ fn a_failed_mine_is_recorded_and_writes_no_rows() {
             .unwrap()
     };
     let out = run(&["mine", "wh", "--date", "2026-11-02"]);
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["rows_upserted"], 0);
     assert_eq!(report["dates"], serde_json::json!(["2026-11-02"]));
@@ -231,7 +261,9 @@ fn a_failed_mine_is_recorded_and_writes_no_rows() {
     ]);
     assert_eq!(
         String::from_utf8_lossy(&q.stdout),
-        format!("kind,status,rows_upserted,d,connector_id\nquery_log_mining,failed,0,2026-11-02,{CONNECTOR}\n")
+        format!(
+            "kind,status,rows_upserted,d,connector_id\nquery_log_mining,failed,0,2026-11-02,{CONNECTOR}\n"
+        )
     );
     assert!(!dir.path().join("lake/tables/bi_queries").exists());
     let wrong = run(&["sync", "wh"]);

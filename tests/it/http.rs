@@ -52,7 +52,12 @@ async fn serve(counters: Arc<Counters>) -> String {
         let c = c.clone();
         async move {
             if c.limited.fetch_add(1, Ordering::SeqCst) == 0 {
-                (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response()
+                (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    [("retry-after", "1")],
+                    "slow down",
+                )
+                    .into_response()
             } else {
                 axum::Json(serde_json::json!({ "ok": true })).into_response()
             }
@@ -73,18 +78,22 @@ async fn serve(counters: Arc<Counters>) -> String {
     let truncated = get(|| async {
         Response::builder()
             .header("content-type", "application/json")
-            .body(axum::body::Body::from(format!("{{\"token\": \"{TOKEN_1}\", \"items\": [1, 2")))
+            .body(axum::body::Body::from(format!(
+                "{{\"token\": \"{TOKEN_1}\", \"items\": [1, 2"
+            )))
             .unwrap()
     });
-    let cursor = get(|axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
-        let (items, next) = match q.as_deref() {
-            None => (vec![1, 2], Some("c2")),
-            Some("cursor=c2") => (vec![3], Some("c3")),
-            // A server that repeats its last cursor instead of omitting it.
-            _ => (vec![4], Some("c3")),
-        };
-        axum::Json(serde_json::json!({ "items": items, "next": next }))
-    });
+    let cursor = get(
+        |axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+            let (items, next) = match q.as_deref() {
+                None => (vec![1, 2], Some("c2")),
+                Some("cursor=c2") => (vec![3], Some("c3")),
+                // A server that repeats its last cursor instead of omitting it.
+                _ => (vec![4], Some("c3")),
+            };
+            axum::Json(serde_json::json!({ "items": items, "next": next }))
+        },
+    );
     let app = Router::new()
         .route("/api/login", login)
         .route("/api/flaky", flaky)
@@ -138,12 +147,19 @@ async fn retries_then_relogins_once() {
     let client = client(&url);
     let ok: serde_json::Value = client.get_json("api/flaky").await.unwrap();
     assert_eq!(ok["ok"], true);
-    assert_eq!(counters.flaky.load(Ordering::SeqCst), 3, "two 502s then success");
+    assert_eq!(
+        counters.flaky.load(Ordering::SeqCst),
+        3,
+        "two 502s then success"
+    );
 
     let started = std::time::Instant::now();
     let ok: serde_json::Value = client.get_json("/api/limited").await.unwrap();
     assert_eq!(ok["ok"], true);
-    assert!(started.elapsed() >= Duration::from_millis(900), "waited for Retry-After");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "waited for Retry-After"
+    );
 
     // The first token expired: one login more, then success.
     let ok: serde_json::Value = client.get_json("api/fresh").await.unwrap();
