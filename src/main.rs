@@ -164,6 +164,9 @@ enum SqlCommand {
 
 /// Exit code for an invalid configuration (as `validate` documents).
 const EXIT_INVALID_CONFIG: u8 = 2;
+/// The run (or ingest) finished, but some input file was read only up to
+/// damage: schedulers should notice without treating the date as failed.
+const EXIT_QUARANTINED_INPUT: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -245,6 +248,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{name} {date}: {}", record.summary());
+            if record.status == runner::RunStatus::SucceededWithQuarantinedInput {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Backfill {
             job: name,
@@ -287,6 +293,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 selection: config::FileSelection::All,
                 date: date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
                 s3: loaded.config.lake.s3.clone(),
+                event_time: Default::default(),
             };
             let started = std::time::Instant::now();
             let report = segment::ingest(&lake, &request)
@@ -300,6 +307,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 report.lines as f64 / secs,
                 report.bytes as f64 / secs / 1e6
             );
+            if report.damaged_files > 0 {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Query { sql, format } => {
             let lake = open_lake(lake_url, &loaded)?;

@@ -34,6 +34,13 @@ pub enum StepConfig {
         source: String,
         #[serde(default)]
         files: FileSelection,
+        /// Quarantine a page or track whose `timestamp` is more than this
+        /// many days after its `receivedAt` [default: 1].
+        #[serde(default)]
+        event_time_max_ahead_days: Option<u32>,
+        /// … or more than this many days before it [default: 365].
+        #[serde(default)]
+        event_time_max_behind_days: Option<u32>,
     },
     /// Scrape a BI tool connector into bi_queries.
     BiSync { connector: String },
