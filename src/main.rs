@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use usagelake::config::{self, ConfigErrors, Loaded, parse_set};
+use usagelake::daemon::{self, ServeOptions, logging::LogFormat};
 use usagelake::demo;
 use usagelake::demo::generator::GeneratorOptions;
 use usagelake::lake::{Lake, LakeLocation};
@@ -36,6 +37,14 @@ struct Cli {
 enum Command {
     /// Check the configuration and every job without touching the lake or the network
     Validate,
+    /// Run the jobs on their schedules and serve the HTTP API until SIGTERM
+    Serve {
+        /// host:port of the HTTP API [default: [server] listen, 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Run a job for one logical date
     Run {
         job: String,
@@ -196,16 +205,20 @@ enum SqlCommand {
 
 /// Exit code for an invalid configuration (as `validate` documents).
 const EXIT_INVALID_CONFIG: u8 = 2;
+/// The run (or ingest) finished, but some input file was read only up to
+/// damage: schedulers should notice without treating the date as failed.
+const EXIT_QUARANTINED_INPUT: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("USAGELAKE_LOG"))
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: piped or redirected logs stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    match &cli.command {
+        // A daemon says what it does; commands print their results and log only errors.
+        Command::Serve { log_format, .. } => {
+            daemon::logging::init(*log_format, "warn,usagelake=info")
+        }
+        _ => daemon::logging::init(LogFormat::Text, "error"),
+    }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(ConfigErrors(problems)) => {
@@ -260,6 +273,16 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 loaded.jobs.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
+        Command::Serve { listen, .. } => {
+            let options = ServeOptions {
+                config_path: cli.config.clone(),
+                lake_url: cli.lake.clone(),
+                listen,
+            };
+            daemon::serve(options, loaded)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         Command::Run {
             job: name,
             date,
@@ -277,6 +300,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{name} {date}: {}", record.summary());
+            if record.status == runner::RunStatus::SucceededWithQuarantinedInput {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Backfill {
             job: name,
@@ -295,12 +321,17 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 overrides,
                 force,
                 fail_fast,
+                ..Default::default()
             };
             let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
                 .await
                 .map_err(|e| e.to_string())?;
+            let quarantined = match report.quarantined_input.len() {
+                0 => String::new(),
+                n => format!(" ({n} with quarantined input)"),
+            };
             println!(
-                "{name} {from}..{to}: {} succeeded, {} skipped (done), {} failed",
+                "{name} {from}..{to}: {} succeeded{quarantined}, {} skipped (done), {} failed",
                 report.succeeded.len(),
                 report.skipped.len(),
                 report.failed.len()
@@ -311,6 +342,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             if !report.failed.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
+            if !report.quarantined_input.is_empty() {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Ingest { source, date } => {
             let lake = open_lake(lake_url, &loaded)?;
@@ -319,6 +353,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 selection: config::FileSelection::All,
                 date: date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
                 s3: loaded.config.lake.s3.clone(),
+                event_time: Default::default(),
             };
             let started = std::time::Instant::now();
             let report = segment::ingest(&lake, &request)
@@ -332,6 +367,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 report.lines as f64 / secs,
                 report.bytes as f64 / secs / 1e6
             );
+            if report.damaged_files > 0 {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Query { sql, format } => {
             let lake = open_lake(lake_url, &loaded)?;

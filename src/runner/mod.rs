@@ -12,12 +12,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 pub use lease::Lease;
-pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
+pub use ledger::{Ledger, RunFilter, RunRecord, RunStatus, StepRecord};
 
 use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
-use crate::sources::segment::{self, IngestError, IngestRequest};
+use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -73,6 +73,13 @@ pub struct RunOptions {
     pub force: bool,
     /// Stop a backfill at the first failing date.
     pub fail_fast: bool,
+    /// The ledger's run id for a single run [default: a new UUID].
+    pub run_id: Option<String>,
+}
+
+/// How long a job's lease lives without a heartbeat (`[server] lease_ttl_seconds`).
+pub fn lease_ttl(config: &AppConfig) -> std::time::Duration {
+    std::time::Duration::from_secs(config.server.lease_ttl_seconds)
 }
 
 /// Yesterday in `timezone`: the default logical date.
@@ -89,7 +96,7 @@ pub async fn run_job(
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let lease = Lease::acquire(lake, &job.name).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = run_date(lake, config, job, date, options).await;
     lease.release().await;
     result
@@ -99,6 +106,9 @@ pub async fn run_job(
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BackfillReport {
     pub succeeded: Vec<NaiveDate>,
+    /// The succeeded dates whose input was partly damaged (also in `succeeded`).
+    #[serde(default)]
+    pub quarantined_input: Vec<NaiveDate>,
     pub skipped: Vec<NaiveDate>,
     pub failed: Vec<(NaiveDate, String)>,
 }
@@ -114,7 +124,7 @@ pub async fn backfill(
     to: NaiveDate,
     options: &RunOptions,
 ) -> Result<BackfillReport, RunError> {
-    let lease = Lease::acquire(lake, &job.name).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = backfill_dates(lake, config, job, from, to, options).await;
     lease.release().await;
     result
@@ -138,7 +148,7 @@ async fn backfill_dates(
             && ledger
                 .latest(&job.name, date)
                 .await?
-                .is_some_and(|r| r.status == RunStatus::Succeeded);
+                .is_some_and(|r| r.status.is_success());
         if done {
             report.skipped.push(date);
             log_line(
@@ -150,6 +160,9 @@ async fn backfill_dates(
                 Ok(record) => {
                     log_line(&bar, format!("{} {date}: {}", job.name, record.summary()));
                     report.succeeded.push(date);
+                    if record.status == RunStatus::SucceededWithQuarantinedInput {
+                        report.quarantined_input.push(date);
+                    }
                 }
                 Err(e) => {
                     log_line(&bar, format!("{} {date}: FAILED: {e}", job.name));
@@ -189,7 +202,9 @@ fn log_line(bar: &ProgressBar, line: String) {
     }
 }
 
-async fn run_date(
+/// Runs `job` for `date` and records the attempt; the caller holds the
+/// job's lease.
+pub async fn run_date(
     lake: &Lake,
     config: &AppConfig,
     job: &JobConfig,
@@ -203,9 +218,14 @@ async fn run_date(
             message,
         })?;
     let ledger = Ledger::new(lake);
-    let mut record = ledger.begin(&job.name, date).await?;
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut record = ledger.begin(&job.name, date, run_id).await?;
     let started = Instant::now();
     let mut failure = None;
+    let mut quarantined_input = false;
     for (index, step) in job.steps.iter().enumerate() {
         let step_started = Instant::now();
         let outcome = run_step(lake, config, step, index, date, &params).await;
@@ -219,10 +239,20 @@ async fn run_date(
             error: None,
         };
         match outcome {
-            Ok((summary, counts)) => {
+            Ok((summary, counts, damaged_input)) => {
+                if damaged_input {
+                    step_record.status = RunStatus::SucceededWithQuarantinedInput;
+                    quarantined_input = true;
+                }
                 step_record.summary = summary;
                 step_record.counts = counts;
                 record.steps.push(step_record);
+                // Progress on disk: a run cut off later still shows its
+                // finished steps.
+                if index + 1 < job.steps.len() {
+                    record.duration_ms = started.elapsed().as_millis() as u64;
+                    ledger.write(&record).await?;
+                }
             }
             Err(e) => {
                 step_record.status = RunStatus::Failed;
@@ -237,6 +267,8 @@ async fn run_date(
     record.finished_at = Some(Utc::now());
     record.status = if failure.is_some() {
         RunStatus::Failed
+    } else if quarantined_input {
+        RunStatus::SucceededWithQuarantinedInput
     } else {
         RunStatus::Succeeded
     };
@@ -255,13 +287,19 @@ async fn run_step(
     index: usize,
     date: NaiveDate,
     params: &crate::config::Params,
-) -> Result<(String, serde_json::Value), RunError> {
+) -> Result<(String, serde_json::Value, bool), RunError> {
     match step {
-        StepConfig::Ingest { source, files } => {
+        StepConfig::Ingest {
+            source,
+            files,
+            event_time_max_ahead_days,
+            event_time_max_behind_days,
+        } => {
             let source = expand_params(source, params).map_err(|message| RunError::Params {
                 job: format!("step {index}"),
                 message,
             })?;
+            let defaults = EventTimeBounds::default();
             let report = segment::ingest(
                 lake,
                 &IngestRequest {
@@ -269,11 +307,17 @@ async fn run_step(
                     selection: *files,
                     date,
                     s3: config.lake.s3.clone(),
+                    event_time: EventTimeBounds {
+                        max_ahead_days: event_time_max_ahead_days
+                            .unwrap_or(defaults.max_ahead_days),
+                        max_behind_days: event_time_max_behind_days
+                            .unwrap_or(defaults.max_behind_days),
+                    },
                 },
             )
             .await?;
             let counts = serde_json::to_value(&report).unwrap_or_default();
-            Ok((report.to_string(), counts))
+            Ok((report.to_string(), counts, report.damaged_files > 0))
         }
         StepConfig::Derive { sql_dir, metrics } => {
             let sql_dir = sql_dir
@@ -296,7 +340,7 @@ async fn run_step(
             };
             let report = metrics::derive(lake, &request).await?;
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
-            Ok((report.to_string(), counts))
+            Ok((report.to_string(), counts, false))
         }
         StepConfig::BiSync { connector } => {
             let job = collect::sync(lake, config, connector, Some(date)).await?;
@@ -308,12 +352,16 @@ async fn run_step(
                 return collect_step_outcome(connector, job);
             }
             let counts = serde_json::json!({ "rows_upserted": report.rows_upserted });
-            Ok((format!("{} query-log rows", report.rows_upserted), counts))
+            Ok((
+                format!("{} query-log rows", report.rows_upserted),
+                counts,
+                false,
+            ))
         }
         StepConfig::Aggregate { space } => {
             let summary = crate::usage::aggregate(lake, config, space, date).await?;
             let counts = serde_json::to_value(&summary).unwrap_or_default();
-            Ok((summary.to_string(), counts))
+            Ok((summary.to_string(), counts, false))
         }
         other => Err(RunError::StepUnavailable {
             index,
@@ -326,7 +374,7 @@ async fn run_step(
 fn collect_step_outcome(
     connector: &str,
     job: crate::sources::collect::SyncJob,
-) -> Result<(String, serde_json::Value), RunError> {
+) -> Result<(String, serde_json::Value, bool), RunError> {
     match job.error {
         Some(error) => Err(RunError::CollectFailed {
             connector: connector.to_string(),
@@ -336,6 +384,7 @@ fn collect_step_outcome(
         None => Ok((
             format!("{} rows ({})", job.rows_upserted, job.kind.as_str()),
             serde_json::to_value(&job).unwrap_or_default(),
+            false,
         )),
     }
 }

@@ -41,7 +41,6 @@ pub fn connector_dialect(connector: &ConnectorConfig) -> SqlDialect {
 #[derive(Debug, Clone, PartialEq)]
 struct StoredRow {
     id: String,
-    date: NaiveDate,
     row: BiRow,
     sql_text: Option<String>,
     fingerprint: Option<String>,
@@ -152,7 +151,7 @@ pub async fn commit(
         by_date
             .entry(date)
             .or_default()
-            .push(store_row(&connector_id, date, row, default_dialect));
+            .push(store_row(&connector_id, row, default_dialect));
     }
     let dates: BTreeSet<NaiveDate> = declared.iter().map(|s| s.date).collect();
     for date in dates {
@@ -182,7 +181,7 @@ pub async fn commit(
     Ok(report)
 }
 
-fn store_row(connector_id: &str, date: NaiveDate, row: &BiRow, dialect: SqlDialect) -> StoredRow {
+fn store_row(connector_id: &str, row: &BiRow, dialect: SqlDialect) -> StoredRow {
     let analysis = row
         .sql
         .as_deref()
@@ -209,7 +208,6 @@ fn store_row(connector_id: &str, date: NaiveDate, row: &BiRow, dialect: SqlDiale
     kept.sql = None;
     StoredRow {
         id: row_id(connector_id, row),
-        date,
         row: kept,
         sql_text,
         fingerprint,

@@ -315,10 +315,14 @@ impl HttpClient {
         attempt
             .retry(backoff)
             .when(|(e, _): &(HttpError, Option<Duration>)| e.is_retryable())
-            .adjust(|(_, retry_after), backoff| match (backoff, retry_after) {
-                (Some(delay), Some(asked)) => Some(delay.max(*asked)),
-                (delay, _) => delay,
-            })
+            .adjust(
+                |(_, retry_after): &(HttpError, Option<Duration>), backoff: Option<Duration>| {
+                    match (backoff, retry_after) {
+                        (Some(delay), Some(asked)) => Some(delay.max(*asked)),
+                        (delay, _) => delay,
+                    }
+                },
+            )
             .await
             .map_err(|(e, _)| e)
     }

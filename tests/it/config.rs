@@ -77,7 +77,7 @@ fn unknown_step_type_and_connector() {
     assert_eq!(
         messages(JobConfig::parse("j.toml", text, &no_env, &config)),
         vec![
-            "j.toml:4: unknown variant `ingset`, expected one of `ingest`, `bi_sync`, `mine_logs`, `derive`, `aggregate`; use one of the listed values"
+            "j.toml:4: unknown variant `ingset`, expected one of `ingest`, `bi_sync`, `mine_logs`, `collect_events`, `derive`, `aggregate`; use one of the listed values"
         ]
     );
     let text = "name = \"j\"\n\n[[steps]]\ntype = \"bi_sync\"\nconnector = \"superset-prod\"\n";
@@ -124,15 +124,15 @@ url = "https://db.example.com"
     assert_eq!(
         messages(AppConfig::parse("c.toml", text, &no_env)),
         vec![
-            "c.toml:5: connectors[0].name: connector \"superset prod\": connector name \"superset prod\" must be 1-64 letters, digits, - or _",
-            "c.toml:4: connectors[0].id: connector \"superset prod\": connector id \"superset-prod\" is not a UUID; write one such as \"cd8f5d23-dd9b-5c8d-a77c-a8c19a7ab3b1\"",
-            "c.toml:3: connectors[0].password: connector \"superset prod\": a superset connector needs password; add password = \"…\"",
-            "c.toml:9: connectors[0].account: connector \"superset prod\": a superset connector does not use account; remove it",
-            "c.toml:11: connectors[1].username: connector \"wh\": a snowflake connector needs username; add username = \"…\"",
-            "c.toml:11: connectors[1].private_key_path: connector \"wh\": a snowflake connector needs one of private_key_path, private_key; add one",
+            "c.toml:4: connectors[0].name: connector \"superset prod\": connector name \"superset prod\" must be 1-64 letters, digits, - or _",
+            "c.toml:3: connectors[0].id: connector \"superset prod\": connector id \"superset-prod\" is not a UUID; write one such as \"a76c241e-c4ee-546d-ad99-79ffe5e09dd7\"",
+            "c.toml:2: connectors[0].password: connector \"superset prod\": a superset connector needs password; add password = \"…\"",
+            "c.toml:8: connectors[0].account: connector \"superset prod\": a superset connector does not use account; remove it",
+            "c.toml:10: connectors[1].username: connector \"wh\": a snowflake connector needs username; add username = \"…\"",
+            "c.toml:10: connectors[1].private_key_path: connector \"wh\": a snowflake connector needs one of private_key_path, private_key; add one",
             "c.toml:20: connectors[2].url: connector \"wh\": url must start with postgres:// or postgresql:// and name a host",
-            "c.toml:18: connectors[2].id: duplicate connector id \"5F0C2A57-1D7E-4B8E-8D7E-0C6F4F1B9C22\"; every connector needs its own id",
-            "c.toml:19: connectors[2].name: duplicate connector name \"wh\"; every connector needs its own name",
+            "c.toml:17: connectors[2].id: duplicate connector id \"5F0C2A57-1D7E-4B8E-8D7E-0C6F4F1B9C22\"; every connector needs its own id",
+            "c.toml:18: connectors[2].name: duplicate connector name \"wh\"; every connector needs its own name",
         ]
     );
 }

@@ -66,7 +66,7 @@ async fn serve(counters: Arc<Counters>) -> String {
     // Accepts only the second token: the first "expired".
     let fresh_only = get(|headers: HeaderMap| async move {
         let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
-        if auth == Some(&format!("Bearer {TOKEN_2}")) {
+        if auth == Some(format!("Bearer {TOKEN_2}").as_str()) {
             axum::Json(serde_json::json!({ "ok": true })).into_response()
         } else {
             (StatusCode::UNAUTHORIZED, format!("bad token {auth:?}")).into_response()
@@ -185,7 +185,7 @@ async fn errors_name_the_endpoint_but_no_secret_or_body() {
         .unwrap_err();
     assert_eq!(
         cut.to_string(),
-        "connector tool: /api/truncated did not answer the expected JSON (JSON cut short at line 1 column 48); check that url points at the tool's API"
+        "connector tool: /api/truncated did not answer the expected JSON (JSON cut short at line 1 column 44); check that url points at the tool's API"
     );
     let down = HttpClient::new(
         HttpSettings {

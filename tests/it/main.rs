@@ -1,13 +1,16 @@
 //! Integration tests, linked once into one binary.
 
+mod api;
 mod cli;
 mod collect;
 mod config;
+mod daemon;
 mod duckdb;
 mod http;
 mod ingest;
 mod lake;
 mod metrics;
+mod pg_mine;
 mod pg_server;
 mod s3;
 mod sql;
