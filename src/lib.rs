@@ -9,6 +9,7 @@ pub mod config;
 pub mod demo;
 pub mod lake;
 pub mod metrics;
+pub mod platform;
 pub mod query;
 pub mod runner;
 pub mod sources;

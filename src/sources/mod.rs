@@ -2,3 +2,4 @@
 //! the first; BI scrapers and query-log miners plug in beside it.
 
 pub mod segment;
+pub mod event_store;

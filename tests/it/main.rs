@@ -3,6 +3,7 @@
 mod cli;
 mod config;
 mod duckdb;
+mod event_store;
 mod ingest;
 mod lake;
 mod metrics;
