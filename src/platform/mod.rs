@@ -83,15 +83,15 @@ fn names(params: &Params, key: &str) -> Result<Vec<String>, DeriveError> {
                 toml::Value::String(s) => Ok(s.clone()),
                 other => Err(bad(
                     key,
-                    format!(
-                        "{other} is not a name; write {key} = [\"a\", \"b\"] (empty for all)"
-                    ),
+                    format!("{other} is not a name; write {key} = [\"a\", \"b\"] (empty for all)"),
                 )),
             })
             .collect(),
         Some(other) => Err(bad(
             key,
-            format!("expected a list of names, got {other}; write {key} = [\"a\", \"b\"] (empty for all)"),
+            format!(
+                "expected a list of names, got {other}; write {key} = [\"a\", \"b\"] (empty for all)"
+            ),
         )),
     }
 }
@@ -104,7 +104,9 @@ impl PlatformParams {
             Some(other) => {
                 return Err(bad(
                     "window_days",
-                    format!("expected a whole number of days from 1 to 3660, got {other}; write window_days = 30"),
+                    format!(
+                        "expected a whole number of days from 1 to 3660, got {other}; write window_days = 30"
+                    ),
                 ));
             }
         };
@@ -186,14 +188,8 @@ pub fn register_outputs(ctx: &SessionContext) -> Result<(), LakeError> {
 pub async fn derive(lake: &Lake, params: &PlatformParams) -> Result<DeriveReport, DeriveError> {
     let started = Instant::now();
     let ctx = session(lake, params)?;
-    let tables = metrics::run_catalog(
-        &ctx,
-        lake,
-        &catalog(),
-        &params.placeholders(),
-        params.as_of,
-    )
-    .await?;
+    let tables =
+        metrics::run_catalog(&ctx, lake, &catalog(), &params.placeholders(), params.as_of).await?;
     Ok(DeriveReport {
         as_of: params.as_of,
         tables,
@@ -342,7 +338,10 @@ mod tests {
         let day = NaiveDate::from_ymd_opt(2026, 3, 10).unwrap();
         let p = PlatformParams::from_params(&Params::new(), day).unwrap();
         assert_eq!((p.window_days, p.groups.len()), (30, 0));
-        assert_eq!(p.window_start(), NaiveDate::from_ymd_opt(2026, 2, 9).unwrap());
+        assert_eq!(
+            p.window_start(),
+            NaiveDate::from_ymd_opt(2026, 2, 9).unwrap()
+        );
         let mut params = Params::new();
         params.insert("groups".into(), toml::Value::String("Chemists".into()));
         params.insert(
@@ -351,7 +350,10 @@ mod tests {
         );
         params.insert("window_days".into(), toml::Value::Integer(7));
         let p = PlatformParams::from_params(&params, day).unwrap();
-        assert_eq!((p.groups, p.packages), (vec!["Chemists".to_string()], vec!["Chem".to_string()]));
+        assert_eq!(
+            (p.groups, p.packages),
+            (vec!["Chemists".to_string()], vec!["Chem".to_string()])
+        );
         params.insert("window_days".into(), toml::Value::Integer(0));
         let err = PlatformParams::from_params(&params, day).unwrap_err();
         assert_eq!(

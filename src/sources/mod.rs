@@ -1,5 +1,5 @@
 //! Collectors: one module per outside system. Telemetry ingest (Segment) is
 //! the first; BI scrapers and query-log miners plug in beside it.
 
-pub mod segment;
 pub mod event_store;
+pub mod segment;

@@ -12,9 +12,7 @@ use usagelake::config::{Params, Secret};
 use usagelake::lake::Lake;
 use usagelake::platform::{PlatformParams, derive};
 use usagelake::query::run_sql;
-use usagelake::sources::event_store::{
-    CollectRange, EventStoreError, EventStoreSource, collect,
-};
+use usagelake::sources::event_store::{CollectRange, EventStoreError, EventStoreSource, collect};
 
 use crate::pg_server::PgServer;
 use crate::support::temp_lake;
@@ -138,7 +136,13 @@ fn reference_data() -> String {
     ));
     let types = [
         (1, "open-file", "Open file", "usage", "NULL"),
-        (2, "Chem:descriptors", "Descriptors", "function-package", "NULL"),
+        (
+            2,
+            "Chem:descriptors",
+            "Descriptors",
+            "function-package",
+            "NULL",
+        ),
         (3, "sum", "Sum", "function", "'sigS'"),
         (4, "http-request", "HTTP request", "info", "NULL"),
         (5, "error", "Error", "error", "'sigA'"),
@@ -232,29 +236,176 @@ const VIZ: &str = "0000bb00-0000-4000-8000-000000000002";
 /// Sessions: 1 alice, 2-3 bob, 4 carol, 5 dave, 6 carol (old).
 fn history() -> Vec<Event<'static>> {
     vec![
-        (1, 1, 6, "2026-03-01 09:00:00", None, false, None, &[(1, "old.csv")]),
-        (2, 1, 2, "2026-03-06 10:00:00", None, false, None, &[(1, "b.csv"), (2, VIZ)]),
-        (3, 5, 2, "2026-03-06 10:05:00", None, false, Some("boom old"), &[]),
-        (4, 4, 5, "2026-03-08 09:00:00", None, false, None,
-            &[(6, "GET"), (7, "/api/a"), (8, "200"), (9, "10")]),
-        (5, 4, 5, "2026-03-08 09:01:00", None, false, None,
-            &[(6, "GET"), (7, "/api/a"), (8, "500"), (9, "30")]),
-        (6, 3, 5, "2026-03-08 09:02:00", Some("2026-03-08 09:02:00.25"), false, None, &[(5, "1")]),
-        (7, 2, 3, "2026-03-08 11:00:00", Some("2026-03-08 11:00:01.5"), false, None,
-            &[(3, "CCO"), (4, "s3cret-token")]),
-        (8, 5, 3, "2026-03-08 11:10:00", None, false, Some("boom"), &[]),
-        (9, 1, 1, "2026-03-09 23:55:00", None, false, None, &[(1, "a.csv")]),
-        (10, 5, 1, "2026-03-10 00:01:00", None, false, Some("boom 2"), &[]),
-        (11, 2, 1, "2026-03-10 00:05:00", Some("2026-03-10 00:05:00.5"), false, None, &[(3, "C")]),
-        (12, 3, 1, "2026-03-10 00:06:00", Some("2026-03-10 00:06:00.1"), true,
-            Some("division by zero"), &[(5, "0")]),
-        (13, 6, 4, "2026-03-10 12:00:00", None, false, None, &[(10, MOLECULE)]),
-        (14, 4, 4, "2026-03-10 12:01:00", None, false, None,
-            &[(6, "GET"), (7, "/api/a"), (8, "200"), (9, "20")]),
-        (15, 4, 4, "2026-03-10 12:02:00", None, false, None,
-            &[(6, "POST"), (7, "/api/b"), (8, "404"), (9, "5")]),
-        (16, 2, 4, "2026-03-10 12:03:00", Some("2026-03-10 12:03:02.5"), false, None, &[(3, "N")]),
-        (18, 1, 4, "2026-03-11 08:00:00", None, false, None, &[(1, "late.csv")]),
+        (
+            1,
+            1,
+            6,
+            "2026-03-01 09:00:00",
+            None,
+            false,
+            None,
+            &[(1, "old.csv")],
+        ),
+        (
+            2,
+            1,
+            2,
+            "2026-03-06 10:00:00",
+            None,
+            false,
+            None,
+            &[(1, "b.csv"), (2, VIZ)],
+        ),
+        (
+            3,
+            5,
+            2,
+            "2026-03-06 10:05:00",
+            None,
+            false,
+            Some("boom old"),
+            &[],
+        ),
+        (
+            4,
+            4,
+            5,
+            "2026-03-08 09:00:00",
+            None,
+            false,
+            None,
+            &[(6, "GET"), (7, "/api/a"), (8, "200"), (9, "10")],
+        ),
+        (
+            5,
+            4,
+            5,
+            "2026-03-08 09:01:00",
+            None,
+            false,
+            None,
+            &[(6, "GET"), (7, "/api/a"), (8, "500"), (9, "30")],
+        ),
+        (
+            6,
+            3,
+            5,
+            "2026-03-08 09:02:00",
+            Some("2026-03-08 09:02:00.25"),
+            false,
+            None,
+            &[(5, "1")],
+        ),
+        (
+            7,
+            2,
+            3,
+            "2026-03-08 11:00:00",
+            Some("2026-03-08 11:00:01.5"),
+            false,
+            None,
+            &[(3, "CCO"), (4, "s3cret-token")],
+        ),
+        (
+            8,
+            5,
+            3,
+            "2026-03-08 11:10:00",
+            None,
+            false,
+            Some("boom"),
+            &[],
+        ),
+        (
+            9,
+            1,
+            1,
+            "2026-03-09 23:55:00",
+            None,
+            false,
+            None,
+            &[(1, "a.csv")],
+        ),
+        (
+            10,
+            5,
+            1,
+            "2026-03-10 00:01:00",
+            None,
+            false,
+            Some("boom 2"),
+            &[],
+        ),
+        (
+            11,
+            2,
+            1,
+            "2026-03-10 00:05:00",
+            Some("2026-03-10 00:05:00.5"),
+            false,
+            None,
+            &[(3, "C")],
+        ),
+        (
+            12,
+            3,
+            1,
+            "2026-03-10 00:06:00",
+            Some("2026-03-10 00:06:00.1"),
+            true,
+            Some("division by zero"),
+            &[(5, "0")],
+        ),
+        (
+            13,
+            6,
+            4,
+            "2026-03-10 12:00:00",
+            None,
+            false,
+            None,
+            &[(10, MOLECULE)],
+        ),
+        (
+            14,
+            4,
+            4,
+            "2026-03-10 12:01:00",
+            None,
+            false,
+            None,
+            &[(6, "GET"), (7, "/api/a"), (8, "200"), (9, "20")],
+        ),
+        (
+            15,
+            4,
+            4,
+            "2026-03-10 12:02:00",
+            None,
+            false,
+            None,
+            &[(6, "POST"), (7, "/api/b"), (8, "404"), (9, "5")],
+        ),
+        (
+            16,
+            2,
+            4,
+            "2026-03-10 12:03:00",
+            Some("2026-03-10 12:03:02.5"),
+            false,
+            None,
+            &[(3, "N")],
+        ),
+        (
+            18,
+            1,
+            4,
+            "2026-03-11 08:00:00",
+            None,
+            false,
+            None,
+            &[(1, "late.csv")],
+        ),
     ]
 }
 
@@ -324,8 +475,15 @@ async fn collects_the_store_and_a_second_run_changes_nothing() {
     assert_eq!(first.read_from, None, "the first run reads the whole store");
     assert_eq!(
         first.days,
-        ["2026-03-01", "2026-03-06", "2026-03-08", "2026-03-09", "2026-03-10", "2026-03-11"]
-            .map(day)
+        [
+            "2026-03-01",
+            "2026-03-06",
+            "2026-03-08",
+            "2026-03-09",
+            "2026-03-10",
+            "2026-03-11"
+        ]
+        .map(day)
     );
     assert_eq!(
         (first.events_read, first.errors_read, first.users),
@@ -347,26 +505,94 @@ async fn collects_the_store_and_a_second_run_changes_nothing() {
     .await;
     let s = |n| id(SESSION, n);
     let expected = [
-        format!("{}|open-file|usage|Open file|carol|{}|Core|NULL|false|{{\"file\":\"old.csv\"}}|2026-03-01T09:00:00Z|2026-03-01", e(1), s(6)),
-        format!("{}|open-file|usage|Open file|bob|{}|Viz|NULL|false|{{\"file\":\"b.csv\",\"package\":\"{VIZ}\"}}|2026-03-06T10:00:00Z|2026-03-06", e(2), s(2)),
-        format!("{}|error|error|Error|bob|{}|Core|NULL|true|NULL|2026-03-06T10:05:00Z|2026-03-06", e(3), s(2)),
-        format!("{}|http-request|info|HTTP request|dave|{}|Core|10.0|false|{{\"method\":\"GET\",\"ms\":\"10\",\"route\":\"/api/a\",\"status\":\"200\"}}|2026-03-08T09:00:00Z|2026-03-08", e(4), s(5)),
-        format!("{}|http-request|info|HTTP request|dave|{}|Core|30.0|false|{{\"method\":\"GET\",\"ms\":\"30\",\"route\":\"/api/a\",\"status\":\"500\"}}|2026-03-08T09:01:00Z|2026-03-08", e(5), s(5)),
-        format!("{}|sum|function|Sum|dave|{}|Core|250.0|false|{{\"x\":\"1\"}}|2026-03-08T09:02:00Z|2026-03-08", e(6), s(5)),
+        format!(
+            "{}|open-file|usage|Open file|carol|{}|Core|NULL|false|{{\"file\":\"old.csv\"}}|2026-03-01T09:00:00Z|2026-03-01",
+            e(1),
+            s(6)
+        ),
+        format!(
+            "{}|open-file|usage|Open file|bob|{}|Viz|NULL|false|{{\"file\":\"b.csv\",\"package\":\"{VIZ}\"}}|2026-03-06T10:00:00Z|2026-03-06",
+            e(2),
+            s(2)
+        ),
+        format!(
+            "{}|error|error|Error|bob|{}|Core|NULL|true|NULL|2026-03-06T10:05:00Z|2026-03-06",
+            e(3),
+            s(2)
+        ),
+        format!(
+            "{}|http-request|info|HTTP request|dave|{}|Core|10.0|false|{{\"method\":\"GET\",\"ms\":\"10\",\"route\":\"/api/a\",\"status\":\"200\"}}|2026-03-08T09:00:00Z|2026-03-08",
+            e(4),
+            s(5)
+        ),
+        format!(
+            "{}|http-request|info|HTTP request|dave|{}|Core|30.0|false|{{\"method\":\"GET\",\"ms\":\"30\",\"route\":\"/api/a\",\"status\":\"500\"}}|2026-03-08T09:01:00Z|2026-03-08",
+            e(5),
+            s(5)
+        ),
+        format!(
+            "{}|sum|function|Sum|dave|{}|Core|250.0|false|{{\"x\":\"1\"}}|2026-03-08T09:02:00Z|2026-03-08",
+            e(6),
+            s(5)
+        ),
         // The sensitive `token` parameter is gone; the package comes from
         // the function's own entity.
-        format!("{}|Chem:descriptors|function-package|Descriptors|bob|{}|Chem|1500.0|false|{{\"molecules\":\"CCO\"}}|2026-03-08T11:00:00Z|2026-03-08", e(7), s(3)),
-        format!("{}|error|error|Error|bob|{}|Core|NULL|true|NULL|2026-03-08T11:10:00Z|2026-03-08", e(8), s(3)),
-        format!("{}|open-file|usage|Open file|alice|{}|Core|NULL|false|{{\"file\":\"a.csv\"}}|2026-03-09T23:55:00Z|2026-03-09", e(9), s(1)),
-        format!("{}|error|error|Error|alice|{}|Core|NULL|true|NULL|2026-03-10T00:01:00Z|2026-03-10", e(10), s(1)),
-        format!("{}|Chem:descriptors|function-package|Descriptors|alice|{}|Chem|500.0|false|{{\"molecules\":\"C\"}}|2026-03-10T00:05:00Z|2026-03-10", e(11), s(1)),
-        format!("{}|sum|function|Sum|alice|{}|Core|100.0|true|{{\"x\":\"0\"}}|2026-03-10T00:06:00Z|2026-03-10", e(12), s(1)),
+        format!(
+            "{}|Chem:descriptors|function-package|Descriptors|bob|{}|Chem|1500.0|false|{{\"molecules\":\"CCO\"}}|2026-03-08T11:00:00Z|2026-03-08",
+            e(7),
+            s(3)
+        ),
+        format!(
+            "{}|error|error|Error|bob|{}|Core|NULL|true|NULL|2026-03-08T11:10:00Z|2026-03-08",
+            e(8),
+            s(3)
+        ),
+        format!(
+            "{}|open-file|usage|Open file|alice|{}|Core|NULL|false|{{\"file\":\"a.csv\"}}|2026-03-09T23:55:00Z|2026-03-09",
+            e(9),
+            s(1)
+        ),
+        format!(
+            "{}|error|error|Error|alice|{}|Core|NULL|true|NULL|2026-03-10T00:01:00Z|2026-03-10",
+            e(10),
+            s(1)
+        ),
+        format!(
+            "{}|Chem:descriptors|function-package|Descriptors|alice|{}|Chem|500.0|false|{{\"molecules\":\"C\"}}|2026-03-10T00:05:00Z|2026-03-10",
+            e(11),
+            s(1)
+        ),
+        format!(
+            "{}|sum|function|Sum|alice|{}|Core|100.0|true|{{\"x\":\"0\"}}|2026-03-10T00:06:00Z|2026-03-10",
+            e(12),
+            s(1)
+        ),
         // The package of the entity parameter's entity.
-        format!("{}|add-viewer|audit|Add viewer|carol|{}|Chem|NULL|false|{{\"entity\":\"{MOLECULE}\"}}|2026-03-10T12:00:00Z|2026-03-10", e(13), s(4)),
-        format!("{}|http-request|info|HTTP request|carol|{}|Core|20.0|false|{{\"method\":\"GET\",\"ms\":\"20\",\"route\":\"/api/a\",\"status\":\"200\"}}|2026-03-10T12:01:00Z|2026-03-10", e(14), s(4)),
-        format!("{}|http-request|info|HTTP request|carol|{}|Core|5.0|false|{{\"method\":\"POST\",\"ms\":\"5\",\"route\":\"/api/b\",\"status\":\"404\"}}|2026-03-10T12:02:00Z|2026-03-10", e(15), s(4)),
-        format!("{}|Chem:descriptors|function-package|Descriptors|carol|{}|Chem|2500.0|false|{{\"molecules\":\"N\"}}|2026-03-10T12:03:00Z|2026-03-10", e(16), s(4)),
-        format!("{}|open-file|usage|Open file|carol|{}|Core|NULL|false|{{\"file\":\"late.csv\"}}|2026-03-11T08:00:00Z|2026-03-11", e(18), s(4)),
+        format!(
+            "{}|add-viewer|audit|Add viewer|carol|{}|Chem|NULL|false|{{\"entity\":\"{MOLECULE}\"}}|2026-03-10T12:00:00Z|2026-03-10",
+            e(13),
+            s(4)
+        ),
+        format!(
+            "{}|http-request|info|HTTP request|carol|{}|Core|20.0|false|{{\"method\":\"GET\",\"ms\":\"20\",\"route\":\"/api/a\",\"status\":\"200\"}}|2026-03-10T12:01:00Z|2026-03-10",
+            e(14),
+            s(4)
+        ),
+        format!(
+            "{}|http-request|info|HTTP request|carol|{}|Core|5.0|false|{{\"method\":\"POST\",\"ms\":\"5\",\"route\":\"/api/b\",\"status\":\"404\"}}|2026-03-10T12:02:00Z|2026-03-10",
+            e(15),
+            s(4)
+        ),
+        format!(
+            "{}|Chem:descriptors|function-package|Descriptors|carol|{}|Chem|2500.0|false|{{\"molecules\":\"N\"}}|2026-03-10T12:03:00Z|2026-03-10",
+            e(16),
+            s(4)
+        ),
+        format!(
+            "{}|open-file|usage|Open file|carol|{}|Core|NULL|false|{{\"file\":\"late.csv\"}}|2026-03-11T08:00:00Z|2026-03-11",
+            e(18),
+            s(4)
+        ),
     ];
     assert_eq!(events, expected.join("\n") + "\n");
 
@@ -379,10 +605,22 @@ async fn collects_the_store_and_a_second_run_changes_nothing() {
     )
     .await;
     let expected = [
-        format!("{}|bob|Core|boom old|sigA|2026-03-06T10:05:00Z|open-file", e(3)),
-        format!("{}|bob|Core|boom|sigA|2026-03-08T11:10:00Z|Chem:descriptors", e(8)),
-        format!("{}|alice|Core|boom 2|sigA|2026-03-10T00:01:00Z|open-file", e(10)),
-        format!("{}|alice|Core|division by zero|sigS|2026-03-10T00:06:00Z|Chem:descriptors", e(12)),
+        format!(
+            "{}|bob|Core|boom old|sigA|2026-03-06T10:05:00Z|open-file",
+            e(3)
+        ),
+        format!(
+            "{}|bob|Core|boom|sigA|2026-03-08T11:10:00Z|Chem:descriptors",
+            e(8)
+        ),
+        format!(
+            "{}|alice|Core|boom 2|sigA|2026-03-10T00:01:00Z|open-file",
+            e(10)
+        ),
+        format!(
+            "{}|alice|Core|division by zero|sigS|2026-03-10T00:06:00Z|Chem:descriptors",
+            e(12)
+        ),
     ];
     assert_eq!(errors, expected.join("\n") + "\n");
 
@@ -411,7 +649,11 @@ async fn collects_the_store_and_a_second_run_changes_nothing() {
     );
     assert_eq!(second.days, [day("2026-03-11")]);
     assert_eq!(
-        (second.events_read, second.rows_upserted, second.partitions_written),
+        (
+            second.events_read,
+            second.rows_upserted,
+            second.partitions_written
+        ),
         (1, 0, 0)
     );
     assert_eq!(lake_files(&lake), snapshot);
@@ -430,11 +672,19 @@ async fn collects_the_store_and_a_second_run_changes_nothing() {
         .await
         .unwrap();
     assert_eq!(
-        (third.events_read, third.rows_upserted, third.partitions_written),
+        (
+            third.events_read,
+            third.rows_upserted,
+            third.partitions_written
+        ),
         (3, 2, 1)
     );
     assert_eq!(
-        render(&lake, "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM platform_events").await,
+        render(
+            &lake,
+            "SELECT COUNT(*), COUNT(DISTINCT event_id) FROM platform_events"
+        )
+        .await,
         "19|19\n"
     );
 }
@@ -462,20 +712,33 @@ async fn recollecting_a_day_gives_the_same_rows_and_follows_the_store() {
     collect(&lake, &source(&fixture.url), CollectRange::Incremental)
         .await
         .unwrap();
-    let count = "SELECT \"date\", COUNT(*) FROM platform_events GROUP BY \"date\" ORDER BY \"date\"";
+    let count =
+        "SELECT \"date\", COUNT(*) FROM platform_events GROUP BY \"date\" ORDER BY \"date\"";
     let before = render(&lake, count).await;
     assert_eq!(
         before,
         "2026-03-01|1\n2026-03-06|2\n2026-03-08|5\n2026-03-09|1\n2026-03-10|7\n2026-03-11|1\n"
     );
-    let again = collect(&lake, &source(&fixture.url), CollectRange::Day(day("2026-03-10")))
-        .await
-        .unwrap();
+    let again = collect(
+        &lake,
+        &source(&fixture.url),
+        CollectRange::Day(day("2026-03-10")),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        (again.events_read, again.errors_read, again.rows_upserted, again.rows_removed),
+        (
+            again.events_read,
+            again.errors_read,
+            again.rows_upserted,
+            again.rows_removed
+        ),
         (7, 2, 0, 0)
     );
-    assert_eq!(again.watermark.unwrap().to_rfc3339(), "2026-03-11T08:00:00+00:00");
+    assert_eq!(
+        again.watermark.unwrap().to_rfc3339(),
+        "2026-03-11T08:00:00+00:00"
+    );
     assert_eq!(render(&lake, count).await, before);
 
     // The store changes that day: a request is deleted, a function call
@@ -492,11 +755,19 @@ async fn recollecting_a_day_gives_the_same_rows_and_follows_the_store() {
             e(16)
         ),
     );
-    let changed = collect(&lake, &source(&fixture.url), CollectRange::Day(day("2026-03-10")))
-        .await
-        .unwrap();
+    let changed = collect(
+        &lake,
+        &source(&fixture.url),
+        CollectRange::Day(day("2026-03-10")),
+    )
+    .await
+    .unwrap();
     assert_eq!(
-        (changed.events_read, changed.rows_upserted, changed.rows_removed),
+        (
+            changed.events_read,
+            changed.rows_upserted,
+            changed.rows_removed
+        ),
         (6, 1, 1)
     );
     assert_eq!(
@@ -510,10 +781,17 @@ async fn recollecting_a_day_gives_the_same_rows_and_follows_the_store() {
         .await,
         "6|4000.0\n"
     );
-    let unchanged = collect(&lake, &source(&fixture.url), CollectRange::Day(day("2026-03-10")))
-        .await
-        .unwrap();
-    assert_eq!((unchanged.rows_upserted, unchanged.partitions_written), (0, 0));
+    let unchanged = collect(
+        &lake,
+        &source(&fixture.url),
+        CollectRange::Day(day("2026-03-10")),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (unchanged.rows_upserted, unchanged.partitions_written),
+        (0, 0)
+    );
 }
 
 async fn derive_with(lake: &Lake, params: &[(&str, toml::Value)]) {
@@ -527,7 +805,11 @@ async fn derive_with(lake: &Lake, params: &[(&str, toml::Value)]) {
 }
 
 fn names(list: &[&str]) -> toml::Value {
-    toml::Value::Array(list.iter().map(|s| toml::Value::String(s.to_string())).collect())
+    toml::Value::Array(
+        list.iter()
+            .map(|s| toml::Value::String(s.to_string()))
+            .collect(),
+    )
 }
 
 /// As of 2026-03-10 with a 3-day window: [03-08, 03-10]; the window
@@ -546,30 +828,44 @@ async fn derives_the_platform_analyses_with_filters() {
     derive_with(&lake, &[]).await;
 
     assert_eq!(
-        render(&lake, "SELECT day, users FROM platform_active_users ORDER BY day").await,
+        render(
+            &lake,
+            "SELECT day, users FROM platform_active_users ORDER BY day"
+        )
+        .await,
         "2026-03-08|2\n2026-03-09|1\n2026-03-10|2\n"
     );
     // Core: dave 3, bob's error, alice's open-file, error and sum, carol's
     // 2 requests = 9 events of 4 users. Chem: bob's and alice's and
     // carol's descriptors calls, carol's viewer = 4 events of 3 users.
     assert_eq!(
-        render(&lake, "SELECT package, users, events FROM platform_package_usage ORDER BY package").await,
+        render(
+            &lake,
+            "SELECT package, users, events FROM platform_package_usage ORDER BY package"
+        )
+        .await,
         "Chem|3|4\nCore|4|9\n"
     );
+    // Percentiles are compared at 0.01 ms: DataFusion's own percentile_cont
+    // quantizes the interpolation weight to 1e-6 (2399.999 for 2400).
     // Durations: descriptors 1500, 500, 2500 → p50 1500, p95 at rank
     // 0.95·2 = 1.9 → 1500 + 0.9·1000 = 2400; sum 250, 100 → p50 175,
     // p95 100 + 0.95·150 = 242.5.
     assert_eq!(
         render(
             &lake,
-            "SELECT \"function\", package, calls, users, ROUND(p50_ms, 6), ROUND(p95_ms, 6), max_ms \
+            "SELECT \"function\", package, calls, users, ROUND(p50_ms, 2), ROUND(p95_ms, 2), max_ms \
              FROM platform_function_usage ORDER BY \"function\""
         )
         .await,
         "Chem:descriptors|Chem|3|3|1500.0|2400.0|2500.0\nsum|Core|2|2|175.0|242.5|250.0\n"
     );
     assert_eq!(
-        render(&lake, "SELECT day, source, events FROM platform_event_sources ORDER BY day, source").await,
+        render(
+            &lake,
+            "SELECT day, source, events FROM platform_event_sources ORDER BY day, source"
+        )
+        .await,
         "2026-03-08|error|1\n2026-03-08|function|1\n2026-03-08|function-package|1\n2026-03-08|info|2\n\
          2026-03-09|usage|1\n\
          2026-03-10|audit|1\n2026-03-10|error|1\n2026-03-10|function|1\n2026-03-10|function-package|2\n2026-03-10|info|2\n"
@@ -589,7 +885,7 @@ async fn derives_the_platform_analyses_with_filters() {
     assert_eq!(
         render(
             &lake,
-            "SELECT route, requests, errors, ROUND(p50_ms, 6), ROUND(p95_ms, 6), ROUND(p99_ms, 6) \
+            "SELECT route, requests, errors, ROUND(p50_ms, 2), ROUND(p95_ms, 2), ROUND(p99_ms, 2) \
              FROM platform_request_latency ORDER BY route"
         )
         .await,
@@ -599,22 +895,38 @@ async fn derives_the_platform_analyses_with_filters() {
     // and dave (03-08) now, bob (03-06) before. Sessions: dave's, bob's
     // second, alice's, carol's now; bob's first before.
     assert_eq!(
-        render(&lake, "SELECT metric, \"current\", previous FROM platform_cards ORDER BY metric").await,
+        render(
+            &lake,
+            "SELECT metric, \"current\", previous FROM platform_cards ORDER BY metric"
+        )
+        .await,
         "active_users|4|1\nerrors|3|1\nnew_users|2|1\nsessions|4|1\n"
     );
 
     // Group Chemists: alice (through MedChem) and bob.
     derive_with(&lake, &[("groups", names(&["Chemists"]))]).await;
     assert_eq!(
-        render(&lake, "SELECT day, users FROM platform_active_users ORDER BY day").await,
+        render(
+            &lake,
+            "SELECT day, users FROM platform_active_users ORDER BY day"
+        )
+        .await,
         "2026-03-08|1\n2026-03-09|1\n2026-03-10|1\n"
     );
     assert_eq!(
-        render(&lake, "SELECT package, users, events FROM platform_package_usage ORDER BY package").await,
+        render(
+            &lake,
+            "SELECT package, users, events FROM platform_package_usage ORDER BY package"
+        )
+        .await,
         "Chem|2|2\nCore|2|4\n"
     );
     assert_eq!(
-        render(&lake, "SELECT metric, \"current\", previous FROM platform_cards ORDER BY metric").await,
+        render(
+            &lake,
+            "SELECT metric, \"current\", previous FROM platform_cards ORDER BY metric"
+        )
+        .await,
         "active_users|2|1\nerrors|3|1\nnew_users|1|1\nsessions|2|1\n"
     );
 
@@ -622,11 +934,19 @@ async fn derives_the_platform_analyses_with_filters() {
     // and call on 03-10.
     derive_with(&lake, &[("packages", names(&["Chem"]))]).await;
     assert_eq!(
-        render(&lake, "SELECT day, users FROM platform_active_users ORDER BY day").await,
+        render(
+            &lake,
+            "SELECT day, users FROM platform_active_users ORDER BY day"
+        )
+        .await,
         "2026-03-08|1\n2026-03-09|0\n2026-03-10|2\n"
     );
     assert_eq!(
-        render(&lake, "SELECT \"function\", calls FROM platform_function_usage").await,
+        render(
+            &lake,
+            "SELECT \"function\", calls FROM platform_function_usage"
+        )
+        .await,
         "Chem:descriptors|3\n"
     );
     assert_eq!(
@@ -647,8 +967,10 @@ async fn connection_errors_name_the_store_but_never_the_password() {
     let text = err.to_string();
     assert!(matches!(err, EventStoreError::Connect { .. }), "{text}");
     assert!(
-        text.contains(&format!("platform@127.0.0.1:{}/datagrok", fixture.pg.port()))
-            && text.contains("password authentication failed"),
+        text.contains(&format!(
+            "platform@127.0.0.1:{}/datagrok",
+            fixture.pg.port()
+        )) && text.contains("password authentication failed"),
         "{text}"
     );
     assert!(!text.contains("not-the-password-x1"), "{text}");
@@ -659,9 +981,13 @@ async fn connection_errors_name_the_store_but_never_the_password() {
         "postgres://platform:{PASSWORD}@127.0.0.1:{}/datagrok?sslmode=require",
         fixture.pg.port()
     );
-    let err = collect(&lake, &EventStoreSource::new(CONNECTOR, url), CollectRange::Incremental)
-        .await
-        .unwrap_err();
+    let err = collect(
+        &lake,
+        &EventStoreSource::new(CONNECTOR, url),
+        CollectRange::Incremental,
+    )
+    .await
+    .unwrap_err();
     let text = err.to_string();
     assert!(!text.contains(PASSWORD), "{text}");
     assert!(text.contains(CONNECTOR), "{text}");
@@ -687,9 +1013,8 @@ async fn connection_errors_name_the_store_but_never_the_password() {
 fn docs_list_every_column_of_every_platform_table() {
     use datafusion::arrow::datatypes::DataType;
     use usagelake::lake::{TableContract, tables};
-    let docs =
-        std::fs::read_to_string(format!("{}/docs/platform.md", env!("CARGO_MANIFEST_DIR")))
-            .unwrap();
+    let docs = std::fs::read_to_string(format!("{}/docs/platform.md", env!("CARGO_MANIFEST_DIR")))
+        .unwrap();
     let raw: Vec<&dyn TableContract> = vec![
         &tables::PLATFORM_EVENTS,
         &tables::PLATFORM_ERRORS,
@@ -726,5 +1051,9 @@ fn docs_list_every_column_of_every_platform_table() {
             }
         }
     }
-    assert!(missing.is_empty(), "docs/platform.md lacks:\n{}", missing.join("\n"));
+    assert!(
+        missing.is_empty(),
+        "docs/platform.md lacks:\n{}",
+        missing.join("\n")
+    );
 }

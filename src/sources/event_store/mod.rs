@@ -165,7 +165,10 @@ struct Checkpoint {
     updated_at: DateTime<Utc>,
 }
 
-fn checkpoint_path(lake: &Lake, connector: &str) -> Result<object_store::path::Path, EventStoreError> {
+fn checkpoint_path(
+    lake: &Lake,
+    connector: &str,
+) -> Result<object_store::path::Path, EventStoreError> {
     let safe = !connector.is_empty()
         && connector
             .bytes()

@@ -363,7 +363,12 @@ fn describe(config: &Config) -> String {
 fn describe_error(e: &tokio_postgres::Error, password: Option<&str>) -> String {
     let mut message = e.to_string();
     if let Some(db) = e.as_db_error() {
-        message = format!("{}: {} (SQLSTATE {})", db.severity(), db.message(), db.code().code());
+        message = format!(
+            "{}: {} (SQLSTATE {})",
+            db.severity(),
+            db.message(),
+            db.code().code()
+        );
     } else {
         let mut source = std::error::Error::source(e);
         while let Some(cause) = source {

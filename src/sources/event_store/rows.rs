@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray,
+    ArrayRef, AsArray, BooleanArray, Float64Array, ListBuilder, RecordBatch, StringArray,
     StringBuilder, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{Float64Type, TimestampMicrosecondType};
@@ -71,7 +71,11 @@ fn strings<'a>(values: impl Iterator<Item = Option<&'a str>>) -> ArrayRef {
 }
 
 fn times(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(values.collect::<TimestampMicrosecondArray>().with_timezone("UTC"))
+    Arc::new(
+        values
+            .collect::<TimestampMicrosecondArray>()
+            .with_timezone("UTC"),
+    )
 }
 
 fn string_column(batch: &RecordBatch, name: &str) -> Vec<Option<String>> {
@@ -116,7 +120,11 @@ impl DayRow for EventRow {
             strings(rows.iter().map(|r| r.session_id.as_deref())),
             strings(rows.iter().map(|r| Some(r.package.as_str()))),
             Arc::new(rows.iter().map(|r| r.duration_ms).collect::<Float64Array>()),
-            Arc::new(rows.iter().map(|r| Some(r.is_error)).collect::<BooleanArray>()),
+            Arc::new(
+                rows.iter()
+                    .map(|r| Some(r.is_error))
+                    .collect::<BooleanArray>(),
+            ),
             strings(rows.iter().map(|r| r.parameters.as_deref())),
             times(rows.iter().map(|r| Some(r.event_time_us))),
         ];
@@ -125,7 +133,16 @@ impl DayRow for EventRow {
 
     fn from_batch(batch: &RecordBatch) -> Vec<Self> {
         let n = batch.num_rows();
-        let [ids, types, sources, names, logins, sessions, packages, parameters] = [
+        let [
+            ids,
+            types,
+            sources,
+            names,
+            logins,
+            sessions,
+            packages,
+            parameters,
+        ] = [
             "event_id",
             "event_type",
             "source",
@@ -189,7 +206,15 @@ impl DayRow for ErrorRow {
     }
 
     fn from_batch(batch: &RecordBatch) -> Vec<Self> {
-        let [ids, logins, sessions, packages, messages, signatures, preceding] = [
+        let [
+            ids,
+            logins,
+            sessions,
+            packages,
+            messages,
+            signatures,
+            preceding,
+        ] = [
             "event_id",
             "user_login",
             "session_id",
@@ -264,13 +289,11 @@ pub(super) async fn merge_day<R: DayRow>(
         .filter(|id| !merged.contains_key(**id))
         .count() as u64;
     let mut merged: Vec<R> = merged.into_values().collect();
-    merged.sort_by(|a, b| {
-        (a.event_time_us(), a.event_id()).cmp(&(b.event_time_us(), b.event_id()))
-    });
+    merged
+        .sort_by(|a, b| (a.event_time_us(), a.event_id()).cmp(&(b.event_time_us(), b.event_id())));
     let mut existing = existing;
-    existing.sort_by(|a, b| {
-        (a.event_time_us(), a.event_id()).cmp(&(b.event_time_us(), b.event_id()))
-    });
+    existing
+        .sort_by(|a, b| (a.event_time_us(), a.event_id()).cmp(&(b.event_time_us(), b.event_id())));
     // Unchanged (including a day with no events, before and after): no
     // write, so a repeated collect leaves the lake's objects untouched.
     if merged == existing {
