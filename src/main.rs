@@ -79,6 +79,23 @@ enum Command {
         #[arg(long, value_enum, default_value = "table")]
         format: OutputFormat,
     },
+    /// Scrape a BI connector now (a snapshot of its saved queries, charts and
+    /// dashboards); prints the sync job as JSON, exit 1 when it failed
+    Sync {
+        /// The connector's name or id
+        connector: String,
+        /// Snapshot date [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Mine a warehouse's query log now; prints {"rows_upserted": N, "dates": […]}
+    Mine {
+        /// The connector's name or id
+        connector: String,
+        /// The UTC day to mine [default: every day after the last complete one, through today]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
     /// Show the run ledger's most recent attempts
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -147,6 +164,9 @@ enum SqlCommand {
 
 /// Exit code for an invalid configuration (as `validate` documents).
 const EXIT_INVALID_CONFIG: u8 = 2;
+/// The run (or ingest) finished, but some input file was read only up to
+/// damage: schedulers should notice without treating the date as failed.
+const EXIT_QUARANTINED_INPUT: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -228,6 +248,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("{name} {date}: {}", record.summary());
+            if record.status == runner::RunStatus::SucceededWithQuarantinedInput {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Backfill {
             job: name,
@@ -270,6 +293,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 selection: config::FileSelection::All,
                 date: date.unwrap_or_else(|| chrono::Utc::now().date_naive()),
                 s3: loaded.config.lake.s3.clone(),
+                event_time: Default::default(),
             };
             let started = std::time::Instant::now();
             let report = segment::ingest(&lake, &request)
@@ -283,6 +307,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 report.lines as f64 / secs,
                 report.bytes as f64 / secs / 1e6
             );
+            if report.damaged_files > 0 {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
+            }
         }
         Command::Query { sql, format } => {
             let lake = open_lake(lake_url, &loaded)?;
@@ -323,6 +350,40 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             }
         }
         Command::Sql { command } => run_sql_command(command)?,
+        Command::Sync { connector, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let job = runner::collect::sync(&lake, &loaded.config, &connector, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&job).expect("sync job serializes")
+            );
+            if let Some(error) = &job.error {
+                eprintln!("error: {error}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Mine { connector, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let report = runner::collect::mine(&lake, &loaded.config, &connector, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&report).expect("report serializes")
+            );
+            for job in &report.failed {
+                eprintln!(
+                    "error: {}: {}",
+                    job.date,
+                    job.error.as_deref().unwrap_or("")
+                );
+            }
+            if !report.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Runs { limit } => {
             let lake = open_lake(lake_url, &loaded)?;
             for record in Ledger::new(&lake)

@@ -34,11 +34,20 @@ pub enum StepConfig {
         source: String,
         #[serde(default)]
         files: FileSelection,
+        /// Quarantine a page or track whose `timestamp` is more than this
+        /// many days after its `receivedAt` [default: 1].
+        #[serde(default)]
+        event_time_max_ahead_days: Option<u32>,
+        /// … or more than this many days before it [default: 365].
+        #[serde(default)]
+        event_time_max_behind_days: Option<u32>,
     },
     /// Scrape a BI tool connector into bi_queries.
     BiSync { connector: String },
     /// Mine a warehouse's query log into bi_queries.
     MineLogs { connector: String },
+    /// Read a platform's event store (PostgreSQL) into the platform tables.
+    CollectEvents { connector: String },
     /// Run metric SQL files into metric tables.
     Derive {
         #[serde(default)]
@@ -51,11 +60,32 @@ pub enum StepConfig {
 }
 
 impl StepConfig {
+    /// What kind of connector the step needs, when `kind` is not one.
+    pub fn connector_mismatch(&self, kind: super::ConnectorKind) -> Option<&'static str> {
+        let (fits, wanted) = match self {
+            Self::BiSync { .. } => (
+                kind.is_bi(),
+                "BI tools (superset, metabase, looker, tableau, power_bi)",
+            ),
+            Self::MineLogs { .. } => (
+                kind.is_warehouse(),
+                "warehouses (postgres, snowflake, bigquery)",
+            ),
+            Self::CollectEvents { .. } => (
+                kind == super::ConnectorKind::EventStore,
+                "event_store connectors",
+            ),
+            _ => (true, ""),
+        };
+        (!fits).then_some(wanted)
+    }
+
     pub fn kind(&self) -> &'static str {
         match self {
             Self::Ingest { .. } => "ingest",
             Self::BiSync { .. } => "bi_sync",
             Self::MineLogs { .. } => "mine_logs",
+            Self::CollectEvents { .. } => "collect_events",
             Self::Derive { .. } => "derive",
             Self::Aggregate { .. } => "aggregate",
         }
@@ -142,32 +172,35 @@ impl JobConfig {
                         problems.push(at(&key("source"), message));
                     }
                 }
-                StepConfig::BiSync { connector } | StepConfig::MineLogs { connector } => {
-                    match config.connector(connector) {
-                        None => problems.push(at(
-                            &key("connector"),
-                            format!(
-                                "no connector with id {connector:?} in the configuration; known: {:?}",
-                                config.connectors.iter().map(|c| c.id.as_str()).collect::<Vec<_>>()
-                            ),
-                        )),
-                        Some(c) => {
-                            let wants_bi = matches!(step, StepConfig::BiSync { .. });
-                            if c.kind.is_bi() != wants_bi {
-                                problems.push(at(
-                                    &key("connector"),
-                                    format!(
-                                        "connector {connector:?} is a {:?} connector; bi_sync takes BI tools, mine_logs takes warehouses",
-                                        c.kind
-                                    ),
-                                ));
-                            }
+                StepConfig::BiSync { connector }
+                | StepConfig::MineLogs { connector }
+                | StepConfig::CollectEvents { connector } => match config.connector(connector) {
+                    None => problems.push(at(
+                        &key("connector"),
+                        format!(
+                            "no connector named {connector:?} in the configuration; known: {:?}",
+                            config.connector_names()
+                        ),
+                    )),
+                    Some(c) => {
+                        if let Some(wanted) = step.connector_mismatch(c.kind) {
+                            problems.push(at(
+                                &key("connector"),
+                                format!(
+                                    "connector {connector:?} is a {} connector; {} takes {wanted}",
+                                    c.kind.as_str(),
+                                    step.kind()
+                                ),
+                            ));
                         }
                     }
-                }
+                },
                 StepConfig::Aggregate { space } => {
                     if !config.spaces.iter().any(|s| &s.slug == space) {
-                        problems.push(at(&key("space"), format!("no space with slug {space:?} in the configuration")));
+                        problems.push(at(
+                            &key("space"),
+                            format!("no space with slug {space:?} in the configuration"),
+                        ));
                     }
                 }
                 StepConfig::Derive { .. } => {

@@ -4,6 +4,7 @@
 //! problem names the file, line, key and what to write instead. `${VAR}` in
 //! any string value is replaced from the environment (for secrets).
 
+mod connector;
 mod cron;
 mod interpolate;
 mod job;
@@ -13,6 +14,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+pub use connector::{ConnectorConfig, ConnectorKind, PostgresLogSource};
 pub use cron::CronSchedule;
 pub use job::{FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set};
 pub use problem::{ConfigErrors, ConfigProblem, SourceText};
@@ -117,49 +119,6 @@ fn default_catch_up_limit() -> u32 {
     7
 }
 
-/// The outside systems a connector can talk to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ConnectorKind {
-    Superset,
-    Metabase,
-    Looker,
-    Tableau,
-    PowerBi,
-    Snowflake,
-    Bigquery,
-    Postgres,
-}
-
-impl ConnectorKind {
-    pub fn is_bi(self) -> bool {
-        matches!(
-            self,
-            Self::Superset | Self::Metabase | Self::Looker | Self::Tableau | Self::PowerBi
-        )
-    }
-}
-
-/// A connector to a BI tool or warehouse. Which fields a kind needs is
-/// checked by `validate`.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConnectorConfig {
-    pub id: String,
-    #[serde(rename = "type")]
-    pub kind: ConnectorKind,
-    pub url: Option<String>,
-    pub username: Option<String>,
-    pub password: Option<Secret>,
-    pub token: Option<Secret>,
-    pub client_id: Option<String>,
-    pub client_secret: Option<Secret>,
-    pub account: Option<String>,
-    pub project: Option<String>,
-    pub database: Option<String>,
-    pub page_size: Option<u32>,
-}
-
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpaceConfig {
@@ -243,20 +202,31 @@ impl AppConfig {
             problems.push(at("defaults.timezone", message));
         }
         let mut ids = std::collections::HashSet::new();
+        let mut names = std::collections::HashSet::new();
         for (i, c) in self.connectors.iter().enumerate() {
-            if !ids.insert(c.id.as_str()) {
+            let key = |field: &str| format!("connectors[{i}].{field}");
+            for (field, message) in c.problems() {
                 problems.push(at(
-                    &format!("connectors[{i}].id"),
+                    &key(&field),
+                    format!("connector {:?}: {message}", c.name),
+                ));
+            }
+            if uuid::Uuid::parse_str(&c.id).is_ok() && !ids.insert(c.uuid()) {
+                problems.push(at(
+                    &key("id"),
                     format!(
                         "duplicate connector id {:?}; every connector needs its own id",
                         c.id
                     ),
                 ));
             }
-            if c.kind != ConnectorKind::Bigquery && c.url.is_none() {
+            if !names.insert(c.name.as_str()) {
                 problems.push(at(
-                    &format!("connectors[{i}]"),
-                    format!("connector {:?} has no url; add url = \"https://…\"", c.id),
+                    &key("name"),
+                    format!(
+                        "duplicate connector name {:?}; every connector needs its own name",
+                        c.name
+                    ),
                 ));
             }
         }
@@ -272,8 +242,18 @@ impl AppConfig {
         problems
     }
 
-    pub fn connector(&self, id: &str) -> Option<&ConnectorConfig> {
-        self.connectors.iter().find(|c| c.id == id)
+    /// The connector named `name_or_id` (its name or its UUID).
+    pub fn connector(&self, name_or_id: &str) -> Option<&ConnectorConfig> {
+        self.connectors.iter().find(|c| c.is(name_or_id))
+    }
+
+    /// The names of every connector (for "known: …" messages).
+    pub fn connector_names(&self) -> Vec<&str> {
+        self.connectors.iter().map(|c| c.name.as_str()).collect()
+    }
+
+    pub fn space(&self, slug: &str) -> Option<&SpaceConfig> {
+        self.spaces.iter().find(|s| s.slug == slug)
     }
 }
 

@@ -92,7 +92,13 @@ impl SourceText<'_> {
         if key.is_empty() || table.is_empty() && current.is_empty() {
             return None;
         }
-        // A whole table (e.g. `steps[1]`): point at its header.
+        // A whole table (e.g. `steps[1]`), or a key missing from one: point
+        // at the table's header, where the key belongs.
+        self.line_of_header(path)
+            .or_else(|| self.line_of_header(&table))
+    }
+
+    fn line_of_header(&self, path: &str) -> Option<usize> {
         let mut seen: std::collections::HashMap<String, usize> = Default::default();
         for (index, raw) in self.text.lines().enumerate() {
             if let Some(name) = raw

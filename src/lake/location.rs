@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
+use object_store::ClientConfigKey;
 use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
 use serde::Deserialize;
@@ -20,7 +21,9 @@ pub enum LakeLocation {
     },
 }
 
-/// S3 connection settings; unset fields fall back to the usual AWS_* variables.
+/// S3 connection settings; every unset field falls back to the usual AWS_*
+/// variable (`AWS_ENDPOINT_URL`, `AWS_REGION`, `AWS_ACCESS_KEY_ID`,
+/// `AWS_SECRET_ACCESS_KEY`, `AWS_ALLOW_HTTP`).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct S3Options {
@@ -29,8 +32,98 @@ pub struct S3Options {
     pub access_key_id: Option<Secret>,
     pub secret_access_key: Option<Secret>,
     /// Plain HTTP is only for an S3-API server on loopback (tests, local dev).
-    #[serde(default)]
-    pub allow_http: bool,
+    /// An Option, not a bool defaulting to false: an unset key must leave
+    /// `AWS_ALLOW_HTTP` in force.
+    pub allow_http: Option<bool>,
+}
+
+impl S3Options {
+    /// The builder `open_store` uses: the AWS_* environment first, then every
+    /// key the configuration sets on top (and only those).
+    fn builder(&self, bucket: &str) -> AmazonS3Builder {
+        self.builder_over(AmazonS3Builder::from_env().with_bucket_name(bucket))
+    }
+
+    fn builder_over(&self, mut builder: AmazonS3Builder) -> AmazonS3Builder {
+        if let Some(endpoint) = &self.endpoint {
+            // object_store prefers AWS_ENDPOINT_URL_S3 over the endpoint in
+            // build: set both so the configured one wins.
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_config(AmazonS3ConfigKey::S3Endpoint, endpoint);
+        }
+        if let Some(region) = &self.region {
+            builder = builder.with_region(region);
+        }
+        if let Some(key) = &self.access_key_id {
+            builder = builder.with_access_key_id(key.expose());
+        }
+        if let Some(secret) = &self.secret_access_key {
+            builder = builder.with_secret_access_key(secret.expose());
+        }
+        if let Some(allow_http) = self.allow_http {
+            builder = builder.with_allow_http(allow_http);
+        }
+        builder
+    }
+}
+
+/// Refuses a plain-http endpoint unless allow_http is on, naming where each
+/// value came from. Without this check object_store fails at the first
+/// request with an opaque "builder error".
+fn check_endpoint(options: &S3Options, builder: &AmazonS3Builder) -> Result<()> {
+    let s3_endpoint = builder.get_config_value(&AmazonS3ConfigKey::S3Endpoint);
+    let endpoint_from = if options.endpoint.is_some() {
+        "lake.s3.endpoint"
+    } else if s3_endpoint.is_some() {
+        "AWS_ENDPOINT_URL_S3"
+    } else {
+        "AWS_ENDPOINT_URL"
+    };
+    let Some(endpoint) =
+        s3_endpoint.or_else(|| builder.get_config_value(&AmazonS3ConfigKey::Endpoint))
+    else {
+        return Ok(());
+    };
+    let parsed = url::Url::parse(&endpoint).map_err(|e| LakeError::BadUrl {
+        url: endpoint.clone(),
+        reason: format!(
+            "{endpoint_from} is not a URL ({e}); write e.g. https://s3.example.com or http://127.0.0.1:9000"
+        ),
+    })?;
+    if parsed.scheme() != "http" {
+        return Ok(());
+    }
+    let allow_http = builder
+        .get_config_value(&AmazonS3ConfigKey::Client(ClientConfigKey::AllowHttp))
+        .unwrap_or_default();
+    let allowed = match allow_http.to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" | "y" => true,
+        "0" | "false" | "off" | "no" | "n" | "" => false,
+        _ => {
+            return Err(LakeError::BadUrl {
+                url: endpoint,
+                reason: format!(
+                    "AWS_ALLOW_HTTP={allow_http:?} is not a boolean; write AWS_ALLOW_HTTP=true or false"
+                ),
+            });
+        }
+    };
+    if allowed {
+        return Ok(());
+    }
+    let refused_by = if options.allow_http == Some(false) {
+        "lake.s3.allow_http = false"
+    } else {
+        "neither lake.s3.allow_http nor AWS_ALLOW_HTTP is true"
+    };
+    Err(LakeError::BadUrl {
+        url: endpoint,
+        reason: format!(
+            "plain http endpoint (from {endpoint_from}) but {refused_by}; set lake.s3.allow_http = true \
+             or AWS_ALLOW_HTTP=true (for an S3-API server on loopback only), or use https"
+        ),
+    })
 }
 
 impl LakeLocation {
@@ -72,21 +165,14 @@ impl LakeLocation {
         Ok(Self::Local(url.into()))
     }
 
-    /// Checks that a plain-HTTP endpoint is on loopback.
+    /// Checks the S3 endpoint the configuration and environment together
+    /// give: a URL, and plain http only with allow_http. No I/O.
     pub fn validate(&self) -> Result<()> {
-        if let Self::S3 { options, .. } = self
-            && let Some(endpoint) = &options.endpoint
+        if let Self::S3 {
+            bucket, options, ..
+        } = self
         {
-            let parsed = url::Url::parse(endpoint).map_err(|e| LakeError::BadUrl {
-                url: endpoint.clone(),
-                reason: format!("endpoint is not a URL ({e}); write e.g. http://127.0.0.1:9000"),
-            })?;
-            if parsed.scheme() == "http" && !options.allow_http {
-                return Err(LakeError::BadUrl {
-                    url: endpoint.clone(),
-                    reason: "plain http endpoint; set lake.s3.allow_http = true (loopback only) or use https".into(),
-                });
-            }
+            check_endpoint(options, &options.builder(bucket))?;
         }
         Ok(())
     }
@@ -103,7 +189,6 @@ impl std::fmt::Display for LakeLocation {
 
 /// Opens an object store whose paths are relative to the location's root.
 pub fn open_store(location: &LakeLocation) -> Result<Arc<dyn ObjectStore>> {
-    location.validate()?;
     match location {
         LakeLocation::Local(path) => {
             std::fs::create_dir_all(path).map_err(|source| LakeError::LocalFolder {
@@ -122,20 +207,8 @@ pub fn open_store(location: &LakeLocation) -> Result<Arc<dyn ObjectStore>> {
             prefix,
             options,
         } => {
-            let mut builder = AmazonS3Builder::from_env().with_bucket_name(bucket);
-            if let Some(endpoint) = &options.endpoint {
-                builder = builder.with_endpoint(endpoint);
-            }
-            if let Some(region) = &options.region {
-                builder = builder.with_region(region);
-            }
-            if let Some(key) = &options.access_key_id {
-                builder = builder.with_access_key_id(key.expose());
-            }
-            if let Some(secret) = &options.secret_access_key {
-                builder = builder.with_secret_access_key(secret.expose());
-            }
-            builder = builder.with_allow_http(options.allow_http);
+            let builder = options.builder(bucket);
+            check_endpoint(options, &builder)?;
             let s3 = builder.build().map_err(|source| LakeError::Store {
                 path: format!("s3://{bucket}"),
                 source,
@@ -146,5 +219,78 @@ pub fn open_store(location: &LakeLocation) -> Result<Arc<dyn ObjectStore>> {
                 Ok(Arc::new(PrefixStore::new(s3, prefix.as_str())))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A builder as `from_env` would make it from these AWS_* variables
+    /// (the test process's own environment stays untouched).
+    fn env(vars: &[(&str, &str)]) -> AmazonS3Builder {
+        vars.iter().fold(AmazonS3Builder::new(), |b, (k, v)| {
+            b.with_config(k.to_ascii_lowercase().parse().unwrap(), *v)
+        })
+    }
+
+    fn check(options: &S3Options, vars: &[(&str, &str)]) -> Result<()> {
+        check_endpoint(options, &options.builder_over(env(vars)))
+    }
+
+    #[test]
+    fn unset_keys_leave_the_environment_in_force() {
+        let none = S3Options::default();
+        let loopback = ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000");
+        check(&none, &[loopback, ("AWS_ALLOW_HTTP", "true")]).unwrap();
+        check(&none, &[("AWS_ENDPOINT_URL", "https://s3.example.com")]).unwrap();
+        check(&none, &[]).unwrap();
+        let err = check(&none, &[loopback]).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "lake URL \"http://127.0.0.1:9000\": plain http endpoint (from AWS_ENDPOINT_URL) but \
+             neither lake.s3.allow_http nor AWS_ALLOW_HTTP is true; set lake.s3.allow_http = true \
+             or AWS_ALLOW_HTTP=true (for an S3-API server on loopback only), or use https"
+        );
+        let bad = check(&none, &[loopback, ("AWS_ALLOW_HTTP", "maybe")]).unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("AWS_ALLOW_HTTP=\"maybe\" is not a boolean")
+        );
+    }
+
+    #[test]
+    fn set_keys_override_the_environment() {
+        let refuse = S3Options {
+            allow_http: Some(false),
+            ..S3Options::default()
+        };
+        let err = check(
+            &refuse,
+            &[
+                ("AWS_ENDPOINT_URL", "http://127.0.0.1:9000"),
+                ("AWS_ALLOW_HTTP", "true"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("but lake.s3.allow_http = false;"));
+        // The configured endpoint beats AWS_ENDPOINT_URL_S3 (which object_store
+        // would otherwise prefer).
+        let https = S3Options {
+            endpoint: Some("https://s3.example.com".into()),
+            ..S3Options::default()
+        };
+        check(&https, &[("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:9000")]).unwrap();
+        let plain = S3Options {
+            endpoint: Some("http://127.0.0.1:9000".into()),
+            ..S3Options::default()
+        };
+        let err = check(&plain, &[("AWS_ENDPOINT_URL_S3", "https://s3.example.com")]).unwrap_err();
+        assert!(err.to_string().contains("(from lake.s3.endpoint)"));
+        let allowed = S3Options {
+            allow_http: Some(true),
+            ..plain
+        };
+        check(&allowed, &[]).unwrap();
     }
 }

@@ -271,9 +271,12 @@ pub static BI_QUERIES: TableSpec = TableSpec {
             utf8("sql_text", true),
             utf8("query_fingerprint", true),
             list_of_utf8("referenced_tables"),
+            list_of_utf8("written_tables"),
             list_of_utf8("referenced_columns"),
+            utf8("database", true),
             utf8("executed_by", true),
             Field::new("executed_at", ts(), true),
+            Field::new("execution_count", DataType::Int64, false),
             utf8("dashboard_id", true),
             utf8("dashboard_title", true),
             utf8("dashboard_url", true),
@@ -300,6 +303,7 @@ pub static SYNC_JOBS: TableSpec = TableSpec {
             Field::new("finished_at", ts(), true),
             Field::new("rows_upserted", DataType::Int64, false),
             utf8("error", true),
+            utf8("report", true),
         ]))
     }),
     partition_keys: &[

@@ -11,6 +11,8 @@
 //! - `sessionize(ts_us, is_page)`: aggregate; one user-day's sessions as a
 //!   list of structs (index, start, end, events, pageviews, actions,
 //!   duration_s).
+//! - `percentile_cont(p) WITHIN GROUP (ORDER BY x)`: aggregate; replaces
+//!   DataFusion's, whose interpolation weight is quantized (see percentile.rs).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -31,9 +33,11 @@ use datafusion::prelude::SessionContext;
 
 use super::collect::{PairsFinish, pairs_udaf};
 use super::params::{FeatureArea, MetricParams};
+use super::percentile::percentile_cont_udaf;
 
 /// Registers every function of this module in `ctx` for `params`.
 pub fn register(ctx: &SessionContext, params: &MetricParams) {
+    ctx.register_udaf(percentile_cont_udaf());
     ctx.register_udf(to_local_date());
     ctx.register_udf(is_noise(&params.noise_events, &params.noise_prefixes));
     ctx.register_udf(is_search(&params.search_events));

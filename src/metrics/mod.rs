@@ -15,6 +15,7 @@ mod collect;
 mod definition;
 mod functions;
 mod params;
+mod percentile;
 mod scratch;
 
 use std::collections::{BTreeMap, HashSet};

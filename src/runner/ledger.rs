@@ -15,7 +15,27 @@ use crate::lake::Lake;
 pub enum RunStatus {
     Running,
     Succeeded,
+    /// Every step ran, but some input file could only be read up to damage
+    /// (its quarantine row, line 0, says where).
+    SucceededWithQuarantinedInput,
     Failed,
+}
+
+impl RunStatus {
+    /// Done for a backfill's resume: re-running would read the same damaged
+    /// file again (`--force` re-runs once it is fixed).
+    pub fn is_success(self) -> bool {
+        matches!(self, Self::Succeeded | Self::SucceededWithQuarantinedInput)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::SucceededWithQuarantinedInput => "succeeded with quarantined input",
+            Self::Failed => "failed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -60,8 +80,8 @@ impl RunRecord {
             })
             .collect();
         format!(
-            "{:?} in {} ms; {}",
-            self.status,
+            "{} in {} ms; {}",
+            self.status.label(),
             self.duration_ms,
             steps.join("; ")
         )

@@ -1,6 +1,7 @@
 //! Running jobs: one logical date at a time, each step in order, with a
 //! ledger entry per attempt and a lease so two runs of a job never overlap.
 
+pub mod collect;
 mod lease;
 mod ledger;
 
@@ -16,7 +17,7 @@ pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
 use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
-use crate::sources::segment::{self, IngestError, IngestRequest};
+use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -43,6 +44,22 @@ pub enum RunError {
     },
     #[error("run ledger at {path}: {reason}")]
     Ledger { path: String, reason: String },
+    #[error(
+        "no connector named {name:?} in the configuration (known: {known}); use a connector's name or id"
+    )]
+    UnknownConnector { name: String, known: String },
+    #[error("connector {name:?} is a {kind} connector; {wanted}")]
+    WrongConnectorKind {
+        name: String,
+        kind: &'static str,
+        wanted: &'static str,
+    },
+    #[error("connector {connector} ({date}): {error}")]
+    CollectFailed {
+        connector: String,
+        date: NaiveDate,
+        error: String,
+    },
 }
 
 /// Options of one run or backfill.
@@ -119,7 +136,7 @@ async fn backfill_dates(
             && ledger
                 .latest(&job.name, date)
                 .await?
-                .is_some_and(|r| r.status == RunStatus::Succeeded);
+                .is_some_and(|r| r.status.is_success());
         if done {
             report.skipped.push(date);
             log_line(
@@ -187,6 +204,7 @@ async fn run_date(
     let mut record = ledger.begin(&job.name, date).await?;
     let started = Instant::now();
     let mut failure = None;
+    let mut quarantined_input = false;
     for (index, step) in job.steps.iter().enumerate() {
         let step_started = Instant::now();
         let outcome = run_step(lake, config, step, index, date, &params).await;
@@ -200,7 +218,11 @@ async fn run_date(
             error: None,
         };
         match outcome {
-            Ok((summary, counts)) => {
+            Ok((summary, counts, damaged_input)) => {
+                if damaged_input {
+                    step_record.status = RunStatus::SucceededWithQuarantinedInput;
+                    quarantined_input = true;
+                }
                 step_record.summary = summary;
                 step_record.counts = counts;
                 record.steps.push(step_record);
@@ -218,6 +240,8 @@ async fn run_date(
     record.finished_at = Some(Utc::now());
     record.status = if failure.is_some() {
         RunStatus::Failed
+    } else if quarantined_input {
+        RunStatus::SucceededWithQuarantinedInput
     } else {
         RunStatus::Succeeded
     };
@@ -236,13 +260,19 @@ async fn run_step(
     index: usize,
     date: NaiveDate,
     params: &crate::config::Params,
-) -> Result<(String, serde_json::Value), RunError> {
+) -> Result<(String, serde_json::Value, bool), RunError> {
     match step {
-        StepConfig::Ingest { source, files } => {
+        StepConfig::Ingest {
+            source,
+            files,
+            event_time_max_ahead_days,
+            event_time_max_behind_days,
+        } => {
             let source = expand_params(source, params).map_err(|message| RunError::Params {
                 job: format!("step {index}"),
                 message,
             })?;
+            let defaults = EventTimeBounds::default();
             let report = segment::ingest(
                 lake,
                 &IngestRequest {
@@ -250,11 +280,17 @@ async fn run_step(
                     selection: *files,
                     date,
                     s3: config.lake.s3.clone(),
+                    event_time: EventTimeBounds {
+                        max_ahead_days: event_time_max_ahead_days
+                            .unwrap_or(defaults.max_ahead_days),
+                        max_behind_days: event_time_max_behind_days
+                            .unwrap_or(defaults.max_behind_days),
+                    },
                 },
             )
             .await?;
             let counts = serde_json::to_value(&report).unwrap_or_default();
-            Ok((report.to_string(), counts))
+            Ok((report.to_string(), counts, report.damaged_files > 0))
         }
         StepConfig::Derive { sql_dir, metrics } => {
             let sql_dir = sql_dir
@@ -277,11 +313,41 @@ async fn run_step(
             };
             let report = metrics::derive(lake, &request).await?;
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
-            Ok((report.to_string(), counts))
+            Ok((report.to_string(), counts, false))
+        }
+        StepConfig::BiSync { connector } => {
+            let job = collect::sync(lake, config, connector, Some(date)).await?;
+            collect_step_outcome(connector, job)
+        }
+        StepConfig::MineLogs { connector } => {
+            let report = collect::mine(lake, config, connector, Some(date)).await?;
+            if let Some(job) = report.failed.into_iter().next() {
+                return collect_step_outcome(connector, job);
+            }
+            let counts = serde_json::json!({ "rows_upserted": report.rows_upserted });
+            Ok((format!("{} query-log rows", report.rows_upserted), counts))
         }
         other => Err(RunError::StepUnavailable {
             index,
             kind: other.kind(),
         }),
+    }
+}
+
+/// A collect step succeeds when its sync job did.
+fn collect_step_outcome(
+    connector: &str,
+    job: crate::sources::collect::SyncJob,
+) -> Result<(String, serde_json::Value), RunError> {
+    match job.error {
+        Some(error) => Err(RunError::CollectFailed {
+            connector: connector.to_string(),
+            date: job.date,
+            error,
+        }),
+        None => Ok((
+            format!("{} rows ({})", job.rows_upserted, job.kind.as_str()),
+            serde_json::to_value(&job).unwrap_or_default(),
+        )),
     }
 }

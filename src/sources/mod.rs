@@ -1,5 +1,21 @@
-//! Collectors: one module per outside system. Telemetry ingest (Segment) is
-//! the first; BI scrapers and query-log miners plug in beside it.
+//! Collectors: one module per outside system. Telemetry ingest (Segment)
+//! reads files; BI scrapers and query-log miners implement
+//! [`collect::Collector`] and hand their rows to the one writer in
+//! [`bi_queries`], over the one HTTP client in [`http`].
 
+pub mod bi_queries;
+pub mod collect;
 pub mod event_store;
+pub mod http;
 pub mod segment;
+
+use crate::config::ConnectorConfig;
+use collect::{CollectError, Collector};
+
+/// The collector for a connector's type. Each type's folder plugs in here.
+pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>, CollectError> {
+    Err(CollectError::NotBuilt {
+        connector: connector.name.clone(),
+        kind: connector.kind.as_str(),
+    })
+}

@@ -86,6 +86,12 @@ fn fnv1a(text: &str) -> String {
     format!("{hash:016x}")
 }
 
+/// One fingerprint for a text of several statements: the statements'
+/// fingerprints in order, hashed again.
+pub fn fingerprint_of_fingerprints(parts: &[&str]) -> String {
+    fnv1a(&parts.join(";"))
+}
+
 /// The parser's message without any quoted input: only where it stopped.
 fn parse_error(message: &str) -> String {
     let position = message

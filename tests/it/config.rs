@@ -77,14 +77,14 @@ fn unknown_step_type_and_connector() {
     assert_eq!(
         messages(JobConfig::parse("j.toml", text, &no_env, &config)),
         vec![
-            "j.toml:4: unknown variant `ingset`, expected one of `ingest`, `bi_sync`, `mine_logs`, `derive`, `aggregate`; use one of the listed values"
+            "j.toml:4: unknown variant `ingset`, expected one of `ingest`, `bi_sync`, `mine_logs`, `collect_events`, `derive`, `aggregate`; use one of the listed values"
         ]
     );
     let text = "name = \"j\"\n\n[[steps]]\ntype = \"bi_sync\"\nconnector = \"superset-prod\"\n";
     assert_eq!(
         messages(JobConfig::parse("j.toml", text, &no_env, &config)),
         vec![
-            "j.toml:5: steps[0].connector: no connector with id \"superset-prod\" in the configuration; known: []"
+            "j.toml:5: steps[0].connector: no connector named \"superset-prod\" in the configuration; known: []"
         ]
     );
 }
@@ -96,4 +96,73 @@ fn shipped_files_are_valid() {
     let job = std::fs::read_to_string("jobs/daily.toml").unwrap();
     let job = JobConfig::parse("jobs/daily.toml", &job, &no_env, &config).unwrap();
     assert_eq!(job.name, "daily");
+}
+
+#[test]
+fn connector_keys_are_checked_per_type() {
+    let text = r#"
+[[connectors]]
+id = "superset-prod"
+name = "superset prod"
+type = "superset"
+url = "https://superset.example.com"
+username = "u"
+account = "acme"
+
+[[connectors]]
+id = "5f0c2a57-1d7e-4b8e-8d7e-0c6f4f1b9c22"
+name = "wh"
+type = "snowflake"
+account = "acme-xy"
+
+[[connectors]]
+id = "5F0C2A57-1D7E-4B8E-8D7E-0C6F4F1B9C22"
+name = "wh"
+type = "postgres"
+url = "https://db.example.com"
+"#;
+    assert_eq!(
+        messages(AppConfig::parse("c.toml", text, &no_env)),
+        vec![
+            "c.toml:4: connectors[0].name: connector \"superset prod\": connector name \"superset prod\" must be 1-64 letters, digits, - or _",
+            "c.toml:3: connectors[0].id: connector \"superset prod\": connector id \"superset-prod\" is not a UUID; write one such as \"a76c241e-c4ee-546d-ad99-79ffe5e09dd7\"",
+            "c.toml:2: connectors[0].password: connector \"superset prod\": a superset connector needs password; add password = \"…\"",
+            "c.toml:8: connectors[0].account: connector \"superset prod\": a superset connector does not use account; remove it",
+            "c.toml:10: connectors[1].username: connector \"wh\": a snowflake connector needs username; add username = \"…\"",
+            "c.toml:10: connectors[1].private_key_path: connector \"wh\": a snowflake connector needs one of private_key_path, private_key; add one",
+            "c.toml:20: connectors[2].url: connector \"wh\": url must start with postgres:// or postgresql:// and name a host",
+            "c.toml:17: connectors[2].id: duplicate connector id \"5F0C2A57-1D7E-4B8E-8D7E-0C6F4F1B9C22\"; every connector needs its own id",
+            "c.toml:18: connectors[2].name: duplicate connector name \"wh\"; every connector needs its own name",
+        ]
+    );
+}
+
+#[test]
+fn connectors_are_found_by_name_or_id_and_steps_check_their_kind() {
+    let config = AppConfig::parse(
+        "c.toml",
+        r#"
+[[connectors]]
+id = "5f0c2a57-1d7e-4b8e-8d7e-0c6f4f1b9c22"
+name = "warehouse"
+type = "postgres"
+log_dir = "/var/log/postgresql"
+"#,
+        &no_env,
+    )
+    .unwrap();
+    assert_eq!(config.connector("warehouse").unwrap().name, "warehouse");
+    let by_id = config
+        .connector("5F0C2A57-1D7E-4B8E-8D7E-0C6F4F1B9C22")
+        .unwrap();
+    assert_eq!(by_id.id_string(), "5f0c2a57-1d7e-4b8e-8d7e-0c6f4f1b9c22");
+    let job = "name = \"j\"\n\n[[steps]]\ntype = \"bi_sync\"\nconnector = \"warehouse\"\n";
+    assert_eq!(
+        messages(JobConfig::parse("j.toml", job, &no_env, &config)),
+        vec![
+            "j.toml:5: steps[0].connector: connector \"warehouse\" is a postgres connector; bi_sync takes BI tools (superset, metabase, looker, tableau, power_bi)"
+        ]
+    );
+    let job = "name = \"j\"\n\n[[steps]]\ntype = \"mine_logs\"\nconnector = \"5f0c2a57-1d7e-4b8e-8d7e-0c6f4f1b9c22\"\n";
+    assert!(JobConfig::parse("j.toml", job, &no_env, &config).is_ok());
 }

@@ -15,6 +15,7 @@ fn request(source: &std::path::Path, selection: FileSelection, date: &str) -> In
         selection,
         date: date.parse::<NaiveDate>().unwrap(),
         s3: s3_none(),
+        event_time: Default::default(),
     }
 }
 
@@ -292,5 +293,241 @@ async fn missing_source_folder_is_a_clear_error() {
             missing.display().to_string(),
             missing.display()
         )
+    );
+}
+
+fn gzip_member(lines: &[String], level: flate2::Compression) -> Vec<u8> {
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), level);
+    for line in lines {
+        writeln!(gz, "{line}").unwrap();
+    }
+    gz.finish().unwrap()
+}
+
+/// An arrival day of 2025-11-23 with three damaged gzip files among good
+/// ones; returns the quarantine rows expected (file, line, reason).
+fn write_damaged_day(events: &std::path::Path) -> Vec<String> {
+    let folder = events.join(arrival("2025-11-23"));
+    std::fs::create_dir_all(&folder).unwrap();
+    let at = |hour: u32| format!("2025-11-23T{hour:02}:00:00Z");
+    let pages = |ids: &[&str]| -> Vec<String> {
+        ids.iter()
+            .zip(1..)
+            .map(|(id, hour)| page(id, "alice", "acme.com", "home", &at(hour)))
+            .collect()
+    };
+    let read = "lines before the damage were read, fix or replace the file and run the date again";
+    std::fs::write(folder.join("a.json"), pages(&["a1"]).join("\n")).unwrap();
+
+    // Truncated in the middle of its third line. Stored (level 0) deflate
+    // holds the text as is, so the cut is at a known line.
+    let lines = pages(&["b1", "b2", "b3"]);
+    let stored = gzip_member(&lines, flate2::Compression::none());
+    let third = stored
+        .windows(lines[2].len())
+        .position(|w| w == lines[2].as_bytes())
+        .unwrap();
+    let cut = third + 10;
+    std::fs::write(folder.join("b.gz"), &stored[..cut]).unwrap();
+
+    // A good member, then one whose CRC-32 does not match its content.
+    let good = gzip_member(&pages(&["c1"]), flate2::Compression::fast());
+    let mut bad = gzip_member(&pages(&["c2"]), flate2::Compression::fast());
+    let crc = bad.len() - 8;
+    bad[crc] ^= 0x01;
+    std::fs::write(folder.join("c.gz"), [good.clone(), bad].concat()).unwrap();
+
+    // Garbage after a good member (a shipper appending a partial write).
+    let good_d = gzip_member(&pages(&["d1", "d2"]), flate2::Compression::fast());
+    let garbage = b"\x00\x00\x1fnot gzip";
+    std::fs::write(folder.join("d.gz"), [good_d.as_slice(), garbage].concat()).unwrap();
+
+    std::fs::write(folder.join("e.json"), pages(&["e1"]).join("\n")).unwrap();
+    vec![
+        format!(
+            "b.gz|0|gzip: member 1 (at byte 0) is cut short: the file ends at byte {cut} inside it (a partial upload?); the 2 {read}"
+        ),
+        format!(
+            "c.gz|0|gzip: member 2 (at byte {}) decodes but fails its CRC-32 check, so none of its content is used; the 1 {read}",
+            good.len()
+        ),
+        format!(
+            "d.gz|0|gzip: bytes {}..{} after member 1 are not gzip data; the 2 {read}",
+            good_d.len(),
+            good_d.len() + garbage.len()
+        ),
+    ]
+}
+
+/// Rows as `a|b|c` lines (NULL for a null).
+async fn rows(lake: &Lake, query: &str) -> Vec<String> {
+    use datafusion::arrow::util::display::array_value_to_string;
+    let batches = usagelake::query::run_sql(lake, query).await.unwrap();
+    let mut out = Vec::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = batch
+                .columns()
+                .iter()
+                .map(|c| array_value_to_string(c, row).unwrap())
+                .collect();
+            out.push(cells.join("|"));
+        }
+    }
+    out
+}
+
+/// One damaged file no longer stops the day: what decoded before the
+/// damage is ingested, each damaged file gets one quarantine row saying
+/// where, and the other files are read.
+#[tokio::test]
+async fn damaged_gzip_files_are_read_up_to_the_damage() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    let expected = write_damaged_day(&events);
+    let report = ingest_arrivals(&lake, &events, "2025-11-23").await;
+    assert_eq!(
+        (
+            report.files,
+            report.lines,
+            report.quarantined,
+            report.damaged_files
+        ),
+        (5, 7, 3, 3)
+    );
+    assert!(
+        report.to_string().ends_with(
+            "quarantined 3; 3 damaged files read up to the damage (quarantine rows with line 0)"
+        ),
+        "{report}"
+    );
+    assert_eq!(
+        rows(&lake, "SELECT message_id FROM pages ORDER BY message_id").await,
+        ["a1", "b1", "b2", "c1", "d1", "d2", "e1"]
+    );
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT regexp_replace(input, '.*/', ''), line, reason, raw FROM quarantine ORDER BY 1"
+        )
+        .await,
+        expected.iter().map(|r| format!("{r}|")).collect::<Vec<_>>()
+    );
+}
+
+/// The run says so: a distinct status in the ledger and exit code 3.
+#[test]
+fn a_run_with_a_damaged_file_succeeds_with_quarantined_input() {
+    let dir = tempfile::tempdir().unwrap();
+    write_damaged_day(&dir.path().join("events"));
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .current_dir(dir.path())
+        .args([
+            "run",
+            "daily",
+            "--date",
+            "2025-11-23",
+            "--set",
+            "events=./events",
+        ])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("daily 2025-11-23: succeeded with quarantined input in "),
+        "{stdout}"
+    );
+    let ledger = dir
+        .path()
+        .join("lake/_usagelake/runs/daily/2025-11-23/attempt-0001.json");
+    let record: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ledger).unwrap()).unwrap();
+    assert_eq!(record["status"], "succeeded_with_quarantined_input");
+    assert_eq!(
+        record["steps"][0]["status"],
+        "succeeded_with_quarantined_input"
+    );
+    assert_eq!(record["steps"][0]["counts"]["damaged_files"], 3);
+    assert_eq!(record["steps"][0]["counts"]["written"]["pages"], 7);
+}
+
+/// Event times far from `receivedAt` (device clocks at 1970 or 9999) are
+/// quarantined instead of making one-row partitions; the bounds are
+/// inclusive and configurable.
+#[tokio::test]
+async fn implausible_event_times_are_quarantined() {
+    let (dir, lake) = temp_lake();
+    let events = dir.path().join("events");
+    let received = "2025-11-23T12:00:00Z";
+    let at = |id: &str, ts: &str| {
+        format!(
+            r#"{{"type":"page","messageId":"{id}","userId":"u","name":"home","timestamp":"{ts}","receivedAt":"{received}"}}"#
+        )
+    };
+    let lines = [
+        at("epoch", "1970-01-01T00:00:00Z"),
+        at("far-future", "9999-12-31T23:59:59Z"),
+        // Exactly on the bounds: kept.
+        at("ahead-1d", "2025-11-24T12:00:00Z"),
+        at("behind-365d", "2024-11-23T12:00:00Z"),
+        // One millisecond past them.
+        at("ahead-1d-1ms", "2025-11-24T12:00:00.001Z"),
+        at("behind-365d-1ms", "2024-11-23T11:59:59.999Z"),
+        // No receivedAt: nothing to compare with.
+        r#"{"type":"track","messageId":"no-received","event":"e","timestamp":"1999-01-01T00:00:00Z"}"#
+            .to_string(),
+    ];
+    write_events(&events, "day/part-0.json", &lines);
+    let report = ingest(&lake, &request(&events, FileSelection::All, "2025-11-23"))
+        .await
+        .unwrap();
+    assert_eq!((report.lines, report.quarantined), (7, 4));
+    assert_eq!(
+        rows(
+            &lake,
+            "SELECT message_id, CAST(date AS VARCHAR) FROM pages ORDER BY 1"
+        )
+        .await,
+        ["ahead-1d|2025-11-24", "behind-365d|2024-11-23"]
+    );
+    assert_eq!(
+        rows(&lake, "SELECT message_id FROM tracks").await,
+        ["no-received"]
+    );
+    let ahead = "day(s) after `receivedAt` 2025-11-23T12:00:00Z (bound: ingest step's event_time_max_ahead_days)";
+    let behind = "day(s) before `receivedAt` 2025-11-23T12:00:00Z (bound: ingest step's event_time_max_behind_days)";
+    assert_eq!(
+        rows(&lake, "SELECT line, reason FROM quarantine ORDER BY line").await,
+        [
+            format!(
+                "1|implausible event time: `timestamp` 1970-01-01T00:00:00Z is more than 365 {behind}"
+            ),
+            format!(
+                "2|implausible event time: `timestamp` 9999-12-31T23:59:59Z is more than 1 {ahead}"
+            ),
+            format!(
+                "5|implausible event time: `timestamp` 2025-11-24T12:00:00.001Z is more than 1 {ahead}"
+            ),
+            format!(
+                "6|implausible event time: `timestamp` 2024-11-23T11:59:59.999Z is more than 365 {behind}"
+            ),
+        ]
+    );
+
+    // Wider bounds take the 2024 event in.
+    let (_dir2, lake2) = temp_lake();
+    let mut wide = request(&events, FileSelection::All, "2025-11-23");
+    wide.event_time.max_behind_days = 400;
+    let report = ingest(&lake2, &wide).await.unwrap();
+    assert_eq!(report.quarantined, 3);
+    assert_eq!(
+        rows(&lake2, "SELECT message_id FROM pages ORDER BY 1").await,
+        ["ahead-1d", "behind-365d", "behind-365d-1ms"]
     );
 }

@@ -1,9 +1,11 @@
 //! Integration tests, linked once into one binary.
 
 mod cli;
+mod collect;
 mod config;
 mod duckdb;
 mod event_store;
+mod http;
 mod ingest;
 mod lake;
 mod metrics;

@@ -144,6 +144,7 @@ async fn run_file_chunked(name: &str, chunk_events: Option<i64>) {
                     selection: FileSelection::All,
                     date: NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
                     s3: s3_none(),
+                    event_time: Default::default(),
                 },
             )
             .await
@@ -202,6 +203,11 @@ async fn retention() {
 #[tokio::test]
 async fn dst_change_in_a_non_utc_timezone() {
     run_file("dst.test").await;
+}
+
+#[tokio::test]
+async fn percentiles_are_exact() {
+    run_file("percentiles.test").await;
 }
 
 /// A lake written by DuckDB, not by usagelake, following the table
@@ -343,6 +349,7 @@ async fn invariants_hold_on_generated_data() {
             selection: FileSelection::All,
             date: end,
             s3: s3_none(),
+            event_time: Default::default(),
         },
     )
     .await
@@ -487,6 +494,7 @@ async fn user_sql_files_add_tables_and_shape_errors_name_the_fix() {
             selection: FileSelection::All,
             date: NaiveDate::from_ymd_opt(2026, 3, 10).unwrap(),
             s3: s3_none(),
+            event_time: Default::default(),
         },
     )
     .await

@@ -3,7 +3,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use chrono::NaiveDate;
@@ -88,7 +88,7 @@ async fn ingest_and_query_on_s3_match_local_disk() {
         region: Some("us-east-1".into()),
         access_key_id: Some(usagelake::config::Secret::new("testing")),
         secret_access_key: Some(usagelake::config::Secret::new("testing")),
-        allow_http: true,
+        allow_http: Some(true),
     };
     let s3_lake =
         Lake::open(&LakeLocation::parse("s3://usage/lakes/demo", &options).unwrap()).unwrap();
@@ -128,6 +128,7 @@ async fn ingest_and_query_on_s3_match_local_disk() {
         selection: FileSelection::ByArrivalDate,
         date: NaiveDate::from_ymd_opt(2025, 11, 23).unwrap(),
         s3: s3_none(),
+        event_time: Default::default(),
     };
     for _ in 0..2 {
         let on_s3 = ingest(&s3_lake, &request).await.unwrap();
@@ -166,4 +167,102 @@ async fn ingest_and_query_on_s3_match_local_disk() {
         .unwrap()
         .release()
         .await;
+}
+
+/// `usagelake` in `cwd` (no config file there: built-in defaults, no
+/// `[lake.s3]`) with the S3 settings given only as AWS_* variables of the
+/// child process.
+fn usagelake_with_env(cwd: &std::path::Path, env: &[(&str, String)], args: &[&str]) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_usagelake"));
+    command.current_dir(cwd).args(args);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    command.output().unwrap()
+}
+
+fn succeeded(output: &Output) -> String {
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn demo_on_s3_configured_by_environment_alone() {
+    let server = start_moto();
+    create_bucket(server.port, "envlake");
+    let dir = tempfile::tempdir().unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", server.port);
+    let mut env = vec![
+        ("AWS_ACCESS_KEY_ID", "testing".to_string()),
+        ("AWS_SECRET_ACCESS_KEY", "testing".to_string()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ENDPOINT_URL", endpoint.clone()),
+    ];
+    let demo = [
+        "demo",
+        "--events",
+        "3000",
+        "--days",
+        "4",
+        "--end-date",
+        "2026-11-01",
+    ];
+    // Without AWS_ALLOW_HTTP the http endpoint is refused up front, saying why.
+    let refused = usagelake_with_env(
+        dir.path(),
+        &env,
+        &[&["--lake", "s3://envlake/demo"][..], &demo].concat(),
+    );
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "lake URL \"{endpoint}\": plain http endpoint (from AWS_ENDPOINT_URL) but neither \
+             lake.s3.allow_http nor AWS_ALLOW_HTTP is true"
+        )),
+        "{stderr}"
+    );
+
+    env.push(("AWS_ALLOW_HTTP", "true".to_string()));
+    succeeded(&usagelake_with_env(
+        dir.path(),
+        &env,
+        &[&["--lake", "s3://envlake/demo"][..], &demo].concat(),
+    ));
+    let on_s3 = succeeded(&usagelake_with_env(
+        dir.path(),
+        &env,
+        &["--lake", "s3://envlake/demo", "tables", "--format", "json"],
+    ));
+    // The same demo on a local lake: the S3 lake holds the same tables and rows.
+    let local = tempfile::tempdir().unwrap();
+    succeeded(&usagelake_with_env(local.path(), &[], &demo));
+    let on_disk = succeeded(&usagelake_with_env(
+        local.path(),
+        &[],
+        &["tables", "--format", "json"],
+    ));
+    let rows = |json: &str| -> Vec<(String, u64)> {
+        json.lines()
+            .map(|l| {
+                let t: serde_json::Value = serde_json::from_str(l).unwrap();
+                (
+                    t["table"].as_str().unwrap().to_string(),
+                    t["rows"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let s3_rows = rows(&on_s3);
+    assert_eq!(s3_rows, rows(&on_disk));
+    for table in ["pages", "tracks", "quarantine", "dau", "stickiness"] {
+        assert!(
+            s3_rows.iter().any(|(t, n)| t == table && *n > 0),
+            "no {table} rows on S3: {on_s3}"
+        );
+    }
 }

@@ -7,6 +7,11 @@
 //! several members (`cat a.gz b.gz`, a log shipper's appends) would then
 //! silently lose all but the first; so this calls the `_ex` entry point,
 //! which reports the bytes consumed, and decodes member after member.
+//!
+//! A damaged file (a partial upload, a full disk on the producer) still
+//! yields what decodes before the damage: libdeflate only decodes whole
+//! members, so a member it refuses is decoded again with flate2's streaming
+//! decoder, which hands out the bytes it produced before the error.
 
 use std::ffi::c_void;
 use std::ptr::NonNull;
@@ -17,15 +22,42 @@ use libdeflate_sys::{
     libdeflate_result_LIBDEFLATE_SUCCESS,
 };
 
-/// Why a gzip file could not be decoded.
+/// Why a gzip file could not be decoded to its end. Members count from 1,
+/// byte offsets from 0 in the compressed file.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GunzipError {
     #[error(
-        "member {member} (at byte {offset}) is not valid gzip data: the file is corrupt or truncated"
+        "member {member} (at byte {offset}) is cut short: the file ends at byte {end} inside it (a partial upload?)"
     )]
-    BadData { member: usize, offset: usize },
-    #[error("member {member} decompresses to more than {limit} bytes")]
-    TooLarge { member: usize, limit: usize },
+    Truncated {
+        member: usize,
+        offset: usize,
+        end: usize,
+    },
+    #[error(
+        "member {member} (at byte {offset}) holds corrupt compressed data (detected at byte {at})"
+    )]
+    BadData {
+        member: usize,
+        offset: usize,
+        at: usize,
+    },
+    #[error(
+        "member {member} (at byte {offset}) decodes but fails its CRC-32 check, so none of its content is used"
+    )]
+    BadCrc { member: usize, offset: usize },
+    #[error("bytes {offset}..{end} after member {members} are not gzip data")]
+    NotGzip {
+        members: usize,
+        offset: usize,
+        end: usize,
+    },
+    #[error("member {member} (at byte {offset}) decompresses to more than {limit} bytes")]
+    TooLarge {
+        member: usize,
+        offset: usize,
+        limit: usize,
+    },
 }
 
 /// No member may grow past this (a zip bomb, or a file that belongs in
@@ -99,6 +131,11 @@ thread_local! {
 }
 
 /// Appends the decoded content of every gzip member in `input` to `out`.
+///
+/// On damage `out` still holds every member before the damaged one, and of
+/// a truncated or corrupt member its lines up to the last complete one (the
+/// cut line is part of the damage). A member failing its CRC adds nothing:
+/// the damage could be anywhere in it.
 pub fn gunzip(input: &[u8], out: &mut Vec<u8>) -> Result<(), GunzipError> {
     DECOMPRESSOR.with_borrow_mut(|slot| {
         let decompressor = slot.get_or_insert_with(Decompressor::new);
@@ -133,10 +170,11 @@ fn gunzip_with(
                     offset += consumed;
                     break;
                 }
-                Member::Bad => return Err(GunzipError::BadData { member, offset }),
+                Member::Bad => return Err(salvage(input, offset, member, out)),
                 Member::NeedsRoom if room >= MAX_MEMBER_BYTES => {
                     return Err(GunzipError::TooLarge {
                         member,
+                        offset,
                         limit: MAX_MEMBER_BYTES,
                     });
                 }
@@ -145,6 +183,42 @@ fn gunzip_with(
         }
     }
     Ok(())
+}
+
+/// Decodes the member libdeflate refused (at `offset`) with a streaming
+/// decoder, keeps its complete lines, and says what is wrong with it.
+fn salvage(input: &[u8], offset: usize, member: usize, out: &mut Vec<u8>) -> GunzipError {
+    let rest = &input[offset..];
+    if !rest.starts_with(&[0x1f, 0x8b]) {
+        return GunzipError::NotGzip {
+            members: member - 1,
+            offset,
+            end: input.len(),
+        };
+    }
+    let start = out.len();
+    let mut decoder = flate2::bufread::GzDecoder::new(rest);
+    // read_to_end appends what it decoded before an error.
+    let result = std::io::Read::read_to_end(&mut decoder, out);
+    let at = offset + rest.len() - decoder.get_ref().len();
+    let error = match result {
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => GunzipError::Truncated {
+            member,
+            offset,
+            end: input.len(),
+        },
+        // flate2 reads a complete member whose trailer does not match.
+        Err(e) if e.to_string().contains("checksum") => {
+            out.truncate(start);
+            return GunzipError::BadCrc { member, offset };
+        }
+        // Bad data; or flate2 accepting what libdeflate refused, which
+        // still leaves the member unverified.
+        _ => GunzipError::BadData { member, offset, at },
+    };
+    let complete = memchr::memrchr(b'\n', &out[start..]).map_or(0, |i| i + 1);
+    out.truncate(start + complete);
+    error
 }
 
 #[cfg(test)]
@@ -192,29 +266,125 @@ mod tests {
         assert_eq!(decode(&mixed).unwrap(), expected);
     }
 
+    fn lines(n: u32) -> Vec<u8> {
+        (0..n)
+            .flat_map(|i| format!("{{\"n\":{i}}}\n").into_bytes())
+            .collect()
+    }
+
+    /// Decodes damaged input: the error, and what was kept.
+    fn damaged(input: &[u8]) -> (GunzipError, Vec<u8>) {
+        let mut out = Vec::new();
+        let error = gunzip(input, &mut out).unwrap_err();
+        (error, out)
+    }
+
     #[test]
-    fn corrupt_and_truncated_input_are_errors_that_say_where() {
-        let good = gzip(b"{\"a\":1}\n{\"b\":2}\n");
-        let truncated = &good[..good.len() - 6];
+    fn a_truncated_member_keeps_its_complete_lines() {
+        let text = lines(20_000);
+        let first = gzip(b"{\"first\":1}\n");
+        let second = gzip(&text);
+        let mut file = first.clone();
+        file.extend_from_slice(&second[..second.len() / 2]);
+        let (error, out) = damaged(&file);
         assert_eq!(
-            decode(truncated).unwrap_err().to_string(),
-            "member 1 (at byte 0) is not valid gzip data: the file is corrupt or truncated"
-        );
-        let mut garbage_after = good.clone();
-        garbage_after.extend_from_slice(b"not gzip");
-        assert_eq!(
-            decode(&garbage_after).unwrap_err(),
-            GunzipError::BadData {
+            error,
+            GunzipError::Truncated {
                 member: 2,
-                offset: good.len()
+                offset: first.len(),
+                end: file.len()
             }
         );
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "member 2 (at byte {}) is cut short: the file ends at byte {} inside it (a partial upload?)",
+                first.len(),
+                file.len()
+            )
+        );
+        // The first member whole, then a prefix of the second's lines that
+        // ends at a line end: some lines, not all.
+        let kept = out.strip_prefix(b"{\"first\":1}\n".as_slice()).unwrap();
+        assert!(text.starts_with(kept) && kept.ends_with(b"\n"));
+        assert!(
+            kept.len() > 1000 && kept.len() < text.len(),
+            "{}",
+            kept.len()
+        );
+
+        // Cut inside the header: nothing of it.
+        let (error, out) = damaged(&second[..5]);
+        assert!(matches!(
+            error,
+            GunzipError::Truncated {
+                member: 1,
+                offset: 0,
+                end: 5
+            }
+        ));
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn a_member_failing_its_crc_adds_nothing() {
+        let first = gzip(b"{\"a\":1}\n");
+        let mut second = gzip(b"{\"b\":2}\n{\"c\":3}\n");
+        let crc_at = second.len() - 8;
+        second[crc_at] ^= 0x01;
+        let mut file = first.clone();
+        file.extend_from_slice(&second);
+        file.extend_from_slice(&gzip(b"{\"d\":4}\n"));
+        let (error, out) = damaged(&file);
+        assert_eq!(
+            error,
+            GunzipError::BadCrc {
+                member: 2,
+                offset: first.len()
+            }
+        );
+        assert_eq!(out, b"{\"a\":1}\n");
+    }
+
+    #[test]
+    fn garbage_after_a_good_member_keeps_the_member() {
+        let good = gzip(b"{\"a\":1}\n{\"b\":2}\n");
+        let mut file = good.clone();
+        file.extend_from_slice(b"not gzip");
+        let (error, out) = damaged(&file);
+        assert_eq!(
+            error.to_string(),
+            format!(
+                "bytes {}..{} after member 1 are not gzip data",
+                good.len(),
+                file.len()
+            )
+        );
+        assert_eq!(out, b"{\"a\":1}\n{\"b\":2}\n");
+    }
+
+    #[test]
+    fn corrupt_data_keeps_only_whole_lines_before_it() {
+        let text = lines(20_000);
+        let good = gzip(&text);
         let mut flipped = good.clone();
         let middle = flipped.len() / 2;
         flipped[middle] ^= 0xff;
-        assert!(matches!(
-            decode(&flipped),
-            Err(GunzipError::BadData { member: 1, .. })
-        ));
+        let (error, out) = damaged(&flipped);
+        match error {
+            GunzipError::BadData {
+                member: 1,
+                offset: 0,
+                at,
+            } => {
+                assert!(at > 10 && at <= flipped.len(), "{at}");
+                assert!(text.starts_with(&out) && (out.is_empty() || out.ends_with(b"\n")));
+            }
+            GunzipError::BadCrc {
+                member: 1,
+                offset: 0,
+            } => assert!(out.is_empty()),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -69,6 +69,58 @@ pub struct IngestRequest {
     pub date: NaiveDate,
     /// Credentials for an `s3://` source.
     pub s3: S3Options,
+    /// Events whose time is implausibly far from their arrival are quarantined.
+    pub event_time: EventTimeBounds,
+}
+
+/// How far a page's or track's `timestamp` may lie from its `receivedAt`.
+/// Device clocks at 1970-01-01 or 9999-12-31 would otherwise each make a
+/// one-row partition far from the rest and stretch every "whole history"
+/// computation. An event without `receivedAt` is not checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EventTimeBounds {
+    /// Days `timestamp` may be after `receivedAt` (clock skew).
+    pub max_ahead_days: u32,
+    /// Days `timestamp` may be before `receivedAt` (buffered, late events).
+    pub max_behind_days: u32,
+}
+
+impl Default for EventTimeBounds {
+    fn default() -> Self {
+        Self {
+            max_ahead_days: 1,
+            max_behind_days: 365,
+        }
+    }
+}
+
+impl EventTimeBounds {
+    /// The quarantine reason when `timestamp` is out of bounds (µs since epoch).
+    fn check(&self, timestamp: i64, received_at: i64) -> Result<(), String> {
+        let text = |us: i64| {
+            chrono::DateTime::from_timestamp_micros(us).map_or(us.to_string(), |t| {
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            })
+        };
+        let (ahead, behind) = (
+            i64::from(self.max_ahead_days) * MICROS_PER_DAY,
+            i64::from(self.max_behind_days) * MICROS_PER_DAY,
+        );
+        let out_of_bounds = |days: u32, side: &str, key: &str| {
+            Err(format!(
+                "implausible event time: `timestamp` {} is more than {days} day(s) {side} `receivedAt` {} (bound: ingest step's {key})",
+                text(timestamp),
+                text(received_at)
+            ))
+        };
+        if timestamp.saturating_sub(received_at) > ahead {
+            return out_of_bounds(self.max_ahead_days, "after", "event_time_max_ahead_days");
+        }
+        if received_at.saturating_sub(timestamp) > behind {
+            return out_of_bounds(self.max_behind_days, "before", "event_time_max_behind_days");
+        }
+        Ok(())
+    }
 }
 
 /// Counts of one ingest, printed and recorded in the run ledger.
@@ -85,6 +137,9 @@ pub struct IngestReport {
     pub deduped: u64,
     pub quarantined: u64,
     pub partitions_written: u64,
+    /// Files read only up to damage (a truncated or corrupt gzip): each has
+    /// one quarantine row (line 0) saying where.
+    pub damaged_files: u64,
 }
 
 impl std::fmt::Display for IngestReport {
@@ -102,7 +157,15 @@ impl std::fmt::Display for IngestReport {
             self.partitions_written,
             self.deduped,
             self.quarantined
-        )
+        )?;
+        if self.damaged_files > 0 {
+            write!(
+                f,
+                "; {} damaged files read up to the damage (quarantine rows with line 0)",
+                self.damaged_files
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -120,6 +183,7 @@ struct ParsedFile {
     bytes: u64,
     batches: Vec<((Telemetry, NaiveDate), RecordBatch)>,
     rejected: Vec<Rejected>,
+    damaged: bool,
 }
 
 pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport, IngestError> {
@@ -157,6 +221,7 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
     let mut parsed = futures::stream::iter(files.into_iter().map(|file| {
         let store = Arc::clone(&store);
         let parsers = Arc::clone(&parsers);
+        let bounds = request.event_time;
         async move {
             let read_err = |e: object_store::Error| IngestError::Read {
                 file: file.path.to_string(),
@@ -175,7 +240,7 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
                 .await
                 .expect("semaphore is never closed");
             tokio::task::spawn_blocking(move || {
-                let parsed = parse_file(name, &bytes);
+                let parsed = parse_file(name, &bytes, bounds);
                 drop(permit);
                 parsed
             })
@@ -197,6 +262,7 @@ pub async fn ingest(lake: &Lake, request: &IngestRequest) -> Result<IngestReport
         report.files += 1;
         report.lines += file.lines;
         report.bytes += file.bytes;
+        report.damaged_files += u64::from(file.damaged);
         for ((table, date), batch) in file.batches {
             *report
                 .parsed
@@ -297,9 +363,13 @@ async fn merge_partition(
 }
 
 /// Parses one file (gzip detected by its magic bytes) line by line.
-fn parse_file(name: String, bytes: &[u8]) -> Result<ParsedFile, IngestError> {
+fn parse_file(
+    name: String,
+    bytes: &[u8],
+    bounds: EventTimeBounds,
+) -> Result<ParsedFile, IngestError> {
     let mut decompressed = DecompressBuffer::take();
-    let parsed = parse_text(name, bytes, &mut decompressed.0);
+    let parsed = parse_text(name, bytes, &mut decompressed.0, bounds);
     decompressed.give_back();
     parsed
 }
@@ -338,15 +408,15 @@ fn parse_text(
     name: String,
     bytes: &[u8],
     decompressed: &mut Vec<u8>,
+    bounds: EventTimeBounds,
 ) -> Result<ParsedFile, IngestError> {
-    let text: &[u8] = if bytes.starts_with(&[0x1f, 0x8b]) {
-        gunzip::gunzip(bytes, decompressed).map_err(|e| IngestError::Read {
-            file: name.clone(),
-            reason: format!("gzip: {e}"),
-        })?;
-        decompressed
+    // A damaged gzip file does not stop the run: what decoded before the
+    // damage is used and the file gets one quarantine row (line 0).
+    let (text, damage): (&[u8], _) = if bytes.starts_with(&[0x1f, 0x8b]) {
+        let damage = gunzip::gunzip(bytes, decompressed).err();
+        (decompressed.as_slice(), damage)
     } else {
-        bytes
+        (bytes, None)
     };
     // Keyed by day number: a date is built once per partition, not per row.
     let mut builders: BTreeMap<(Telemetry, i64), TableBuilder> = BTreeMap::new();
@@ -356,6 +426,7 @@ fn parse_text(
         bytes: text.len() as u64,
         batches: Vec::new(),
         rejected: Vec::new(),
+        damaged: damage.is_some(),
     };
     // One UTF-8 check of the whole text is much faster than one per line;
     // only a file that fails it is checked line by line, to quarantine
@@ -390,7 +461,15 @@ fn parse_text(
             out.rejected.push(reject("not valid UTF-8".into()));
             continue;
         };
-        match event::parse_line(text) {
+        let checked = event::parse_line(text).and_then(|row| {
+            if let event::Row::Page { common, .. } | event::Row::Track { common, .. } = &row
+                && let Some(received_at) = common.received_at
+            {
+                bounds.check(common.timestamp, received_at)?;
+            }
+            Ok(row)
+        });
+        match checked {
             Ok(row) => {
                 let table = Telemetry::of(&row);
                 let day = Telemetry::partition_micros(&row).div_euclid(MICROS_PER_DAY);
@@ -411,6 +490,16 @@ fn parse_text(
             out.batches
                 .push(((table, date_of_day(day)), builder.finish()));
         }
+    }
+    if let Some(damage) = damage {
+        out.rejected.push(Rejected {
+            line: 0,
+            reason: format!(
+                "gzip: {damage}; the {} lines before the damage were read, fix or replace the file and run the date again",
+                out.lines
+            ),
+            raw: String::new(),
+        });
     }
     Ok(out)
 }
