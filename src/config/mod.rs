@@ -16,7 +16,9 @@ use serde::Deserialize;
 
 pub use connector::{ConnectorConfig, ConnectorKind, PostgresLogSource};
 pub use cron::CronSchedule;
-pub use job::{FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set};
+pub use job::{
+    DeriveCatalog, FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set,
+};
 pub use problem::{ConfigErrors, ConfigProblem, SourceText};
 
 use crate::lake::{LakeLocation, S3Options};
@@ -275,6 +277,10 @@ pub struct Loaded {
 pub const EMBEDDED_JOBS: &[(&str, &str)] = &[
     ("jobs/daily.toml", include_str!("../../jobs/daily.toml")),
     ("jobs/metrics.toml", include_str!("../../jobs/metrics.toml")),
+    (
+        "jobs/platform.toml",
+        include_str!("../../jobs/platform.toml"),
+    ),
 ];
 
 /// Where the configuration came from (for messages).

@@ -1057,3 +1057,110 @@ fn docs_list_every_column_of_every_platform_table() {
         missing.join("\n")
     );
 }
+
+/// The binary end to end: `usagelake collect` with the password from the
+/// environment, one sync_jobs row per attempt (a failed one too), and the
+/// shipped `platform` job collecting and deriving in one run.
+#[test]
+fn collect_command_and_platform_job() {
+    let fixture = store_with_history();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/usagelake.toml"),
+        format!(
+            "[[connectors]]\nid = \"{CONNECTOR}\"\nname = \"datagrok\"\ntype = \"event_store\"\n\
+             url = \"{}\"\npassword = \"${{STORE_PASSWORD}}\"\nsensitive_parameters = [\"token\"]\n\n\
+             [[connectors]]\nid = \"6a1b2c3d-0000-4000-8000-000000000002\"\nname = \"down\"\n\
+             type = \"event_store\"\nurl = \"postgres://platform@127.0.0.1:1/datagrok\"\n",
+            fixture.url
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(dir.path())
+            .env("STORE_PASSWORD", PASSWORD)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let ok = |out: &std::process::Output| {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let validate = run(&["validate"]);
+    ok(&validate);
+
+    let out = run(&["collect", "datagrok"]);
+    ok(&out);
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(printed["rows_upserted"], 21);
+    assert_eq!(printed["sync_job"]["kind"], "event_collection");
+    assert_eq!(printed["report"]["events_read"], 17);
+
+    let failed = run(&["collect", "down"]);
+    assert_eq!(failed.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&failed.stderr);
+    assert!(
+        stderr.starts_with("error: event store 6a1b2c3d-0000-4000-8000-000000000002 (platform@127.0.0.1:1/datagrok): cannot connect"),
+        "{stderr}"
+    );
+
+    // The job: collect (nothing new) and derive as of 2026-03-10.
+    let job = run(&[
+        "run",
+        "platform",
+        "--date",
+        "2026-03-10",
+        "--set",
+        "connector=datagrok",
+        "--set",
+        "window_days=3",
+    ]);
+    ok(&job);
+    let query = |sql: &str| {
+        let out = run(&["query", sql, "--format", "csv"]);
+        ok(&out);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        query(
+            "SELECT kind, status, rows_upserted, connector_id FROM sync_jobs ORDER BY started_at"
+        ),
+        format!(
+            "kind,status,rows_upserted,connector_id\n\
+             event_collection,succeeded,21,{CONNECTOR}\n\
+             event_collection,failed,0,6a1b2c3d-0000-4000-8000-000000000002\n\
+             event_collection,succeeded,0,{CONNECTOR}\n"
+        )
+    );
+    assert_eq!(
+        query(
+            "SELECT metric, \"current\", previous FROM platform_cards WHERE as_of = DATE '2026-03-10' ORDER BY metric"
+        ),
+        "metric,current,previous\nactive_users,4,1\nerrors,3,1\nnew_users,2,1\nsessions,4,1\n"
+    );
+    // No secret anywhere in the lake.
+    for file in crate::support::files_under(&dir.path().join("lake")) {
+        let bytes = std::fs::read(dir.path().join("lake").join(&file)).unwrap();
+        for needle in [PASSWORD, "s3cret-token"] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                "{needle} in {file}"
+            );
+        }
+    }
+
+    let missing = run(&["run", "platform", "--date", "2026-03-10"]);
+    assert_eq!(missing.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&missing.stderr).contains("run with --set connector=NAME"),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+}

@@ -12,17 +12,18 @@
 //!   what the store holds now. The watermark does not move (a day re-read
 //!   must not make the next incremental run skip older days).
 //!
-//! The watermark lives in the lake (`_usagelake/checkpoints/<connector>/event_collection.json`)
-//! and moves only after every partition it covers was written.
+//! The watermark lives in the connector's checkpoint
+//! (`_usagelake/checkpoints/<connector>/event_collection.json`) and moves
+//! only after every partition it covers was written.
 
 mod reader;
 mod rows;
 
 use chrono::{DateTime, Duration, NaiveDate, Utc};
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use crate::lake::{Lake, LakeError};
+use crate::sources::bi_queries::{Checkpoint, read_checkpoint, write_checkpoint};
 use reader::Store;
 use rows::{DayMerge, ErrorRow, EventRow, merge_day, write_users};
 
@@ -55,18 +56,6 @@ pub enum EventStoreError {
         query: &'static str,
         message: String,
     },
-    #[error(
-        "event store {connector}: checkpoint {path}: {reason}; delete that object to re-read the whole store"
-    )]
-    Checkpoint {
-        connector: String,
-        path: String,
-        reason: String,
-    },
-    #[error(
-        "event store connector id {connector:?} cannot name a checkpoint object; use the connector's UUID"
-    )]
-    BadConnectorId { connector: String },
     #[error(transparent)]
     Lake(#[from] LakeError),
 }
@@ -158,65 +147,37 @@ impl std::fmt::Display for EventStoreReport {
     }
 }
 
+/// The watermark inside the connector's checkpoint (`source`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
-struct Checkpoint {
+struct Watermark {
     /// The latest `event_time` collected.
     watermark: DateTime<Utc>,
-    updated_at: DateTime<Utc>,
 }
 
-fn checkpoint_path(
-    lake: &Lake,
-    connector: &str,
-) -> Result<object_store::path::Path, EventStoreError> {
-    let safe = !connector.is_empty()
-        && connector
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-    if !safe {
-        return Err(EventStoreError::BadConnectorId {
-            connector: connector.to_string(),
-        });
-    }
-    Ok(lake.meta_path(&format!("checkpoints/{connector}/event_collection.json")))
+const CHECKPOINT_KIND: &str = "event_collection";
+
+async fn read_watermark(lake: &Lake, connector: &str) -> Result<Option<DateTime<Utc>>, LakeError> {
+    let checkpoint = read_checkpoint(lake, connector, CHECKPOINT_KIND).await?;
+    // No watermark (or an unreadable one) means reading the whole store
+    // again, which rewrites the same rows.
+    Ok(checkpoint
+        .source
+        .and_then(|v| serde_json::from_value::<Watermark>(v).ok())
+        .map(|w| w.watermark))
 }
 
-async fn read_checkpoint(
+async fn write_watermark(
     lake: &Lake,
     connector: &str,
-) -> Result<Option<Checkpoint>, EventStoreError> {
-    let path = checkpoint_path(lake, connector)?;
-    let fail = |reason: String| EventStoreError::Checkpoint {
-        connector: connector.to_string(),
-        path: path.to_string(),
-        reason,
+    watermark: DateTime<Utc>,
+) -> Result<(), LakeError> {
+    let checkpoint = Checkpoint {
+        last_succeeded: Some(Utc::now().date_naive()),
+        source: Some(
+            serde_json::to_value(Watermark { watermark }).expect("a watermark serializes"),
+        ),
     };
-    let bytes = match lake.store().get(&path).await {
-        Ok(result) => result.bytes().await.map_err(|e| fail(e.to_string()))?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(None),
-        Err(e) => return Err(fail(e.to_string())),
-    };
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| fail(format!("not a checkpoint ({e})")))
-}
-
-async fn write_checkpoint(
-    lake: &Lake,
-    connector: &str,
-    checkpoint: &Checkpoint,
-) -> Result<(), EventStoreError> {
-    let path = checkpoint_path(lake, connector)?;
-    let body = serde_json::to_vec_pretty(checkpoint).expect("a checkpoint serializes");
-    lake.store()
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|e| EventStoreError::Checkpoint {
-            connector: connector.to_string(),
-            path: path.to_string(),
-            reason: e.to_string(),
-        })?;
-    Ok(())
+    write_checkpoint(lake, connector, CHECKPOINT_KIND, &checkpoint).await
 }
 
 /// Collects `range` from the event store into the lake.
@@ -226,7 +187,7 @@ pub async fn collect(
     range: CollectRange,
 ) -> Result<EventStoreReport, EventStoreError> {
     let connector = source.connector_id.as_str();
-    let checkpoint = read_checkpoint(lake, connector).await?;
+    let previous = read_watermark(lake, connector).await?;
     let store = Store::connect(
         connector,
         &source.url,
@@ -235,7 +196,7 @@ pub async fn collect(
     .await?;
     let (read_from, days) = match range {
         CollectRange::Incremental => {
-            let from = checkpoint.as_ref().map(|c| c.watermark - source.overlap);
+            let from = previous.map(|w| w - source.overlap);
             let days = store.days(from.map(|t| t.naive_utc())).await?;
             (from, days)
         }
@@ -255,7 +216,7 @@ pub async fn collect(
         rows_upserted: 0,
         rows_removed: 0,
         partitions_written: 0,
-        watermark: checkpoint.as_ref().map(|c| c.watermark),
+        watermark: previous,
     };
     let mut latest_us: Option<i64> = None;
     for day in days {
@@ -289,20 +250,9 @@ pub async fn collect(
     write_users(lake, Utc::now().date_naive(), &users).await?;
     if range == CollectRange::Incremental {
         let latest = latest_us.and_then(DateTime::from_timestamp_micros);
-        let watermark = match (checkpoint.map(|c| c.watermark), latest) {
-            (Some(old), Some(new)) => Some(old.max(new)),
-            (old, new) => old.or(new),
-        };
+        let watermark = previous.max(latest);
         if let Some(watermark) = watermark {
-            write_checkpoint(
-                lake,
-                connector,
-                &Checkpoint {
-                    watermark,
-                    updated_at: Utc::now(),
-                },
-            )
-            .await?;
+            write_watermark(lake, connector, watermark).await?;
         }
         report.watermark = watermark;
     }
