@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use usagelake::config::{self, ConfigErrors, Loaded, parse_set};
+use usagelake::daemon::{self, ServeOptions, logging::LogFormat};
 use usagelake::demo;
 use usagelake::demo::generator::GeneratorOptions;
 use usagelake::lake::{Lake, LakeLocation};
@@ -35,6 +36,14 @@ struct Cli {
 enum Command {
     /// Check the configuration and every job without touching the lake or the network
     Validate,
+    /// Run the jobs on their schedules and serve the HTTP API until SIGTERM
+    Serve {
+        /// host:port of the HTTP API [default: [server] listen, 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Run a job for one logical date
     Run {
         job: String,
@@ -180,13 +189,14 @@ const EXIT_QUARANTINED_INPUT: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("USAGELAKE_LOG"))
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: piped or redirected logs stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    match &cli.command {
+        // A daemon says what it does; commands print their results and log only errors.
+        Command::Serve { log_format, .. } => {
+            daemon::logging::init(*log_format, "warn,usagelake=info")
+        }
+        _ => daemon::logging::init(LogFormat::Text, "error"),
+    }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(ConfigErrors(problems)) => {
@@ -241,6 +251,16 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 loaded.jobs.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
+        Command::Serve { listen, .. } => {
+            let options = ServeOptions {
+                config_path: cli.config.clone(),
+                lake_url: cli.lake.clone(),
+                listen,
+            };
+            daemon::serve(options, loaded)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         Command::Run {
             job: name,
             date,
@@ -279,6 +299,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 overrides,
                 force,
                 fail_fast,
+                ..Default::default()
             };
             let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
                 .await

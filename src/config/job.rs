@@ -16,9 +16,13 @@ pub struct JobConfig {
     pub name: String,
     #[serde(default)]
     pub description: Option<String>,
-    /// 5-field cron in UTC; absent = on demand only.
+    /// 5-field cron read in `timezone`; absent = on demand only.
     #[serde(default)]
     pub schedule: Option<String>,
+    /// IANA zone of `schedule` and of the scheduled runs' logical dates
+    /// [default: defaults.timezone].
+    #[serde(default)]
+    pub timezone: Option<String>,
     #[serde(default)]
     pub params: Params,
     pub steps: Vec<StepConfig>,
@@ -160,6 +164,11 @@ impl JobConfig {
             && let Err(message) = CronSchedule::parse(schedule)
         {
             problems.push(at("schedule", message));
+        }
+        if let Some(tz) = &self.timezone
+            && let Err(message) = super::check_timezone(tz)
+        {
+            problems.push(at("timezone", message));
         }
         if let Some(tz) = self.params.get("timezone") {
             match tz.as_str() {

@@ -9,17 +9,19 @@ mod cron;
 mod interpolate;
 mod job;
 mod problem;
+mod server;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 pub use connector::{ConnectorConfig, ConnectorKind, PostgresLogSource};
-pub use cron::CronSchedule;
+pub use cron::{CronFields, CronSchedule};
 pub use job::{
     DeriveCatalog, FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set,
 };
 pub use problem::{ConfigErrors, ConfigProblem, SourceText};
+pub use server::ServerConfig;
 
 use crate::lake::{LakeLocation, S3Options};
 
@@ -51,6 +53,8 @@ pub struct AppConfig {
     pub lake: LakeConfig,
     #[serde(default)]
     pub defaults: Defaults,
+    #[serde(default)]
+    pub server: ServerConfig,
     #[serde(default)]
     pub connectors: Vec<ConnectorConfig>,
     #[serde(default)]
@@ -202,6 +206,9 @@ impl AppConfig {
         }
         if let Err(message) = check_timezone(&self.defaults.timezone) {
             problems.push(at("defaults.timezone", message));
+        }
+        for (key, message) in self.server.problems() {
+            problems.push(at(key, message));
         }
         let mut ids = std::collections::HashSet::new();
         let mut names = std::collections::HashSet::new();

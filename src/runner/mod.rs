@@ -13,7 +13,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 pub use lease::Lease;
-pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
+pub use ledger::{Ledger, RunFilter, RunRecord, RunStatus, StepRecord};
 
 use crate::config::{AppConfig, DeriveCatalog, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
@@ -73,6 +73,13 @@ pub struct RunOptions {
     pub force: bool,
     /// Stop a backfill at the first failing date.
     pub fail_fast: bool,
+    /// The ledger's run id for a single run [default: a new UUID].
+    pub run_id: Option<String>,
+}
+
+/// How long a job's lease lives without a heartbeat (`[server] lease_ttl_seconds`).
+pub fn lease_ttl(config: &AppConfig) -> std::time::Duration {
+    std::time::Duration::from_secs(config.server.lease_ttl_seconds)
 }
 
 /// Yesterday in `timezone`: the default logical date.
@@ -89,7 +96,7 @@ pub async fn run_job(
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let lease = Lease::acquire(lake, &job.name).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = run_date(lake, config, job, date, options).await;
     lease.release().await;
     result
@@ -114,7 +121,7 @@ pub async fn backfill(
     to: NaiveDate,
     options: &RunOptions,
 ) -> Result<BackfillReport, RunError> {
-    let lease = Lease::acquire(lake, &job.name).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = backfill_dates(lake, config, job, from, to, options).await;
     lease.release().await;
     result
@@ -189,7 +196,9 @@ fn log_line(bar: &ProgressBar, line: String) {
     }
 }
 
-async fn run_date(
+/// Runs `job` for `date` and records the attempt; the caller holds the
+/// job's lease.
+pub async fn run_date(
     lake: &Lake,
     config: &AppConfig,
     job: &JobConfig,
@@ -203,7 +212,11 @@ async fn run_date(
             message,
         })?;
     let ledger = Ledger::new(lake);
-    let mut record = ledger.begin(&job.name, date).await?;
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut record = ledger.begin(&job.name, date, run_id).await?;
     let started = Instant::now();
     let mut failure = None;
     let mut quarantined_input = false;
@@ -228,6 +241,12 @@ async fn run_date(
                 step_record.summary = summary;
                 step_record.counts = counts;
                 record.steps.push(step_record);
+                // Progress on disk: a run cut off later still shows its
+                // finished steps.
+                if index + 1 < job.steps.len() {
+                    record.duration_ms = started.elapsed().as_millis() as u64;
+                    ledger.write(&record).await?;
+                }
             }
             Err(e) => {
                 step_record.status = RunStatus::Failed;

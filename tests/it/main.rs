@@ -1,8 +1,10 @@
 //! Integration tests, linked once into one binary.
 
+mod api;
 mod cli;
 mod collect;
 mod config;
+mod daemon;
 mod duckdb;
 mod event_store;
 mod http;

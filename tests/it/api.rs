@@ -1,0 +1,444 @@
+//! `usagelake serve` as a user runs it: a real process on a free loopback
+//! port, driven over HTTP and with signals.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+struct Serve {
+    child: Child,
+    base: String,
+    lines: mpsc::Receiver<String>,
+    seen: Vec<String>,
+}
+
+impl Serve {
+    /// Starts `usagelake serve --listen 127.0.0.1:0 ARGS` in `dir` and waits
+    /// for the address it bound.
+    fn start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Self {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .env_remove("USAGELAKE_LOG")
+            .envs(env.iter().copied())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut serve = Self {
+            child,
+            base: String::new(),
+            lines,
+            seen: Vec::new(),
+        };
+        let line = serve.wait_line(|l| l.contains("listening on "));
+        let addr: String = line
+            .split("listening on ")
+            .nth(1)
+            .unwrap()
+            .chars()
+            .take_while(|c| *c != '"' && !c.is_whitespace())
+            .collect();
+        serve.base = format!("http://{addr}");
+        serve
+    }
+
+    /// The next log line matching `want` (lines before it are kept in `seen`).
+    fn wait_line(&mut self, want: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    self.seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no such log line; the daemon said:\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    fn wait_exit(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "serve did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    let body = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, body)
+}
+
+fn write(dir: &Path, rel: &str, text: &str) {
+    let path = dir.join(rel);
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+}
+
+const QUICK_JOB: &str =
+    "name = \"quick\"\n\n[[steps]]\ntype = \"ingest\"\nsource = \"./events\"\nfiles = \"all\"\n";
+
+const CONFIG_WITH_TOKEN: &str = "[lake]\nurl = \"./lake\"\n\n[defaults]\ncatch_up_limit = 0\n\n[server]\ntoken = \"${USAGELAKE_TEST_TOKEN}\"\nshutdown_timeout_seconds = 5\n";
+
+#[tokio::test]
+async fn serve_answers_runs_triggers_reloads_and_drains() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(root, "config/usagelake.toml", CONFIG_WITH_TOKEN);
+    write(root, "jobs/quick.toml", QUICK_JOB);
+    std::fs::create_dir_all(root.join("events")).unwrap();
+    let mut serve = Serve::start(root, &[], &[("USAGELAKE_TEST_TOKEN", "tok-123")]);
+    let http = reqwest::Client::new();
+    let base = serve.base.clone();
+    let url = |path: &str| format!("{base}{path}");
+    let auth = "Bearer tok-123";
+
+    // /health needs no token.
+    let (status, body) = send(http.get(url("/health"))).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["status"], "ok");
+    assert_eq!(body["jobs"], 3);
+
+    // Everything else does.
+    let response = http.get(url("/runs")).send().await.unwrap();
+    assert_eq!(response.status().as_u16(), 401);
+    assert_eq!(response.headers()["www-authenticate"], "Bearer");
+    assert_eq!(
+        response.json::<Value>().await.unwrap(),
+        json!({"error": "missing or wrong bearer token; send Authorization: Bearer <the [server] token>"})
+    );
+    let (status, _) = send(
+        http.get(url("/runs"))
+            .header("authorization", "Bearer tok-12"),
+    )
+    .await;
+    assert_eq!(status, 401);
+    let (status, body) = send(http.get(url("/runs")).header("authorization", auth)).await;
+    assert_eq!((status, body), (200, json!([])));
+
+    // Trigger a run and follow it in /runs.
+    let (status, started) = send(
+        http.post(url("/jobs/quick/run?date=2026-11-23"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 202, "{started}");
+    assert_eq!(started["job"], "quick");
+    assert_eq!(started["date"], "2026-11-23");
+    assert_eq!(started["status"], "running");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let runs = loop {
+        let (status, runs) = send(
+            http.get(url("/runs?job=quick&status=succeeded"))
+                .header("authorization", auth),
+        )
+        .await;
+        assert_eq!(status, 200);
+        if runs.as_array().unwrap().len() == 1 {
+            break runs;
+        }
+        assert!(Instant::now() < deadline, "the run never succeeded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(runs[0]["run_id"], run_id);
+    assert_eq!(runs[0]["date"], "2026-11-23");
+    assert_eq!(runs[0]["attempt"], 1);
+    assert_eq!(runs[0]["steps"][0]["kind"], "ingest");
+    assert_eq!(runs[0]["steps"][0]["status"], "succeeded");
+
+    // Filters and their errors.
+    let (status, body) = send(
+        http.get(url("/runs?job=quick&since=2999-01-01"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!([])));
+    let (status, body) = send(
+        http.get(url("/runs?status=bogus"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "unknown status \"bogus\"; use running, succeeded, succeeded_with_quarantined_input, failed or interrupted"
+    );
+    let (status, _) = send(
+        http.get(url("/runs?limit=-1"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, body) = send(
+        http.post(url("/jobs/nope/run"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["error"],
+        "no job named \"nope\"; known jobs: [\"daily\", \"metrics\", \"quick\"]"
+    );
+    let (status, body) = send(
+        http.post(url("/jobs/quick/run?date=yesterday"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "date \"yesterday\" is not a date; write YYYY-MM-DD"
+    );
+    let (status, body) = send(http.get(url("/nope")).header("authorization", auth)).await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["error"],
+        "no route GET /nope; GET /openapi.json lists the routes"
+    );
+
+    // The seed's routes check what they are asked about first.
+    let (status, body) = send(
+        http.post(url("/connectors/nope/bi-sync"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["error"],
+        "no connector \"nope\" in the configuration; use a connector's id or name from [[connectors]]"
+    );
+    let (status, body) = send(
+        http.get(url("/spaces/nope/usage/unused?days=30"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["error"],
+        "no space \"nope\" in the configuration; known: []"
+    );
+
+    // The OpenAPI document lists every route.
+    let (status, doc) = send(http.get(url("/openapi.json")).header("authorization", auth)).await;
+    assert_eq!(status, 200);
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/connectors/{connector_id}/bi-sync",
+            "/connectors/{connector_id}/query-log-mining",
+            "/health",
+            "/jobs/{name}/run",
+            "/metrics",
+            "/openapi.json",
+            "/runs",
+            "/spaces/{slug}/usage/aggregate",
+            "/spaces/{slug}/usage/unused",
+        ]
+    );
+    assert!(doc["paths"]["/jobs/{name}/run"]["post"]["responses"]["409"].is_object());
+
+    // Prometheus text.
+    let response = http
+        .get(url("/metrics"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.headers()["content-type"],
+        "text/plain; version=0.0.4"
+    );
+    let text = response.text().await.unwrap();
+    assert!(
+        text.contains("usagelake_runs_total{job=\"quick\",status=\"succeeded\"} 1\n"),
+        "{text}"
+    );
+    assert!(text.contains("usagelake_rows_written_total{job=\"quick\"} 0\n"));
+
+    // SIGHUP with a broken configuration: rejected, the old one serves on
+    // (its token too).
+    write(
+        root,
+        "config/usagelake.toml",
+        "[defaults]\ncatch_up_limit = \"many\"\n",
+    );
+    serve.signal("HUP");
+    serve.wait_line(|l| l.contains("reload rejected"));
+    assert!(
+        serve
+            .seen
+            .iter()
+            .any(|l| l.contains("config/usagelake.toml"))
+    );
+    let (status, body) = send(http.get(url("/health"))).await;
+    assert_eq!((status, body["jobs"].clone()), (200, json!(3)));
+    let (status, _) = send(
+        http.post(url("/jobs/quick/run?date=2026-11-24"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 202);
+
+    // A valid one with one more job takes effect.
+    write(root, "config/usagelake.toml", CONFIG_WITH_TOKEN);
+    write(
+        root,
+        "jobs/extra.toml",
+        &QUICK_JOB.replace("\"quick\"", "\"extra\""),
+    );
+    serve.signal("HUP");
+    serve.wait_line(|l| l.contains("configuration reloaded"));
+    let (_, body) = send(http.get(url("/health"))).await;
+    assert_eq!(body["jobs"], 4);
+
+    // SIGTERM drains and exits 0.
+    serve.signal("TERM");
+    serve.wait_line(|l| l.contains("stopped"));
+    assert!(serve.wait_exit().success());
+}
+
+#[tokio::test]
+async fn serve_catches_up_a_missed_date_and_logs_json_with_run_fields() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "config/usagelake.toml",
+        "[lake]\nurl = \"./lake\"\n\n[defaults]\ncatch_up_limit = 2\n",
+    );
+    write(
+        root,
+        "jobs/nightly.toml",
+        "name = \"nightly\"\nschedule = \"0 0 * * *\"\n\n[[steps]]\ntype = \"ingest\"\nsource = \"./events\"\nfiles = \"all\"\n",
+    );
+    // The shipped jobs on demand only, so only nightly catches up.
+    for name in ["daily", "metrics"] {
+        write(
+            root,
+            &format!("jobs/{name}.toml"),
+            &QUICK_JOB.replace("\"quick\"", &format!("\"{name}\"")),
+        );
+    }
+    std::fs::create_dir_all(root.join("events")).unwrap();
+    // At midnight UTC the job works on the day before: the last two fires
+    // were for yesterday and the day before. Yesterday already ran.
+    let today = chrono::Utc::now().date_naive();
+    let yesterday = today - chrono::Days::new(1);
+    let missed = today - chrono::Days::new(2);
+    let output = Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .current_dir(root)
+        .args(["run", "nightly", "--date", &yesterday.to_string()])
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    let mut serve = Serve::start(root, &["--log-format", "json"], &[]);
+    let started = serve.wait_line(|l| l.contains("run started"));
+    let started: Value = serde_json::from_str(&started).unwrap();
+    assert_eq!(started["job"], "nightly");
+    assert_eq!(started["date"], missed.to_string());
+    assert_eq!(started["trigger"], "catch-up");
+    assert_eq!(started["level"], "INFO");
+    let run_id = started["run_id"].as_str().unwrap().to_string();
+    let finished = serve.wait_line(|l| l.contains("run succeeded"));
+    let finished: Value = serde_json::from_str(&finished).unwrap();
+    assert_eq!(finished["run_id"], run_id.as_str());
+    assert_eq!(finished["job"], "nightly");
+    assert_eq!(finished["date"], missed.to_string());
+    serve.signal("INT");
+    serve.wait_line(|l| l.contains("stopped"));
+    assert!(serve.wait_exit().success());
+    // Every line is one JSON object.
+    for line in &serve.seen {
+        serde_json::from_str::<Value>(line).unwrap_or_else(|e| panic!("{line}: {e}"));
+    }
+    // The ledger holds both dates, succeeded.
+    for date in [missed, yesterday] {
+        let folder = root.join(format!("lake/_usagelake/runs/nightly/{date}"));
+        let record: Value =
+            serde_json::from_slice(&std::fs::read(folder.join("attempt-0001.json")).unwrap())
+                .unwrap();
+        assert_eq!(record["status"], "succeeded", "{date}");
+    }
+}
+
+#[test]
+fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .current_dir(dir.path())
+        .args(["serve", "--listen", "0.0.0.0:0"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr).trim_end(),
+        "error: [server] listen: listen address 0.0.0.0:0 is beyond loopback and [server] has no token; set token = \"${USAGELAKE_TOKEN}\" or listen on 127.0.0.1"
+    );
+    // `validate` finds the same in the configuration file.
+    write(
+        dir.path(),
+        "config/usagelake.toml",
+        "[server]\nlisten = \"0.0.0.0:8080\"\n",
+    );
+    let output = Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .current_dir(dir.path())
+        .arg("validate")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).starts_with(
+            "config/usagelake.toml:2: server.listen: listen address 0.0.0.0:8080 is beyond loopback and [server] has no token"
+        ),
+        "{output:?}"
+    );
+}
