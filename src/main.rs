@@ -304,8 +304,12 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
                 .await
                 .map_err(|e| e.to_string())?;
+            let quarantined = match report.quarantined_input.len() {
+                0 => String::new(),
+                n => format!(" ({n} with quarantined input)"),
+            };
             println!(
-                "{name} {from}..{to}: {} succeeded, {} skipped (done), {} failed",
+                "{name} {from}..{to}: {} succeeded{quarantined}, {} skipped (done), {} failed",
                 report.succeeded.len(),
                 report.skipped.len(),
                 report.failed.len()
@@ -315,6 +319,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             }
             if !report.failed.is_empty() {
                 return Ok(ExitCode::FAILURE);
+            }
+            if !report.quarantined_input.is_empty() {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
             }
         }
         Command::Ingest { source, date } => {

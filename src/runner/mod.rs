@@ -106,6 +106,9 @@ pub async fn run_job(
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BackfillReport {
     pub succeeded: Vec<NaiveDate>,
+    /// The succeeded dates whose input was partly damaged (also in `succeeded`).
+    #[serde(default)]
+    pub quarantined_input: Vec<NaiveDate>,
     pub skipped: Vec<NaiveDate>,
     pub failed: Vec<(NaiveDate, String)>,
 }
@@ -157,6 +160,9 @@ async fn backfill_dates(
                 Ok(record) => {
                     log_line(&bar, format!("{} {date}: {}", job.name, record.summary()));
                     report.succeeded.push(date);
+                    if record.status == RunStatus::SucceededWithQuarantinedInput {
+                        report.quarantined_input.push(date);
+                    }
                 }
                 Err(e) => {
                     log_line(&bar, format!("{} {date}: FAILED: {e}", job.name));
