@@ -401,12 +401,12 @@ impl Daemon {
         if fresh.config.server.listen != old.config.server.listen {
             tracing::warn!("[server] listen changed; it takes effect on restart");
         }
-        tracing::info!(
-            jobs = fresh.jobs.len(),
-            "configuration reloaded: {}",
-            fresh.jobs.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
+        let names = fresh.jobs.keys().cloned().collect::<Vec<_>>().join(", ");
+        let count = fresh.jobs.len();
+        // In force before it is announced: whoever reads the log line and
+        // then asks the API sees the new configuration.
         *self.loaded.write().expect("not poisoned") = Arc::new(fresh);
+        tracing::info!(jobs = count, "configuration reloaded: {names}");
         true
     }
 

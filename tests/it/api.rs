@@ -121,7 +121,32 @@ fn write(dir: &Path, rel: &str, text: &str) {
 const QUICK_JOB: &str =
     "name = \"quick\"\n\n[[steps]]\ntype = \"ingest\"\nsource = \"./events\"\nfiles = \"all\"\n";
 
-const CONFIG_WITH_TOKEN: &str = "[lake]\nurl = \"./lake\"\n\n[defaults]\ncatch_up_limit = 0\n\n[server]\ntoken = \"${USAGELAKE_TEST_TOKEN}\"\nshutdown_timeout_seconds = 5\n";
+const CONFIG_WITH_TOKEN: &str = r#"[lake]
+url = "./lake"
+
+[defaults]
+catch_up_limit = 0
+
+[server]
+token = "${USAGELAKE_TEST_TOKEN}"
+shutdown_timeout_seconds = 5
+
+# Nothing listens on port 9: a sync attempt fails at once.
+[[connectors]]
+id = "0b8f3f6e-5d0a-4c43-9a55-2f5c1f0a7a11"
+name = "bi"
+type = "superset"
+url = "http://127.0.0.1:9"
+username = "u"
+password = "p"
+max_retries = 0
+
+[[connectors]]
+id = "7c9e6679-7425-40de-944b-e07fc1f90ae7"
+name = "pg"
+type = "postgres"
+log_dir = "./pg-logs"
+"#;
 
 #[tokio::test]
 async fn serve_answers_runs_triggers_reloads_and_drains() {
@@ -249,8 +274,58 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(status, 404);
     assert_eq!(
         body["error"],
-        "no connector \"nope\" in the configuration; use a connector's id or name from [[connectors]]"
+        "no connector named \"nope\" in the configuration (known: bi, pg); use a connector's name or id"
     );
+    let (status, body) = send(
+        http.post(url("/connectors/pg/bi-sync"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "connector \"pg\" is a postgres connector; bi_sync takes BI tools (superset, metabase, looker, tableau, power_bi)"
+    );
+    let (status, body) = send(
+        http.post(url(
+            "/connectors/0b8f3f6e-5d0a-4c43-9a55-2f5c1f0a7a11/query-log-mining",
+        ))
+        .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "connector \"bi\" is a superset connector; mining takes warehouses (postgres, snowflake, bigquery)"
+    );
+    let (status, body) = send(
+        http.post(url("/connectors/pg/query-log-mining?date=2026-13-01"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert_eq!(
+        body["error"],
+        "date \"2026-13-01\" is not a date; write YYYY-MM-DD"
+    );
+    // Collectors land one by one: until superset's does, the route says so
+    // (501); after, the attempt against the closed port is a failed SyncJob.
+    let (status, body) = send(
+        http.post(url("/connectors/bi/bi-sync"))
+            .header("authorization", auth),
+    )
+    .await;
+    match status {
+        501 => assert_eq!(
+            body["error"],
+            "connector bi: collecting from superset is not available in this build yet; remove the connector from the job or run a build that has it"
+        ),
+        200 => {
+            assert_eq!(body["status"], "failed", "{body}");
+            assert_eq!(body["connector_id"], "0b8f3f6e-5d0a-4c43-9a55-2f5c1f0a7a11");
+        }
+        _ => panic!("bi-sync answered {status} {body}"),
+    }
     let (status, body) = send(
         http.get(url("/spaces/nope/usage/unused?days=30"))
             .header("authorization", auth),
