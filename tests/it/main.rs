@@ -10,6 +10,7 @@ mod http;
 mod ingest;
 mod lake;
 mod metrics;
+mod pg_mine;
 mod pg_server;
 mod s3;
 mod sql;
