@@ -268,8 +268,13 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
-            let date =
-                date.unwrap_or_else(|| runner::default_date(&loaded.config.defaults.timezone));
+            let date = date.unwrap_or_else(|| {
+                runner::default_date(
+                    job.timezone
+                        .as_deref()
+                        .unwrap_or(&loaded.config.defaults.timezone),
+                )
+            });
             let options = RunOptions {
                 overrides,
                 ..Default::default()

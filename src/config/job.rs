@@ -19,7 +19,8 @@ pub struct JobConfig {
     /// 5-field cron read in `timezone`; absent = on demand only.
     #[serde(default)]
     pub schedule: Option<String>,
-    /// IANA zone of `schedule` and of the scheduled runs' logical dates
+    /// IANA zone of `schedule`, of the scheduled runs' logical dates and
+    /// of a derive step's day buckets when `params.timezone` is unset
     /// [default: defaults.timezone].
     #[serde(default)]
     pub timezone: Option<String>,

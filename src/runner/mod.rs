@@ -211,12 +211,19 @@ pub async fn run_date(
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let params = job
+    let mut params = job
         .params_with(&options.overrides)
         .map_err(|message| RunError::Params {
             job: job.name.clone(),
             message,
         })?;
+    // A job that names its timezone reports in it too, unless a `timezone`
+    // parameter says otherwise.
+    if let Some(tz) = &job.timezone {
+        params
+            .entry("timezone".to_string())
+            .or_insert_with(|| toml::Value::String(tz.clone()));
+    }
     let ledger = Ledger::new(lake);
     let run_id = options
         .run_id
