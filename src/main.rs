@@ -106,6 +106,16 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// Collect an event-store connector now (everything new since its
+    /// watermark); prints {"rows_upserted": N, "sync_job": …, "report": …},
+    /// exit 1 when it failed
+    Collect {
+        /// The connector's name or id
+        connector: String,
+        /// Re-read exactly this UTC day (its partitions become what the store holds)
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
     /// Recompute product_usage_stats and table_usage_stats of a space; prints {"products_updated": N}
     Aggregate {
         /// The space's slug
@@ -290,8 +300,13 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
-            let date =
-                date.unwrap_or_else(|| runner::default_date(&loaded.config.defaults.timezone));
+            let date = date.unwrap_or_else(|| {
+                runner::default_date(
+                    job.timezone
+                        .as_deref()
+                        .unwrap_or(&loaded.config.defaults.timezone),
+                )
+            });
             let options = RunOptions {
                 overrides,
                 ..Default::default()
@@ -444,16 +459,27 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 return Ok(ExitCode::FAILURE);
             }
         }
+        Command::Collect { connector, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let outcome = runner::events::collect_events(&lake, &loaded.config, &connector, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&outcome).expect("collect outcome serializes")
+            );
+            if let Some(error) = &outcome.sync_job.error {
+                eprintln!("error: {error}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Aggregate { space, date } => {
             let lake = open_lake(lake_url, &loaded)?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
             let summary = usage::aggregate(&lake, &loaded.config, &space, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!(
-                "{}",
-                serde_json::to_string(&summary).expect("summary serializes")
-            );
+            println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
         }
         Command::Unused {
             space,
@@ -476,9 +502,10 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let products = usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
-                .await
-                .map_err(|e| e.to_string())?;
+            let products =
+                usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
+                    .await
+                    .map_err(|e| e.to_string())?;
             print!("{}", usage::render_popular(&products, format));
         }
         Command::Runs { limit } => {
