@@ -479,7 +479,10 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let summary = usage::aggregate(&lake, &loaded.config, &space, date)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&summary).expect("summary serializes"));
+            println!(
+                "{}",
+                serde_json::to_string(&summary).expect("summary serializes")
+            );
         }
         Command::Unused {
             space,
@@ -502,10 +505,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let products =
-                usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
-                    .await
-                    .map_err(|e| e.to_string())?;
+            let products = usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
+                .await
+                .map_err(|e| e.to_string())?;
             print!("{}", usage::render_popular(&products, format));
         }
         Command::Runs { limit } => {
