@@ -11,6 +11,7 @@ pub mod daemon;
 pub mod demo;
 pub mod lake;
 pub mod metrics;
+pub mod platform;
 pub mod query;
 pub mod runner;
 pub mod sources;

@@ -105,6 +105,16 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// Collect an event-store connector now (everything new since its
+    /// watermark); prints {"rows_upserted": N, "sync_job": …, "report": …},
+    /// exit 1 when it failed
+    Collect {
+        /// The connector's name or id
+        connector: String,
+        /// Re-read exactly this UTC day (its partitions become what the store holds)
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
     /// Show the run ledger's most recent attempts
     Runs {
         #[arg(long, default_value_t = 20)]
@@ -414,6 +424,20 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 );
             }
             if !report.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Collect { connector, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let outcome = runner::events::collect_events(&lake, &loaded.config, &connector, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&outcome).expect("collect outcome serializes")
+            );
+            if let Some(error) = &outcome.sync_job.error {
+                eprintln!("error: {error}");
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -17,7 +17,9 @@ use serde::Deserialize;
 
 pub use connector::{ConnectorConfig, ConnectorKind, PostgresLogSource};
 pub use cron::{CronFields, CronSchedule};
-pub use job::{FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set};
+pub use job::{
+    DeriveCatalog, FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set,
+};
 pub use problem::{ConfigErrors, ConfigProblem, SourceText};
 pub use server::ServerConfig;
 
@@ -282,6 +284,10 @@ pub struct Loaded {
 pub const EMBEDDED_JOBS: &[(&str, &str)] = &[
     ("jobs/daily.toml", include_str!("../../jobs/daily.toml")),
     ("jobs/metrics.toml", include_str!("../../jobs/metrics.toml")),
+    (
+        "jobs/platform.toml",
+        include_str!("../../jobs/platform.toml"),
+    ),
 ];
 
 /// Where the configuration came from (for messages).

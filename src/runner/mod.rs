@@ -2,6 +2,7 @@
 //! ledger entry per attempt and a lease so two runs of a job never overlap.
 
 pub mod collect;
+pub mod events;
 mod lease;
 mod ledger;
 
@@ -14,9 +15,10 @@ use serde::{Deserialize, Serialize};
 pub use lease::Lease;
 pub use ledger::{Ledger, RunFilter, RunRecord, RunStatus, StepRecord};
 
-use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
+use crate::config::{AppConfig, DeriveCatalog, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
+use crate::platform::{self, PlatformParams};
 use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
@@ -324,7 +326,33 @@ async fn run_step(
             let counts = serde_json::to_value(&report).unwrap_or_default();
             Ok((report.to_string(), counts, report.damaged_files > 0))
         }
-        StepConfig::Derive { sql_dir, metrics } => {
+        StepConfig::Derive {
+            catalog: DeriveCatalog::Platform,
+            ..
+        } => {
+            let params = PlatformParams::from_params(params, date)?;
+            let report = platform::derive(lake, &params).await?;
+            let counts = serde_json::to_value(&report.tables).unwrap_or_default();
+            Ok((report.to_string(), counts, false))
+        }
+        StepConfig::CollectEvents { connector } => {
+            let connector =
+                expand_params(connector, params).map_err(|message| RunError::Params {
+                    job: format!("step {index}"),
+                    message,
+                })?;
+            if connector.is_empty() {
+                return Err(RunError::Params {
+                    job: format!("step {index} (collect_events)"),
+                    message: "no connector given; run with --set connector=NAME (an event_store connector's name or id)".into(),
+                });
+            }
+            let outcome = events::collect_events(lake, config, &connector, None).await?;
+            collect_step_outcome(&connector, outcome.sync_job)
+        }
+        StepConfig::Derive {
+            sql_dir, metrics, ..
+        } => {
             let sql_dir = sql_dir
                 .as_deref()
                 .map(|dir| expand_params(dir, params))

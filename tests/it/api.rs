@@ -165,7 +165,7 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     let (status, body) = send(http.get(url("/health"))).await;
     assert_eq!(status, 200);
     assert_eq!(body["status"], "ok");
-    assert_eq!(body["jobs"], 3);
+    assert_eq!(body["jobs"], 4);
 
     // Everything else does.
     let response = http.get(url("/runs")).send().await.unwrap();
@@ -246,7 +246,7 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(status, 404);
     assert_eq!(
         body["error"],
-        "no job named \"nope\"; known jobs: [\"daily\", \"metrics\", \"quick\"]"
+        "no job named \"nope\"; known jobs: [\"daily\", \"metrics\", \"platform\", \"quick\"]"
     );
     let (status, body) = send(
         http.post(url("/jobs/quick/run?date=yesterday"))
@@ -394,7 +394,7 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
             .any(|l| l.contains("config/usagelake.toml"))
     );
     let (status, body) = send(http.get(url("/health"))).await;
-    assert_eq!((status, body["jobs"].clone()), (200, json!(3)));
+    assert_eq!((status, body["jobs"].clone()), (200, json!(4)));
     let (status, _) = send(
         http.post(url("/jobs/quick/run?date=2026-11-24"))
             .header("authorization", auth),
@@ -412,7 +412,7 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     serve.signal("HUP");
     serve.wait_line(|l| l.contains("configuration reloaded"));
     let (_, body) = send(http.get(url("/health"))).await;
-    assert_eq!(body["jobs"], 4);
+    assert_eq!(body["jobs"], 5);
 
     // SIGTERM drains and exits 0.
     serve.signal("TERM");

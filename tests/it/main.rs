@@ -6,6 +6,7 @@ mod collect;
 mod config;
 mod daemon;
 mod duckdb;
+mod event_store;
 mod http;
 mod ingest;
 mod lake;
