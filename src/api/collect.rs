@@ -1,7 +1,9 @@
 //! The seed's collector routes: BI sync, query-log mining, usage
 //! aggregation and unused products. Each checks what it is asked about
 //! (404 unknown connector or space, 400 wrong connector type or bad
-//! parameter) before the work; work not built yet answers 501.
+//! parameter) before the work; work not built yet answers 501. Collection
+//! runs through `runner::collect`, under the connector's lease like the
+//! `bi_sync` / `mine_logs` steps: a second call meanwhile gets 409.
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -11,7 +13,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiState, ErrorBody};
-use crate::config::{AppConfig, ConnectorConfig, ConnectorKind, SpaceConfig};
+use crate::config::{AppConfig, ConnectorConfig, SpaceConfig};
+use crate::runner;
+use crate::sources::collect::{CollectError, SyncKind};
 
 /// `{"rows_upserted": N}`.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
@@ -39,7 +43,9 @@ pub struct ProductSummary {
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CollectQuery {
-    /// Logical date YYYY-MM-DD [default: today in defaults.timezone].
+    /// YYYY-MM-DD: mining reads that UTC day [default: the days since the
+    /// last complete one]; aggregation's as-of date [default: today in
+    /// defaults.timezone].
     date: Option<String>,
 }
 
@@ -52,13 +58,20 @@ pub struct UnusedQuery {
     date: Option<String>,
 }
 
-fn connector<'a>(config: &'a AppConfig, id: &str) -> Result<&'a ConnectorConfig, ApiError> {
-    config.connector(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            format!("no connector {id:?} in the configuration; use a connector's id or name from [[connectors]]"),
-        )
-    })
+/// The connector, checked to fit `kind` (404 / 400 otherwise), and
+/// collectable in this build (501 otherwise).
+fn connector<'a>(
+    config: &'a AppConfig,
+    name_or_id: &str,
+    kind: SyncKind,
+) -> Result<&'a ConnectorConfig, ApiError> {
+    let connector = runner::collect::resolve(config, name_or_id, kind)?;
+    // Building a collector is pure (no I/O): ask before taking the lease
+    // and recording an attempt that cannot run.
+    if let Err(e @ CollectError::NotBuilt { .. }) = crate::sources::build_collector(connector) {
+        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()));
+    }
+    Ok(connector)
 }
 
 fn space<'a>(config: &'a AppConfig, slug: &str) -> Result<&'a SpaceConfig, ApiError> {
@@ -90,20 +103,13 @@ fn not_built(what: &str) -> ApiError {
     )
 }
 
-fn is_warehouse(kind: ConnectorKind) -> bool {
-    matches!(
-        kind,
-        ConnectorKind::Snowflake | ConnectorKind::Bigquery | ConnectorKind::Postgres
-    )
-}
-
 /// Scrapes the BI tool's saved queries, charts and dashboards into bi_queries.
 #[utoipa::path(
     post,
     path = "/connectors/{connector_id}/bi-sync",
     params(("connector_id" = String, Path, description = "The connector's id (UUID) or name")),
     responses(
-        (status = 200, description = "The sync job", body = Object),
+        (status = 200, description = "The sync job (`status` failed with `error` when the attempt failed)", body = Object),
         (status = 400, description = "Not a BI connector", body = ErrorBody),
         (status = 404, description = "No such connector", body = ErrorBody),
         (status = 409, description = "A sync of this connector is running", body = ErrorBody),
@@ -115,14 +121,21 @@ pub(super) async fn bi_sync(
     Path(connector_id): Path<String>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let loaded = daemon.loaded();
-    let c = connector(&loaded.config, &connector_id)?;
-    if !c.kind.is_bi() {
-        return Err(ApiError::bad_request(format!(
-            "connector {connector_id:?} is a {:?} connector; bi-sync takes superset, metabase, looker, tableau or power_bi (query-log-mining takes warehouses)",
-            c.kind
-        )));
+    connector(&loaded.config, &connector_id, SyncKind::BiSync)?;
+    if daemon.is_draining() {
+        return Err(draining());
     }
-    Err(not_built("bi-sync"))
+    let job = runner::collect::sync(daemon.lake(), &loaded.config, &connector_id, None).await?;
+    Ok(Json(serde_json::to_value(&job).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?))
+}
+
+fn draining() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the daemon is shutting down; no new work starts",
+    )
 }
 
 /// Mines the warehouse's query log for a date into bi_queries.
@@ -135,6 +148,7 @@ pub(super) async fn bi_sync(
         (status = 400, description = "Not snowflake, bigquery or postgres; or a bad date", body = ErrorBody),
         (status = 404, description = "No such connector", body = ErrorBody),
         (status = 409, description = "Mining of this connector is running", body = ErrorBody),
+        (status = 500, description = "An attempt failed (recorded in sync_jobs)", body = ErrorBody),
         (status = 501, description = "Not in this build", body = ErrorBody)
     )
 )]
@@ -143,16 +157,33 @@ pub(super) async fn query_log_mining(
     Path(connector_id): Path<String>,
     Query(q): Query<CollectQuery>,
 ) -> Result<Json<MineResponse>, ApiError> {
+    let date = super::parse_date(q.date.as_deref())?;
     let loaded = daemon.loaded();
-    let c = connector(&loaded.config, &connector_id)?;
-    if !is_warehouse(c.kind) {
-        return Err(ApiError::bad_request(format!(
-            "connector {connector_id:?} is a {:?} connector; query-log-mining takes snowflake, bigquery or postgres (bi-sync takes BI tools)",
-            c.kind
-        )));
+    connector(&loaded.config, &connector_id, SyncKind::QueryLogMining)?;
+    if daemon.is_draining() {
+        return Err(draining());
     }
-    let _date = super::parse_date(q.date.as_deref())?;
-    Err(not_built("query-log-mining"))
+    let report = runner::collect::mine(daemon.lake(), &loaded.config, &connector_id, date).await?;
+    if !report.failed.is_empty() {
+        let failures: Vec<String> = report
+            .failed
+            .iter()
+            .map(|job| format!("{}: {}", job.date, job.error.as_deref().unwrap_or("failed")))
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "mining {} of {} date(s) failed ({} rows upserted by the others): {}",
+                failures.len(),
+                report.dates.len(),
+                report.rows_upserted,
+                failures.join("; ")
+            ),
+        ));
+    }
+    Ok(Json(MineResponse {
+        rows_upserted: report.rows_upserted.max(0) as u64,
+    }))
 }
 
 /// Recomputes product_usage_stats for every product of the space.

@@ -145,6 +145,9 @@ impl From<RunError> for ApiError {
     fn from(e: RunError) -> Self {
         let status = match e {
             RunError::Busy { .. } => StatusCode::CONFLICT,
+            RunError::UnknownConnector { .. } => StatusCode::NOT_FOUND,
+            // The seed's contract: a connector of the wrong type is a 400.
+            RunError::WrongConnectorKind { .. } => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())
@@ -356,4 +359,55 @@ async fn prometheus_metrics(State(daemon): State<ApiState>) -> Result<Response, 
         metrics::render(&records, daemon.running()),
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_map_to_the_documented_statuses() {
+        let status = |e: RunError| ApiError::from(e).status.as_u16();
+        assert_eq!(
+            status(RunError::Busy {
+                job: "connector-x".into(),
+                path: "p".into(),
+                holder: "h".into(),
+                expires_at: "t".into(),
+            }),
+            409
+        );
+        assert_eq!(
+            status(RunError::UnknownConnector {
+                name: "x".into(),
+                known: String::new(),
+            }),
+            404
+        );
+        assert_eq!(
+            status(RunError::WrongConnectorKind {
+                name: "x".into(),
+                kind: "postgres",
+                wanted: "BI tools",
+            }),
+            400
+        );
+        assert_eq!(
+            status(RunError::Ledger {
+                path: "p".into(),
+                reason: "r".into(),
+            }),
+            500
+        );
+        let trigger = |e: TriggerError| ApiError::from(e).status.as_u16();
+        assert_eq!(
+            trigger(TriggerError::UnknownJob {
+                name: "x".into(),
+                known: vec![],
+            }),
+            404
+        );
+        assert_eq!(trigger(TriggerError::RunningHere("x".into())), 409);
+        assert_eq!(trigger(TriggerError::Draining), 503);
+    }
 }

@@ -5,7 +5,9 @@
 
 pub mod bi_queries;
 pub mod collect;
+pub mod event_store;
 pub mod http;
+pub mod postgres;
 pub mod segment;
 pub mod superset;
 
@@ -16,6 +18,7 @@ use collect::{CollectError, Collector};
 pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>, CollectError> {
     match connector.kind {
         ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
+        ConnectorKind::Postgres => Ok(postgres::build(connector)),
         _ => Err(CollectError::NotBuilt {
             connector: connector.name.clone(),
             kind: connector.kind.as_str(),

@@ -455,6 +455,40 @@ fn a_run_with_a_damaged_file_succeeds_with_quarantined_input() {
     );
     assert_eq!(record["steps"][0]["counts"]["damaged_files"], 3);
     assert_eq!(record["steps"][0]["counts"]["written"]["pages"], 7);
+
+    // A backfill counts the date as done; forced, it says so and exits 3.
+    let backfill = |force: bool| {
+        let mut args = vec![
+            "backfill",
+            "daily",
+            "--from",
+            "2025-11-22",
+            "--to",
+            "2025-11-23",
+            "--set",
+            "events=./events",
+        ];
+        if force {
+            args.push("--force");
+        }
+        std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let resumed = backfill(false);
+    assert_eq!(resumed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&resumed.stdout),
+        "daily 2025-11-22..2025-11-23: 1 succeeded, 1 skipped (done), 0 failed\n"
+    );
+    let forced = backfill(true);
+    assert_eq!(forced.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&forced.stdout),
+        "daily 2025-11-22..2025-11-23: 2 succeeded (1 with quarantined input), 0 skipped (done), 0 failed\n"
+    );
 }
 
 /// Event times far from `receivedAt` (device clocks at 1970 or 9999) are
