@@ -13,3 +13,4 @@ pub mod query;
 pub mod runner;
 pub mod sources;
 pub mod sql;
+pub mod ui;

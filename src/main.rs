@@ -111,6 +111,21 @@ enum Command {
         #[command(subcommand)]
         command: SqlCommand,
     },
+    /// Serve the Usage Analysis page (/ui/) and its data API (/api/ui/…) over the lake
+    Ui {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Write the Usage Analysis page as one self-contained HTML file with the data embedded
+    Report {
+        /// The HTML file to write
+        #[arg(long)]
+        out: PathBuf,
+        /// As-of date of the metric tables [default: the newest the metrics job wrote]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
     /// Generate a synthetic Segment dataset and run the daily job over it into the lake
     Demo {
         /// Folder for the generated event files
@@ -399,6 +414,19 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                     record.summary()
                 );
             }
+        }
+        Command::Ui { listen } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            usagelake::ui::serve(lake, &listen)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Command::Report { out, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            usagelake::ui::report(&lake, date, &out)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("wrote {}", out.display());
         }
         Command::Demo {
             data,

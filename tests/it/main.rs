@@ -12,3 +12,4 @@ mod pg_server;
 mod s3;
 mod sql;
 mod support;
+mod ui;
