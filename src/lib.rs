@@ -5,10 +5,13 @@
 //! Parquet that other engines read without help. The `runner` executes job
 //! definitions from `config` for logical dates and keeps a run ledger.
 
+pub mod api;
 pub mod config;
+pub mod daemon;
 pub mod demo;
 pub mod lake;
 pub mod metrics;
+pub mod platform;
 pub mod query;
 pub mod runner;
 pub mod sources;

@@ -7,6 +7,7 @@ use chrono::NaiveDate;
 use clap::{Parser, Subcommand};
 
 use usagelake::config::{self, ConfigErrors, Loaded, parse_set};
+use usagelake::daemon::{self, ServeOptions, logging::LogFormat};
 use usagelake::demo;
 use usagelake::demo::generator::GeneratorOptions;
 use usagelake::lake::{Lake, LakeLocation};
@@ -35,6 +36,14 @@ struct Cli {
 enum Command {
     /// Check the configuration and every job without touching the lake or the network
     Validate,
+    /// Run the jobs on their schedules and serve the HTTP API until SIGTERM
+    Serve {
+        /// host:port of the HTTP API [default: [server] listen, 127.0.0.1:8080]
+        #[arg(long)]
+        listen: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        log_format: LogFormat,
+    },
     /// Run a job for one logical date
     Run {
         job: String,
@@ -93,6 +102,16 @@ enum Command {
         /// The connector's name or id
         connector: String,
         /// The UTC day to mine [default: every day after the last complete one, through today]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Collect an event-store connector now (everything new since its
+    /// watermark); prints {"rows_upserted": N, "sync_job": …, "report": …},
+    /// exit 1 when it failed
+    Collect {
+        /// The connector's name or id
+        connector: String,
+        /// Re-read exactly this UTC day (its partitions become what the store holds)
         #[arg(long)]
         date: Option<NaiveDate>,
     },
@@ -185,13 +204,14 @@ const EXIT_QUARANTINED_INPUT: u8 = 3;
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::from_env("USAGELAKE_LOG"))
-        .with_writer(std::io::stderr)
-        // Colour codes only for a terminal: piped or redirected logs stay plain text.
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
     let cli = Cli::parse();
+    match &cli.command {
+        // A daemon says what it does; commands print their results and log only errors.
+        Command::Serve { log_format, .. } => {
+            daemon::logging::init(*log_format, "warn,usagelake=info")
+        }
+        _ => daemon::logging::init(LogFormat::Text, "error"),
+    }
     let loaded = match config::load(cli.config.as_deref()) {
         Ok(loaded) => loaded,
         Err(ConfigErrors(problems)) => {
@@ -246,6 +266,16 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 loaded.jobs.keys().cloned().collect::<Vec<_>>().join(", ")
             );
         }
+        Command::Serve { listen, .. } => {
+            let options = ServeOptions {
+                config_path: cli.config.clone(),
+                lake_url: cli.lake.clone(),
+                listen,
+            };
+            daemon::serve(options, loaded)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
         Command::Run {
             job: name,
             date,
@@ -253,8 +283,13 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
-            let date =
-                date.unwrap_or_else(|| runner::default_date(&loaded.config.defaults.timezone));
+            let date = date.unwrap_or_else(|| {
+                runner::default_date(
+                    job.timezone
+                        .as_deref()
+                        .unwrap_or(&loaded.config.defaults.timezone),
+                )
+            });
             let options = RunOptions {
                 overrides,
                 ..Default::default()
@@ -284,12 +319,17 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 overrides,
                 force,
                 fail_fast,
+                ..Default::default()
             };
             let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
                 .await
                 .map_err(|e| e.to_string())?;
+            let quarantined = match report.quarantined_input.len() {
+                0 => String::new(),
+                n => format!(" ({n} with quarantined input)"),
+            };
             println!(
-                "{name} {from}..{to}: {} succeeded, {} skipped (done), {} failed",
+                "{name} {from}..{to}: {} succeeded{quarantined}, {} skipped (done), {} failed",
                 report.succeeded.len(),
                 report.skipped.len(),
                 report.failed.len()
@@ -299,6 +339,9 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             }
             if !report.failed.is_empty() {
                 return Ok(ExitCode::FAILURE);
+            }
+            if !report.quarantined_input.is_empty() {
+                return Ok(ExitCode::from(EXIT_QUARANTINED_INPUT));
             }
         }
         Command::Ingest { source, date } => {
@@ -396,6 +439,20 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 );
             }
             if !report.failed.is_empty() {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Collect { connector, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let outcome = runner::events::collect_events(&lake, &loaded.config, &connector, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&outcome).expect("collect outcome serializes")
+            );
+            if let Some(error) = &outcome.sync_job.error {
+                eprintln!("error: {error}");
                 return Ok(ExitCode::FAILURE);
             }
         }

@@ -42,6 +42,101 @@ impl CronSchedule {
     pub fn with_seconds(&self) -> String {
         format!("0 {}", self.0)
     }
+
+    /// The sets of values each field matches.
+    pub fn fields(&self) -> CronFields {
+        let f: Vec<&str> = self.0.split_whitespace().collect();
+        let set = |i: usize| {
+            let (name, min, max) = FIELDS[i];
+            expand(f[i], name, min, max)
+        };
+        let mut day_of_week = set(4);
+        // 7 is another name for Sunday.
+        if day_of_week & (1 << 7) != 0 {
+            day_of_week |= 1;
+        }
+        CronFields {
+            minutes: set(0),
+            hours: set(1),
+            days_of_month: set(2),
+            months: set(3),
+            days_of_week: day_of_week & 0x7f,
+            // Vixie cron: when both day fields are restricted a day matching
+            // either one fires; a field starting with `*` is unrestricted.
+            any_day_of_month: f[2].starts_with('*'),
+            any_day_of_week: f[4].starts_with('*'),
+        }
+    }
+}
+
+/// A parsed cron expression: bit `v` of a set is on when value `v` matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CronFields {
+    pub minutes: u64,
+    pub hours: u64,
+    pub days_of_month: u64,
+    pub months: u64,
+    /// 0 = Sunday.
+    pub days_of_week: u64,
+    pub any_day_of_month: bool,
+    pub any_day_of_week: bool,
+}
+
+impl CronFields {
+    pub fn matches_day(&self, month: u32, day_of_month: u32, day_of_week: u32) -> bool {
+        if self.months & (1 << month) == 0 {
+            return false;
+        }
+        let dom = self.days_of_month & (1 << day_of_month) != 0;
+        let dow = self.days_of_week & (1 << day_of_week) != 0;
+        match (self.any_day_of_month, self.any_day_of_week) {
+            (false, false) => dom || dow,
+            _ => dom && dow,
+        }
+    }
+
+    /// Matching hours, ascending.
+    pub fn hours(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..24).filter(|h| self.hours & (1 << h) != 0)
+    }
+
+    /// Matching minutes, ascending.
+    pub fn minutes(&self) -> impl Iterator<Item = u32> + '_ {
+        (0..60).filter(|m| self.minutes & (1 << m) != 0)
+    }
+}
+
+/// The values a field matches (the field is already validated).
+fn expand(field: &str, name: &str, min: u32, max: u32) -> u64 {
+    let mut set = 0u64;
+    for item in field.split(',') {
+        let (range, step) = match item.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().unwrap_or(1).max(1)),
+            None => (item, 1),
+        };
+        let (lo, hi) = if range == "*" {
+            (min, max)
+        } else {
+            match range.split_once('-') {
+                Some((a, b)) => (
+                    value(a, name, min, max).unwrap_or(min),
+                    value(b, name, min, max).unwrap_or(max),
+                ),
+                // `5/15` means from 5 to the end in steps of 15.
+                None if item.contains('/') => (value(range, name, min, max).unwrap_or(min), max),
+                None => {
+                    let v = value(range, name, min, max).unwrap_or(min);
+                    (v, v)
+                }
+            }
+        };
+        let mut v = lo;
+        while v <= hi {
+            set |= 1 << v;
+            v += step;
+        }
+    }
+    set
 }
 
 fn check_field(field: &str, name: &str, min: u32, max: u32) -> Result<(), String> {
@@ -113,6 +208,29 @@ mod tests {
             CronSchedule::parse("30 2 * * *").unwrap().with_seconds(),
             "0 30 2 * * *"
         );
+    }
+
+    #[test]
+    fn fields_expand_ranges_steps_names_and_sunday_7() {
+        let f = CronSchedule::parse("*/20 6-18/4 1,15 JAN-MAR 7")
+            .unwrap()
+            .fields();
+        assert_eq!(f.minutes().collect::<Vec<_>>(), [0, 20, 40]);
+        assert_eq!(f.hours().collect::<Vec<_>>(), [6, 10, 14, 18]);
+        assert_eq!(f.days_of_month, (1 << 1) | (1 << 15));
+        assert_eq!(f.months, (1 << 1) | (1 << 2) | (1 << 3));
+        assert_eq!(f.days_of_week, 1);
+        // Both day fields restricted: either one matches.
+        assert!(f.matches_day(2, 15, 3));
+        assert!(f.matches_day(2, 16, 0));
+        assert!(!f.matches_day(2, 16, 3));
+        assert!(!f.matches_day(4, 15, 0));
+        // Only day-of-week restricted: it alone decides.
+        let weekdays = CronSchedule::parse("0 9 * * MON-FRI").unwrap().fields();
+        assert!(weekdays.matches_day(6, 13, 5));
+        assert!(!weekdays.matches_day(6, 14, 6));
+        let from_five = CronSchedule::parse("5/15 * * * *").unwrap().fields();
+        assert_eq!(from_five.minutes().collect::<Vec<_>>(), [5, 20, 35, 50]);
     }
 
     #[test]

@@ -9,15 +9,19 @@ mod cron;
 mod interpolate;
 mod job;
 mod problem;
+mod server;
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
 pub use connector::{ConnectorConfig, ConnectorKind, PostgresLogSource};
-pub use cron::CronSchedule;
-pub use job::{FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set};
+pub use cron::{CronFields, CronSchedule};
+pub use job::{
+    DeriveCatalog, FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set,
+};
 pub use problem::{ConfigErrors, ConfigProblem, SourceText};
+pub use server::ServerConfig;
 
 use crate::lake::{LakeLocation, S3Options};
 
@@ -49,6 +53,8 @@ pub struct AppConfig {
     pub lake: LakeConfig,
     #[serde(default)]
     pub defaults: Defaults,
+    #[serde(default)]
+    pub server: ServerConfig,
     #[serde(default)]
     pub connectors: Vec<ConnectorConfig>,
     #[serde(default)]
@@ -201,6 +207,9 @@ impl AppConfig {
         if let Err(message) = check_timezone(&self.defaults.timezone) {
             problems.push(at("defaults.timezone", message));
         }
+        for (key, message) in self.server.problems() {
+            problems.push(at(key, message));
+        }
         let mut ids = std::collections::HashSet::new();
         let mut names = std::collections::HashSet::new();
         for (i, c) in self.connectors.iter().enumerate() {
@@ -275,6 +284,10 @@ pub struct Loaded {
 pub const EMBEDDED_JOBS: &[(&str, &str)] = &[
     ("jobs/daily.toml", include_str!("../../jobs/daily.toml")),
     ("jobs/metrics.toml", include_str!("../../jobs/metrics.toml")),
+    (
+        "jobs/platform.toml",
+        include_str!("../../jobs/platform.toml"),
+    ),
 ];
 
 /// Where the configuration came from (for messages).

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::RunError;
 use crate::lake::Lake;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
     Running,
@@ -19,6 +19,8 @@ pub enum RunStatus {
     /// (its quarantine row, line 0, says where).
     SucceededWithQuarantinedInput,
     Failed,
+    /// Cut off by a daemon shutdown before it finished.
+    Interrupted,
 }
 
 impl RunStatus {
@@ -34,23 +36,87 @@ impl RunStatus {
             Self::Succeeded => "succeeded",
             Self::SucceededWithQuarantinedInput => "succeeded with quarantined input",
             Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
         }
+    }
+
+    /// The serialized name (the ledger's and the API's).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Running => "running",
+            Self::Succeeded => "succeeded",
+            Self::SucceededWithQuarantinedInput => "succeeded_with_quarantined_input",
+            Self::Failed => "failed",
+            Self::Interrupted => "interrupted",
+        }
+    }
+
+    pub const ALL: [RunStatus; 5] = [
+        Self::Running,
+        Self::Succeeded,
+        Self::SucceededWithQuarantinedInput,
+        Self::Failed,
+        Self::Interrupted,
+    ];
+}
+
+impl std::str::FromStr for RunStatus {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown status {s:?}; use running, succeeded, succeeded_with_quarantined_input, failed or interrupted"
+                )
+            })
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepRecord {
     pub index: usize,
     pub kind: String,
     pub status: RunStatus,
     pub duration_ms: u64,
     pub summary: String,
+    /// The step's report (rows read, written, deduped, …).
+    #[schema(value_type = Object)]
     pub counts: serde_json::Value,
     pub error: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+impl StepRecord {
+    /// Rows the step added to the lake, read from its report: ingest's
+    /// `written` per table, derive's `rows` per table, a collector's
+    /// `rows_upserted`.
+    pub fn rows_written(&self) -> u64 {
+        fn sum_rows(v: &serde_json::Value) -> u64 {
+            match v {
+                serde_json::Value::Array(items) => items.iter().map(sum_rows).sum(),
+                serde_json::Value::Object(map) => {
+                    if let Some(written) = map.get("written").and_then(|w| w.as_object()) {
+                        written.values().filter_map(|n| n.as_u64()).sum()
+                    } else if let Some(n) = map.get("rows_upserted").and_then(|n| n.as_u64()) {
+                        n
+                    } else {
+                        map.get("rows").and_then(|n| n.as_u64()).unwrap_or(0)
+                    }
+                }
+                _ => 0,
+            }
+        }
+        sum_rows(&self.counts)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunRecord {
+    /// Names this attempt in logs and the API (empty in ledgers written
+    /// before run ids existed).
+    #[serde(default)]
+    pub run_id: String,
     pub job: String,
     pub date: NaiveDate,
     pub attempt: u32,
@@ -145,13 +211,19 @@ impl<'a> Ledger<'a> {
     }
 
     /// Records a new attempt as running and returns it.
-    pub async fn begin(&self, job: &str, date: NaiveDate) -> Result<RunRecord, RunError> {
+    pub async fn begin(
+        &self,
+        job: &str,
+        date: NaiveDate,
+        run_id: String,
+    ) -> Result<RunRecord, RunError> {
         let attempt = self
             .attempts(job, date)
             .await?
             .last()
             .map_or(1, |r| r.attempt + 1);
         let record = RunRecord {
+            run_id,
             job: job.to_string(),
             date,
             attempt,
@@ -200,5 +272,64 @@ impl<'a> Ledger<'a> {
             out.push(self.read(&meta.location).await?);
         }
         Ok(out)
+    }
+
+    /// Attempts matching `filter`, newest first.
+    pub async fn query(&self, filter: &RunFilter) -> Result<Vec<RunRecord>, RunError> {
+        let root = match &filter.job {
+            Some(job) => self.lake.meta_path(&format!("runs/{job}")),
+            None => self.lake.meta_path("runs"),
+        };
+        let mut metas: Vec<_> = self
+            .lake
+            .store()
+            .list(Some(&root))
+            .try_collect()
+            .await
+            .map_err(|e| Self::err(&root, e))?;
+        metas.sort_by(|a, b| {
+            b.last_modified
+                .cmp(&a.last_modified)
+                .then(b.location.cmp(&a.location))
+        });
+        let mut out = Vec::new();
+        for meta in metas {
+            if out.len() >= filter.limit {
+                break;
+            }
+            // An attempt starts before its object is last written.
+            if filter.since.is_some_and(|since| meta.last_modified < since) {
+                continue;
+            }
+            let record = self.read(&meta.location).await?;
+            if filter.status.is_some_and(|s| s != record.status)
+                || filter.since.is_some_and(|since| record.started_at < since)
+            {
+                continue;
+            }
+            out.push(record);
+        }
+        Ok(out)
+    }
+}
+
+/// Which attempts `Ledger::query` returns.
+#[derive(Debug, Clone)]
+pub struct RunFilter {
+    pub job: Option<String>,
+    pub status: Option<RunStatus>,
+    /// Attempts started at or after this instant.
+    pub since: Option<DateTime<Utc>>,
+    pub limit: usize,
+}
+
+impl Default for RunFilter {
+    fn default() -> Self {
+        Self {
+            job: None,
+            status: None,
+            since: None,
+            limit: usize::MAX,
+        }
     }
 }

@@ -2,6 +2,7 @@
 //! ledger entry per attempt and a lease so two runs of a job never overlap.
 
 pub mod collect;
+pub mod events;
 mod lease;
 mod ledger;
 
@@ -12,11 +13,12 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 
 pub use lease::Lease;
-pub use ledger::{Ledger, RunRecord, RunStatus, StepRecord};
+pub use ledger::{Ledger, RunFilter, RunRecord, RunStatus, StepRecord};
 
-use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
+use crate::config::{AppConfig, DeriveCatalog, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
+use crate::platform::{self, PlatformParams};
 use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
@@ -71,6 +73,13 @@ pub struct RunOptions {
     pub force: bool,
     /// Stop a backfill at the first failing date.
     pub fail_fast: bool,
+    /// The ledger's run id for a single run [default: a new UUID].
+    pub run_id: Option<String>,
+}
+
+/// How long a job's lease lives without a heartbeat (`[server] lease_ttl_seconds`).
+pub fn lease_ttl(config: &AppConfig) -> std::time::Duration {
+    std::time::Duration::from_secs(config.server.lease_ttl_seconds)
 }
 
 /// Yesterday in `timezone`: the default logical date.
@@ -87,7 +96,7 @@ pub async fn run_job(
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let lease = Lease::acquire(lake, &job.name).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = run_date(lake, config, job, date, options).await;
     lease.release().await;
     result
@@ -97,6 +106,9 @@ pub async fn run_job(
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct BackfillReport {
     pub succeeded: Vec<NaiveDate>,
+    /// The succeeded dates whose input was partly damaged (also in `succeeded`).
+    #[serde(default)]
+    pub quarantined_input: Vec<NaiveDate>,
     pub skipped: Vec<NaiveDate>,
     pub failed: Vec<(NaiveDate, String)>,
 }
@@ -112,7 +124,7 @@ pub async fn backfill(
     to: NaiveDate,
     options: &RunOptions,
 ) -> Result<BackfillReport, RunError> {
-    let lease = Lease::acquire(lake, &job.name).await?;
+    let lease = Lease::acquire_with_ttl(lake, &job.name, lease_ttl(config)).await?;
     let result = backfill_dates(lake, config, job, from, to, options).await;
     lease.release().await;
     result
@@ -148,6 +160,9 @@ async fn backfill_dates(
                 Ok(record) => {
                     log_line(&bar, format!("{} {date}: {}", job.name, record.summary()));
                     report.succeeded.push(date);
+                    if record.status == RunStatus::SucceededWithQuarantinedInput {
+                        report.quarantined_input.push(date);
+                    }
                 }
                 Err(e) => {
                     log_line(&bar, format!("{} {date}: FAILED: {e}", job.name));
@@ -187,21 +202,34 @@ fn log_line(bar: &ProgressBar, line: String) {
     }
 }
 
-async fn run_date(
+/// Runs `job` for `date` and records the attempt; the caller holds the
+/// job's lease.
+pub async fn run_date(
     lake: &Lake,
     config: &AppConfig,
     job: &JobConfig,
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let params = job
+    let mut params = job
         .params_with(&options.overrides)
         .map_err(|message| RunError::Params {
             job: job.name.clone(),
             message,
         })?;
+    // A job that names its timezone reports in it too, unless a `timezone`
+    // parameter says otherwise.
+    if let Some(tz) = &job.timezone {
+        params
+            .entry("timezone".to_string())
+            .or_insert_with(|| toml::Value::String(tz.clone()));
+    }
     let ledger = Ledger::new(lake);
-    let mut record = ledger.begin(&job.name, date).await?;
+    let run_id = options
+        .run_id
+        .clone()
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    let mut record = ledger.begin(&job.name, date, run_id).await?;
     let started = Instant::now();
     let mut failure = None;
     let mut quarantined_input = false;
@@ -226,6 +254,12 @@ async fn run_date(
                 step_record.summary = summary;
                 step_record.counts = counts;
                 record.steps.push(step_record);
+                // Progress on disk: a run cut off later still shows its
+                // finished steps.
+                if index + 1 < job.steps.len() {
+                    record.duration_ms = started.elapsed().as_millis() as u64;
+                    ledger.write(&record).await?;
+                }
             }
             Err(e) => {
                 step_record.status = RunStatus::Failed;
@@ -292,7 +326,33 @@ async fn run_step(
             let counts = serde_json::to_value(&report).unwrap_or_default();
             Ok((report.to_string(), counts, report.damaged_files > 0))
         }
-        StepConfig::Derive { sql_dir, metrics } => {
+        StepConfig::Derive {
+            catalog: DeriveCatalog::Platform,
+            ..
+        } => {
+            let params = PlatformParams::from_params(params, date)?;
+            let report = platform::derive(lake, &params).await?;
+            let counts = serde_json::to_value(&report.tables).unwrap_or_default();
+            Ok((report.to_string(), counts, false))
+        }
+        StepConfig::CollectEvents { connector } => {
+            let connector =
+                expand_params(connector, params).map_err(|message| RunError::Params {
+                    job: format!("step {index}"),
+                    message,
+                })?;
+            if connector.is_empty() {
+                return Err(RunError::Params {
+                    job: format!("step {index} (collect_events)"),
+                    message: "no connector given; run with --set connector=NAME (an event_store connector's name or id)".into(),
+                });
+            }
+            let outcome = events::collect_events(lake, config, &connector, None).await?;
+            collect_step_outcome(&connector, outcome.sync_job)
+        }
+        StepConfig::Derive {
+            sql_dir, metrics, ..
+        } => {
             let sql_dir = sql_dir
                 .as_deref()
                 .map(|dir| expand_params(dir, params))

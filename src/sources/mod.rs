@@ -5,16 +5,21 @@
 
 pub mod bi_queries;
 pub mod collect;
+pub mod event_store;
 pub mod http;
+pub mod postgres;
 pub mod segment;
 
-use crate::config::ConnectorConfig;
+use crate::config::{ConnectorConfig, ConnectorKind};
 use collect::{CollectError, Collector};
 
 /// The collector for a connector's type. Each type's folder plugs in here.
 pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>, CollectError> {
-    Err(CollectError::NotBuilt {
-        connector: connector.name.clone(),
-        kind: connector.kind.as_str(),
-    })
+    match connector.kind {
+        ConnectorKind::Postgres => Ok(postgres::build(connector)),
+        _ => Err(CollectError::NotBuilt {
+            connector: connector.name.clone(),
+            kind: connector.kind.as_str(),
+        }),
+    }
 }

@@ -84,7 +84,7 @@ fn validate_reports_every_problem_and_exits_2() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stderr),
-        "jobs/broken.toml:2: unknown field `stepz`, expected one of `name`, `description`, `schedule`, `params`, `steps`; remove it or fix its spelling\n\
+        "jobs/broken.toml:2: unknown field `stepz`, expected one of `name`, `description`, `schedule`, `timezone`, `params`, `steps`; remove it or fix its spelling\n\
          jobs/nightly.toml:2: schedule: cron \"0 25 * * *\": hour field \"25\": 25 is outside 0–23\n\
          2 problem(s); nothing was run\n"
     );
@@ -101,7 +101,7 @@ fn validate_reports_every_problem_and_exits_2() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "configuration ok: lake ./lake, timezone UTC, 0 connector(s), 0 space(s), 3 job(s): daily, metrics, nightly\n"
+        "configuration ok: lake ./lake, timezone UTC, 0 connector(s), 0 space(s), 4 job(s): daily, metrics, nightly, platform\n"
     );
 }
 

@@ -455,6 +455,40 @@ fn a_run_with_a_damaged_file_succeeds_with_quarantined_input() {
     );
     assert_eq!(record["steps"][0]["counts"]["damaged_files"], 3);
     assert_eq!(record["steps"][0]["counts"]["written"]["pages"], 7);
+
+    // A backfill counts the date as done; forced, it says so and exits 3.
+    let backfill = |force: bool| {
+        let mut args = vec![
+            "backfill",
+            "daily",
+            "--from",
+            "2025-11-22",
+            "--to",
+            "2025-11-23",
+            "--set",
+            "events=./events",
+        ];
+        if force {
+            args.push("--force");
+        }
+        std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let resumed = backfill(false);
+    assert_eq!(resumed.status.code(), Some(0));
+    assert_eq!(
+        String::from_utf8_lossy(&resumed.stdout),
+        "daily 2025-11-22..2025-11-23: 1 succeeded, 1 skipped (done), 0 failed\n"
+    );
+    let forced = backfill(true);
+    assert_eq!(forced.status.code(), Some(3));
+    assert_eq!(
+        String::from_utf8_lossy(&forced.stdout),
+        "daily 2025-11-22..2025-11-23: 2 succeeded (1 with quarantined input), 0 skipped (done), 0 failed\n"
+    );
 }
 
 /// Event times far from `receivedAt` (device clocks at 1970 or 9999) are
@@ -529,5 +563,57 @@ async fn implausible_event_times_are_quarantined() {
     assert_eq!(
         rows(&lake2, "SELECT message_id FROM pages ORDER BY 1").await,
         ["ahead-1d", "behind-365d", "behind-365d-1ms"]
+    );
+}
+
+/// The bounds are keys of a job's ingest step.
+#[test]
+fn event_time_bounds_come_from_the_ingest_step() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("jobs")).unwrap();
+    std::fs::write(
+        dir.path().join("jobs/strict.toml"),
+        "name = \"strict\"\n\n[[steps]]\ntype = \"ingest\"\nsource = \"./events\"\nfiles = \"all\"\n\
+         event_time_max_ahead_days = 0\nevent_time_max_behind_days = 2\n",
+    )
+    .unwrap();
+    let at = |id: &str, ts: &str| {
+        format!(
+            r#"{{"type":"page","messageId":"{id}","userId":"u","name":"home","timestamp":"{ts}","receivedAt":"2025-11-23T12:00:00Z"}}"#
+        )
+    };
+    write_events(
+        &dir.path().join("events"),
+        "part-0.json",
+        &[
+            at("ahead-1min", "2025-11-23T12:01:00Z"),
+            at("behind-2d", "2025-11-21T12:00:00Z"),
+            at("behind-3d", "2025-11-20T12:00:00Z"),
+        ],
+    );
+    let usagelake = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let run = usagelake(&["run", "strict", "--date", "2025-11-23"]);
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let query = usagelake(&[
+        "query",
+        "SELECT line, reason FROM quarantine ORDER BY line",
+        "--format",
+        "csv",
+    ]);
+    assert_eq!(
+        String::from_utf8_lossy(&query.stdout),
+        "line,reason\n\
+         1,implausible event time: `timestamp` 2025-11-23T12:01:00Z is more than 0 day(s) after `receivedAt` 2025-11-23T12:00:00Z (bound: ingest step's event_time_max_ahead_days)\n\
+         3,implausible event time: `timestamp` 2025-11-20T12:00:00Z is more than 2 day(s) before `receivedAt` 2025-11-23T12:00:00Z (bound: ingest step's event_time_max_behind_days)\n"
     );
 }

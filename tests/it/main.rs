@@ -1,13 +1,17 @@
 //! Integration tests, linked once into one binary.
 
+mod api;
 mod cli;
 mod collect;
 mod config;
+mod daemon;
 mod duckdb;
+mod event_store;
 mod http;
 mod ingest;
 mod lake;
 mod metrics;
+mod pg_mine;
 mod pg_server;
 mod s3;
 mod sql;

@@ -1,0 +1,244 @@
+//! The seed's collector routes: BI sync, query-log mining, usage
+//! aggregation and unused products. Each checks what it is asked about
+//! (404 unknown connector or space, 400 wrong connector type or bad
+//! parameter) before the work; work not built yet answers 501. Collection
+//! runs through `runner::collect`, under the connector's lease like the
+//! `bi_sync` / `mine_logs` steps: a second call meanwhile gets 409.
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::{ApiError, ApiState, ErrorBody};
+use crate::config::{AppConfig, ConnectorConfig, SpaceConfig};
+use crate::runner;
+use crate::sources::collect::{CollectError, SyncKind};
+
+/// `{"rows_upserted": N}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MineResponse {
+    pub rows_upserted: u64,
+}
+
+/// `{"products_updated": N}`.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct AggregateResponse {
+    pub products_updated: u64,
+}
+
+/// A data product with no BI query in the lookback window.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct ProductSummary {
+    pub id: String,
+    pub name: Option<String>,
+    pub tables: Vec<String>,
+    pub last_queried_at: Option<DateTime<Utc>>,
+    /// Share of the product's tables seen in any query, 0–1.
+    pub coverage: f64,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CollectQuery {
+    /// YYYY-MM-DD: mining reads that UTC day [default: the days since the
+    /// last complete one]; aggregation's as-of date [default: today in
+    /// defaults.timezone].
+    date: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct UnusedQuery {
+    /// Lookback window in days (≥ 1) [default 30].
+    days: Option<String>,
+    /// As-of date YYYY-MM-DD [default: today in defaults.timezone].
+    date: Option<String>,
+}
+
+/// The connector, checked to fit `kind` (404 / 400 otherwise), and
+/// collectable in this build (501 otherwise).
+fn connector<'a>(
+    config: &'a AppConfig,
+    name_or_id: &str,
+    kind: SyncKind,
+) -> Result<&'a ConnectorConfig, ApiError> {
+    let connector = runner::collect::resolve(config, name_or_id, kind)?;
+    // Building a collector is pure (no I/O): ask before taking the lease
+    // and recording an attempt that cannot run.
+    if let Err(e @ CollectError::NotBuilt { .. }) = crate::sources::build_collector(connector) {
+        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, e.to_string()));
+    }
+    Ok(connector)
+}
+
+fn space<'a>(config: &'a AppConfig, slug: &str) -> Result<&'a SpaceConfig, ApiError> {
+    config
+        .spaces
+        .iter()
+        .find(|s| s.slug == slug)
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "no space {slug:?} in the configuration; known: {:?}",
+                    config.spaces.iter().map(|s| &s.slug).collect::<Vec<_>>()
+                ),
+            )
+        })
+}
+
+/// Today in the reporting timezone: the aggregate's default as-of date.
+fn today(config: &AppConfig) -> NaiveDate {
+    let tz: chrono_tz::Tz = config.defaults.timezone.parse().unwrap_or(chrono_tz::UTC);
+    Utc::now().with_timezone(&tz).date_naive()
+}
+
+fn not_built(what: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        format!("{what} is not available in this build yet"),
+    )
+}
+
+/// Scrapes the BI tool's saved queries, charts and dashboards into bi_queries.
+#[utoipa::path(
+    post,
+    path = "/connectors/{connector_id}/bi-sync",
+    params(("connector_id" = String, Path, description = "The connector's id (UUID) or name")),
+    responses(
+        (status = 200, description = "The sync job (`status` failed with `error` when the attempt failed)", body = Object),
+        (status = 400, description = "Not a BI connector", body = ErrorBody),
+        (status = 404, description = "No such connector", body = ErrorBody),
+        (status = 409, description = "A sync of this connector is running", body = ErrorBody),
+        (status = 501, description = "Not in this build", body = ErrorBody)
+    )
+)]
+pub(super) async fn bi_sync(
+    State(daemon): State<ApiState>,
+    Path(connector_id): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let loaded = daemon.loaded();
+    connector(&loaded.config, &connector_id, SyncKind::BiSync)?;
+    if daemon.is_draining() {
+        return Err(draining());
+    }
+    let job = runner::collect::sync(daemon.lake(), &loaded.config, &connector_id, None).await?;
+    Ok(Json(serde_json::to_value(&job).map_err(|e| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    })?))
+}
+
+fn draining() -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "the daemon is shutting down; no new work starts",
+    )
+}
+
+/// Mines the warehouse's query log for a date into bi_queries.
+#[utoipa::path(
+    post,
+    path = "/connectors/{connector_id}/query-log-mining",
+    params(("connector_id" = String, Path, description = "The connector's id (UUID) or name"), CollectQuery),
+    responses(
+        (status = 200, body = MineResponse),
+        (status = 400, description = "Not snowflake, bigquery or postgres; or a bad date", body = ErrorBody),
+        (status = 404, description = "No such connector", body = ErrorBody),
+        (status = 409, description = "Mining of this connector is running", body = ErrorBody),
+        (status = 500, description = "An attempt failed (recorded in sync_jobs)", body = ErrorBody),
+        (status = 501, description = "Not in this build", body = ErrorBody)
+    )
+)]
+pub(super) async fn query_log_mining(
+    State(daemon): State<ApiState>,
+    Path(connector_id): Path<String>,
+    Query(q): Query<CollectQuery>,
+) -> Result<Json<MineResponse>, ApiError> {
+    let date = super::parse_date(q.date.as_deref())?;
+    let loaded = daemon.loaded();
+    connector(&loaded.config, &connector_id, SyncKind::QueryLogMining)?;
+    if daemon.is_draining() {
+        return Err(draining());
+    }
+    let report = runner::collect::mine(daemon.lake(), &loaded.config, &connector_id, date).await?;
+    if !report.failed.is_empty() {
+        let failures: Vec<String> = report
+            .failed
+            .iter()
+            .map(|job| format!("{}: {}", job.date, job.error.as_deref().unwrap_or("failed")))
+            .collect();
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "mining {} of {} date(s) failed ({} rows upserted by the others): {}",
+                failures.len(),
+                report.dates.len(),
+                report.rows_upserted,
+                failures.join("; ")
+            ),
+        ));
+    }
+    Ok(Json(MineResponse {
+        rows_upserted: report.rows_upserted.max(0) as u64,
+    }))
+}
+
+/// Recomputes product_usage_stats for every product of the space.
+#[utoipa::path(
+    post,
+    path = "/spaces/{slug}/usage/aggregate",
+    params(("slug" = String, Path, description = "The space's slug"), CollectQuery),
+    responses(
+        (status = 200, body = AggregateResponse),
+        (status = 400, description = "A bad date", body = ErrorBody),
+        (status = 404, description = "No such space", body = ErrorBody),
+        (status = 501, description = "Not in this build", body = ErrorBody)
+    )
+)]
+pub(super) async fn aggregate(
+    State(daemon): State<ApiState>,
+    Path(slug): Path<String>,
+    Query(q): Query<CollectQuery>,
+) -> Result<Json<AggregateResponse>, ApiError> {
+    let loaded = daemon.loaded();
+    space(&loaded.config, &slug)?;
+    let _as_of = super::parse_date(q.date.as_deref())?.unwrap_or_else(|| today(&loaded.config));
+    Err(not_built("usage aggregation"))
+}
+
+/// Products of the space with no BI query reference in the last `days` days.
+#[utoipa::path(
+    get,
+    path = "/spaces/{slug}/usage/unused",
+    params(("slug" = String, Path, description = "The space's slug"), UnusedQuery),
+    responses(
+        (status = 200, body = [ProductSummary]),
+        (status = 400, description = "days not a whole number ≥ 1, or a bad date", body = ErrorBody),
+        (status = 404, description = "No such space", body = ErrorBody),
+        (status = 501, description = "Not in this build", body = ErrorBody)
+    )
+)]
+pub(super) async fn unused(
+    State(daemon): State<ApiState>,
+    Path(slug): Path<String>,
+    Query(q): Query<UnusedQuery>,
+) -> Result<Json<Vec<ProductSummary>>, ApiError> {
+    let loaded = daemon.loaded();
+    space(&loaded.config, &slug)?;
+    let _days = match q.days.as_deref() {
+        None => 30,
+        Some(text) => match text.parse::<i64>() {
+            Ok(days) if days >= 1 => days,
+            _ => {
+                return Err(ApiError::bad_request(format!(
+                    "days {text:?} must be a whole number ≥ 1"
+                )));
+            }
+        },
+    };
+    let _as_of = super::parse_date(q.date.as_deref())?.unwrap_or_else(|| today(&loaded.config));
+    Err(not_built("unused products"))
+}
