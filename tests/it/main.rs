@@ -17,3 +17,4 @@ mod s3;
 mod sql;
 mod support;
 mod ui;
+mod usage;
