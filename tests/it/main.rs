@@ -13,5 +13,6 @@ mod metrics;
 mod pg_mine;
 mod pg_server;
 mod s3;
+mod snowflake;
 mod sql;
 mod support;
