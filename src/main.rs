@@ -14,6 +14,7 @@ use usagelake::lake::{Lake, LakeLocation};
 use usagelake::query::{self, OutputFormat};
 use usagelake::runner::{self, Ledger, RunOptions};
 use usagelake::sources::segment::{self, IngestRequest};
+use usagelake::usage;
 
 #[derive(Parser)]
 #[command(
@@ -104,6 +105,47 @@ enum Command {
         /// The UTC day to mine [default: every day after the last complete one, through today]
         #[arg(long)]
         date: Option<NaiveDate>,
+    },
+    /// Collect an event-store connector now (everything new since its
+    /// watermark); prints {"rows_upserted": N, "sync_job": …, "report": …},
+    /// exit 1 when it failed
+    Collect {
+        /// The connector's name or id
+        connector: String,
+        /// Re-read exactly this UTC day (its partitions become what the store holds)
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Recompute product_usage_stats and table_usage_stats of a space; prints {"products_updated": N}
+    Aggregate {
+        /// The space's slug
+        space: String,
+        /// As-of date [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Products of a space with no reference in the last N days (unused, or unknown when a connector missed a day)
+    Unused {
+        space: String,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Last day of the window [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: usage::ReportFormat,
+    },
+    /// The most run query patterns per product of a space over its window
+    Popular {
+        space: String,
+        /// Only this product (name or id)
+        #[arg(long)]
+        product: Option<String>,
+        /// Last day of the window [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: usage::ReportFormat,
     },
     /// Show the run ledger's most recent attempts
     Runs {
@@ -258,8 +300,13 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
-            let date =
-                date.unwrap_or_else(|| runner::default_date(&loaded.config.defaults.timezone));
+            let date = date.unwrap_or_else(|| {
+                runner::default_date(
+                    job.timezone
+                        .as_deref()
+                        .unwrap_or(&loaded.config.defaults.timezone),
+                )
+            });
             let options = RunOptions {
                 overrides,
                 ..Default::default()
@@ -411,6 +458,57 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             if !report.failed.is_empty() {
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Collect { connector, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let outcome = runner::events::collect_events(&lake, &loaded.config, &connector, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&outcome).expect("collect outcome serializes")
+            );
+            if let Some(error) = &outcome.sync_job.error {
+                eprintln!("error: {error}");
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        Command::Aggregate { space, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let summary = usage::aggregate(&lake, &loaded.config, &space, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&summary).expect("summary serializes")
+            );
+        }
+        Command::Unused {
+            space,
+            days,
+            date,
+            format,
+        } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let products = usage::unused(&lake, &loaded.config, &space, days, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", usage::render_unused(&products, format));
+        }
+        Command::Popular {
+            space,
+            product,
+            date,
+            format,
+        } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let products = usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", usage::render_popular(&products, format));
         }
         Command::Runs { limit } => {
             let lake = open_lake(lake_url, &loaded)?;

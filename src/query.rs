@@ -18,6 +18,7 @@ pub enum OutputFormat {
 pub async fn run_sql(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>, LakeError> {
     let ctx = lake::session_for(lake)?;
     crate::metrics::register_outputs(&ctx)?;
+    crate::platform::register_outputs(&ctx)?;
     Ok(ctx.sql(sql).await?.collect().await?)
 }
 
@@ -75,7 +76,10 @@ pub async fn inventory(lake: &Lake) -> Result<Vec<TableInventory>, LakeError> {
     for spec in tables::ALL {
         out.push(table_inventory(lake, *spec).await?);
     }
-    for table in crate::metrics::shipped_outputs() {
+    let derived = crate::metrics::shipped_outputs()
+        .into_iter()
+        .chain(crate::platform::shipped_outputs());
+    for table in derived {
         let inv = table_inventory(lake, &table).await?;
         if inv.partitions > 0 {
             out.push(inv);

@@ -156,7 +156,7 @@ impl ConnectorKind {
                 "default_database",
                 "default_schema",
             ],
-            Self::EventStore => &["url"],
+            Self::EventStore => &["url", "password", "sensitive_parameters"],
         }
     }
 
@@ -230,6 +230,9 @@ pub struct ConnectorConfig {
     /// built-in system users).
     #[serde(default)]
     pub exclude_users: Vec<String>,
+    /// Event store: parameter names whose values never reach the lake.
+    #[serde(default)]
+    pub sensitive_parameters: Vec<String>,
     pub page_size: Option<u32>,
     pub concurrency: Option<u32>,
     pub timeout_seconds: Option<u64>,
@@ -285,6 +288,10 @@ impl ConnectorConfig {
         add("default_schema", self.default_schema.is_some());
         add("warehouse_user", self.warehouse_user.is_some());
         add("exclude_users", !self.exclude_users.is_empty());
+        add(
+            "sensitive_parameters",
+            !self.sensitive_parameters.is_empty(),
+        );
         add("page_size", self.page_size.is_some());
         add("concurrency", self.concurrency.is_some());
         add("timeout_seconds", self.timeout_seconds.is_some());

@@ -19,7 +19,8 @@ pub struct JobConfig {
     /// 5-field cron read in `timezone`; absent = on demand only.
     #[serde(default)]
     pub schedule: Option<String>,
-    /// IANA zone of `schedule` and of the scheduled runs' logical dates
+    /// IANA zone of `schedule`, of the scheduled runs' logical dates and
+    /// of a derive step's day buckets when `params.timezone` is unset
     /// [default: defaults.timezone].
     #[serde(default)]
     pub timezone: Option<String>,
@@ -54,6 +55,10 @@ pub enum StepConfig {
     CollectEvents { connector: String },
     /// Run metric SQL files into metric tables.
     Derive {
+        /// Which shipped tables: the product metrics, or the platform
+        /// event-store analyses.
+        #[serde(default)]
+        catalog: DeriveCatalog,
         #[serde(default)]
         sql_dir: Option<String>,
         #[serde(default)]
@@ -94,6 +99,18 @@ impl StepConfig {
             Self::Aggregate { .. } => "aggregate",
         }
     }
+}
+
+/// The SQL files a derive step runs.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeriveCatalog {
+    /// The product-analytics metrics of `jobs/sql/` (docs/metrics.md).
+    #[default]
+    Metrics,
+    /// The platform event-store analyses of `jobs/sql/platform/`
+    /// (docs/platform.md).
+    Platform,
 }
 
 /// Which input files an ingest step reads for a logical date D.
@@ -183,7 +200,13 @@ impl JobConfig {
                 }
                 StepConfig::BiSync { connector }
                 | StepConfig::MineLogs { connector }
-                | StepConfig::CollectEvents { connector } => match config.connector(connector) {
+                | StepConfig::CollectEvents { connector } => match expand_params(connector, &self.params)
+                {
+                    Err(message) => problems.push(at(&key("connector"), message)),
+                    // A shipped job names its connector by a parameter left
+                    // empty, set per run with --set (the run checks it then).
+                    Ok(connector) if connector.is_empty() => {}
+                    Ok(connector) => match config.connector(&connector) {
                     None => problems.push(at(
                         &key("connector"),
                         format!(
@@ -203,6 +226,7 @@ impl JobConfig {
                             ));
                         }
                     }
+                    },
                 },
                 StepConfig::Aggregate { space } => {
                     if !config.spaces.iter().any(|s| &s.slug == space) {
@@ -212,11 +236,33 @@ impl JobConfig {
                         ));
                     }
                 }
-                StepConfig::Derive { .. } => {
+                StepConfig::Derive {
+                    catalog,
+                    sql_dir,
+                    metrics,
+                } => {
                     let any_day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).expect("valid date");
-                    if let Err(crate::metrics::DeriveError::Param { key, message }) =
-                        crate::metrics::MetricParams::from_params(&self.params, any_day)
-                    {
+                    let checked = match catalog {
+                        DeriveCatalog::Metrics => {
+                            crate::metrics::MetricParams::from_params(&self.params, any_day)
+                                .map(drop)
+                        }
+                        DeriveCatalog::Platform => {
+                            for (field, set) in
+                                [("sql_dir", sql_dir.is_some()), ("metrics", metrics.is_some())]
+                            {
+                                if set {
+                                    problems.push(at(
+                                        &key(field),
+                                        format!("catalog \"platform\" runs every platform table; remove {field}"),
+                                    ));
+                                }
+                            }
+                            crate::platform::PlatformParams::from_params(&self.params, any_day)
+                                .map(drop)
+                        }
+                    };
+                    if let Err(crate::metrics::DeriveError::Param { key, message }) = checked {
                         problems.push(at(&format!("params.{key}"), message));
                     }
                 }

@@ -337,6 +337,28 @@ pub static PRODUCT_USAGE_STATS: TableSpec = TableSpec {
     description: "Usage statistics per data product of a space, one snapshot per as-of date",
 };
 
+pub static TABLE_USAGE_STATS: TableSpec = TableSpec {
+    name: "table_usage_stats",
+    schema: LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            utf8("level", false),
+            utf8("name", false),
+            Field::new("query_count_30d", DataType::Int64, false),
+            Field::new("unique_users_30d", DataType::Int64, false),
+            Field::new("last_queried_at", ts(), true),
+            list_of_utf8("product_ids"),
+            Field::new("updated_at", ts(), false),
+        ]))
+    }),
+    partition_keys: &[
+        ("as_of", PartitionType::Date),
+        ("space_id", PartitionType::Utf8),
+    ],
+    dedup_key: &["level", "name"],
+    sort_key: &["level", "name"],
+    description: "Usage per table, schema and database referenced (with the space's products each belongs to), one snapshot per as-of date",
+};
+
 /// Every table usagelake writes, in catalog order.
 pub static ALL: &[&TableSpec] = &[
     &PAGES,
@@ -346,8 +368,71 @@ pub static ALL: &[&TableSpec] = &[
     &BI_QUERIES,
     &SYNC_JOBS,
     &PRODUCT_USAGE_STATS,
+    &TABLE_USAGE_STATS,
+    &PLATFORM_EVENTS,
+    &PLATFORM_ERRORS,
+    &PLATFORM_USERS,
 ];
 
 pub fn by_name(name: &str) -> Option<&'static TableSpec> {
     ALL.iter().copied().find(|t| t.name == name)
 }
+
+pub static PLATFORM_EVENTS: TableSpec = TableSpec {
+    name: "platform_events",
+    schema: LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            utf8("event_id", false),
+            utf8("event_type", true),
+            utf8("source", true),
+            utf8("friendly_name", true),
+            utf8("user_login", true),
+            utf8("session_id", true),
+            utf8("package", false),
+            Field::new("duration_ms", DataType::Float64, true),
+            Field::new("is_error", DataType::Boolean, false),
+            utf8("parameters", true),
+            Field::new("event_time", ts(), false),
+        ]))
+    }),
+    partition_keys: BY_DATE,
+    dedup_key: &["event_id"],
+    sort_key: &["event_time", "event_id"],
+    description: "Platform event-store events with user, package and duration resolved (partition: UTC day of event_time)",
+};
+
+pub static PLATFORM_ERRORS: TableSpec = TableSpec {
+    name: "platform_errors",
+    schema: LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            utf8("event_id", false),
+            utf8("user_login", true),
+            utf8("session_id", true),
+            utf8("package", false),
+            utf8("error_message", true),
+            utf8("signature", true),
+            Field::new("event_time", ts(), false),
+            utf8("preceding_event_type", true),
+        ]))
+    }),
+    partition_keys: BY_DATE,
+    dedup_key: &["event_id"],
+    sort_key: &["event_time", "event_id"],
+    description: "Platform event-store errors with their signature and the session's preceding event (partition: UTC day of event_time)",
+};
+
+pub static PLATFORM_USERS: TableSpec = TableSpec {
+    name: "platform_users",
+    schema: LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            utf8("login", false),
+            utf8("friendly_name", true),
+            Field::new("joined", ts(), true),
+            list_of_utf8("groups"),
+        ]))
+    }),
+    partition_keys: BY_DATE,
+    dedup_key: &["login"],
+    sort_key: &["login"],
+    description: "Platform event-store users with every group they belong to, directly or through nested groups (partition: UTC day of the collection; the latest is current)",
+};

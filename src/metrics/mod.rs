@@ -83,7 +83,7 @@ pub enum DeriveError {
 }
 
 /// Memory the derive step's queries may hold before they spill to disk.
-fn memory_limit_bytes() -> usize {
+pub(crate) fn memory_limit_bytes() -> usize {
     std::env::var("USAGELAKE_DERIVE_MEMORY_MB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())
@@ -281,6 +281,34 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
         tables: outcomes.into_values().collect(),
         millis: started.elapsed().as_millis() as u64,
     })
+}
+
+/// Runs `defs` in order for `as_of` in `ctx`: views registered, cached
+/// tables kept, metrics written as `as_of=` partitions. For SQL catalogs
+/// without per-day tables (the platform analyses), which need none of the
+/// chunking above.
+pub async fn run_catalog(
+    ctx: &SessionContext,
+    lake: &Lake,
+    defs: &[SqlDefinition],
+    placeholders: &ParamValues,
+    as_of: NaiveDate,
+) -> Result<Vec<TableOutcome>, DeriveError> {
+    let mut outcomes = Vec::new();
+    for def in defs {
+        let started = Instant::now();
+        let derived = run_definition(ctx, lake, def, placeholders, as_of).await?;
+        if def.kind != SqlKind::View {
+            outcomes.push(TableOutcome {
+                table: def.name.clone(),
+                kind: def.kind.as_str(),
+                rows: derived.rows,
+                partitions: derived.partitions,
+                millis: started.elapsed().as_millis() as u64,
+            });
+        }
+    }
+    Ok(outcomes)
 }
 
 /// `base` plus the day range being computed: `$day_start`/`$day_end` (local

@@ -2,6 +2,7 @@
 //! ledger entry per attempt and a lease so two runs of a job never overlap.
 
 pub mod collect;
+pub mod events;
 mod lease;
 mod ledger;
 
@@ -14,25 +15,24 @@ use serde::{Deserialize, Serialize};
 pub use lease::Lease;
 pub use ledger::{Ledger, RunFilter, RunRecord, RunStatus, StepRecord};
 
-use crate::config::{AppConfig, JobConfig, StepConfig, expand_params};
+use crate::config::{AppConfig, DeriveCatalog, JobConfig, StepConfig, expand_params};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
+use crate::platform::{self, PlatformParams};
 use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
     #[error("job {job}: {message}")]
     Params { job: String, message: String },
-    #[error(
-        "step {index} ({kind}) is not available in this build yet; remove it from the job or run a build that has it"
-    )]
-    StepUnavailable { index: usize, kind: &'static str },
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error(transparent)]
     Derive(#[from] DeriveError),
+    #[error(transparent)]
+    Usage(#[from] crate::usage::UsageError),
     #[error(
         "job {job} is already running (lease {path} held by {holder} until {expires_at}); wait for it, or delete that object if the run is dead"
     )]
@@ -209,12 +209,19 @@ pub async fn run_date(
     date: NaiveDate,
     options: &RunOptions,
 ) -> Result<RunRecord, RunError> {
-    let params = job
+    let mut params = job
         .params_with(&options.overrides)
         .map_err(|message| RunError::Params {
             job: job.name.clone(),
             message,
         })?;
+    // A job that names its timezone reports in it too, unless a `timezone`
+    // parameter says otherwise.
+    if let Some(tz) = &job.timezone {
+        params
+            .entry("timezone".to_string())
+            .or_insert_with(|| toml::Value::String(tz.clone()));
+    }
     let ledger = Ledger::new(lake);
     let run_id = options
         .run_id
@@ -317,7 +324,33 @@ async fn run_step(
             let counts = serde_json::to_value(&report).unwrap_or_default();
             Ok((report.to_string(), counts, report.damaged_files > 0))
         }
-        StepConfig::Derive { sql_dir, metrics } => {
+        StepConfig::Derive {
+            catalog: DeriveCatalog::Platform,
+            ..
+        } => {
+            let params = PlatformParams::from_params(params, date)?;
+            let report = platform::derive(lake, &params).await?;
+            let counts = serde_json::to_value(&report.tables).unwrap_or_default();
+            Ok((report.to_string(), counts, false))
+        }
+        StepConfig::CollectEvents { connector } => {
+            let connector =
+                expand_params(connector, params).map_err(|message| RunError::Params {
+                    job: format!("step {index}"),
+                    message,
+                })?;
+            if connector.is_empty() {
+                return Err(RunError::Params {
+                    job: format!("step {index} (collect_events)"),
+                    message: "no connector given; run with --set connector=NAME (an event_store connector's name or id)".into(),
+                });
+            }
+            let outcome = events::collect_events(lake, config, &connector, None).await?;
+            collect_step_outcome(&connector, outcome.sync_job)
+        }
+        StepConfig::Derive {
+            sql_dir, metrics, ..
+        } => {
             let sql_dir = sql_dir
                 .as_deref()
                 .map(|dir| expand_params(dir, params))
@@ -356,10 +389,11 @@ async fn run_step(
                 false,
             ))
         }
-        other => Err(RunError::StepUnavailable {
-            index,
-            kind: other.kind(),
-        }),
+        StepConfig::Aggregate { space } => {
+            let summary = crate::usage::aggregate(lake, config, space, date).await?;
+            let counts = serde_json::to_value(&summary).unwrap_or_default();
+            Ok((summary.to_string(), counts, false))
+        }
     }
 }
 

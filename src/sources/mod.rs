@@ -5,6 +5,7 @@
 
 pub mod bi_queries;
 pub mod collect;
+pub mod event_store;
 pub mod http;
 pub mod postgres;
 pub mod segment;

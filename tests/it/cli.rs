@@ -101,7 +101,7 @@ fn validate_reports_every_problem_and_exits_2() {
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     assert_eq!(
         text(&out.stdout),
-        "configuration ok: lake ./lake, timezone UTC, 0 connector(s), 0 space(s), 3 job(s): daily, metrics, nightly\n"
+        "configuration ok: lake ./lake, timezone UTC, 0 connector(s), 0 space(s), 4 job(s): daily, metrics, nightly, platform\n"
     );
 }
 

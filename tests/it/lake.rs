@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use chrono::NaiveDate;
 use datafusion::arrow::array::{
-    ArrayRef, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder,
+    ArrayRef, BooleanArray, Float64Array, Int64Array, ListBuilder, StringArray, StringBuilder,
     TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::DataType;
@@ -31,6 +31,9 @@ fn sample_batch(spec: &TableSpec, rows: usize, salt: &str) -> RecordBatch {
                 DataType::Float64 => Arc::new(Float64Array::from_iter_values(
                     (0..rows).map(|i| i as f64 / 4.0),
                 )),
+                DataType::Boolean => {
+                    Arc::new(BooleanArray::from_iter((0..rows).map(|i| Some(i % 2 == 0))))
+                }
                 DataType::Timestamp(_, _) => Arc::new(
                     TimestampMicrosecondArray::from_iter_values(
                         (0..rows as i64).map(|i| 1_763_856_000_000_000 + i * 1_000_000),
