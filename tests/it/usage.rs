@@ -362,3 +362,118 @@ async fn unknown_space_and_product_say_what_exists() {
     let summary = usage::aggregate(&lake, &config, "fin", day).await.unwrap();
     assert_eq!(summary.products_updated, 1);
 }
+
+/// End to end: a real PostgreSQL workload, mined from its csvlog by
+/// `usagelake mine`, aggregated by `usagelake aggregate`, with exact counts.
+#[tokio::test]
+async fn postgres_workload_mined_and_aggregated() {
+    use crate::pg_server::{PgServer, SUPERUSER_PASSWORD};
+
+    let pg = PgServer::start();
+    for (user, password) in [("alice", "alice-pw"), ("bob", "bob-pw")] {
+        pg.create_user(user, password);
+    }
+    pg.create_database("shop", "postgres");
+    pg.psql(
+        "postgres",
+        SUPERUSER_PASSWORD,
+        "shop",
+        "CREATE TABLE customers (id int PRIMARY KEY, name text);\n\
+         CREATE TABLE orders (id int, customer_id int, total int);\n\
+         CREATE SCHEMA finance;\n\
+         CREATE TABLE finance.revenue (region text, amount int);\n\
+         GRANT USAGE ON SCHEMA finance TO alice, bob;\n\
+         GRANT SELECT ON ALL TABLES IN SCHEMA public, finance TO alice, bob;",
+    );
+    // alice: customers twice, then orders joined with customers (one
+    // execution of both products). bob: orders, and finance.revenue.
+    pg.psql(
+        "alice",
+        "alice-pw",
+        "shop",
+        "SELECT id FROM customers WHERE name = 'Zed';\n\
+         SELECT id FROM customers WHERE name = 'Ann';\n\
+         SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id;\n",
+    );
+    pg.psql(
+        "bob",
+        "bob-pw",
+        "shop",
+        "SELECT total FROM orders WHERE id = 1;\nSELECT amount FROM finance.revenue;\n",
+    );
+    pg.sync_logs();
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("config")).unwrap();
+    std::fs::write(
+        dir.path().join("config/usagelake.toml"),
+        format!(
+            "[lake]\nurl = \"./lake\"\n\n\
+             [[connectors]]\nid = \"3a6f3b4e-8c1d-4f7a-9b2e-5d0c1e2f3a51\"\nname = \"pg\"\ntype = \"postgres\"\nlog_dir = \"{}\"\n\n\
+             [[spaces]]\nslug = \"shop\"\nid = \"7d3c8c1e-0000-4000-8000-000000000009\"\nproducts = [\n\
+             {{ id = \"00000000-0000-4000-8000-000000000001\", name = \"customers\", tables = [\"shop.public.customers\"] }},\n\
+             {{ id = \"00000000-0000-4000-8000-000000000002\", name = \"orders\", tables = [\"public.orders\"] }},\n\
+             {{ id = \"00000000-0000-4000-8000-000000000003\", name = \"finance\", tables = [\"finance.*\"] }},\n\
+             {{ id = \"00000000-0000-4000-8000-000000000004\", name = \"nothing\", tables = [\"public.nothing\"] }},\n]\n",
+            pg.log_dir().display()
+        ),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(dir.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let today = chrono::Utc::now().date_naive().to_string();
+    // The superuser's setup is not usage: 5 statements.
+    assert_eq!(
+        run(&["mine", "pg", "--date", &today]),
+        format!("{{\"rows_upserted\":5,\"dates\":[\"{today}\"]}}")
+    );
+    assert_eq!(
+        run(&["aggregate", "shop", "--date", &today]),
+        "{\"products_updated\":4}"
+    );
+    let lake = Lake::open(&usagelake::lake::LakeLocation::Local(
+        dir.path().join("lake"),
+    ))
+    .unwrap();
+    // customers: alice's two lookups and the join, id and name 3 each (a
+    // tie: by name). orders: the join and bob's, id twice (join, WHERE).
+    assert_eq!(
+        render(
+            &lake,
+            "SELECT product_id, query_count_30d, unique_users_30d, top_columns FROM product_usage_stats ORDER BY product_id"
+        )
+        .await,
+        "00000000-0000-4000-8000-000000000001|3|1|[customers.id, customers.name]\n\
+         00000000-0000-4000-8000-000000000002|2|2|[orders.id, orders.customer_id, orders.total]\n\
+         00000000-0000-4000-8000-000000000003|1|1|[revenue.amount]\n\
+         00000000-0000-4000-8000-000000000004|0|0|[]\n"
+    );
+    // The job step does the same for the run's date.
+    std::fs::create_dir_all(dir.path().join("jobs")).unwrap();
+    std::fs::write(
+        dir.path().join("jobs/usage.toml"),
+        "name = \"usage\"\n\n[[steps]]\ntype = \"mine_logs\"\nconnector = \"pg\"\n\n[[steps]]\ntype = \"aggregate\"\nspace = \"shop\"\n",
+    )
+    .unwrap();
+    let printed = run(&["run", "usage", "--date", &today]);
+    assert!(printed.contains("4 products"), "{printed}");
+    // The log covers today and the connector succeeded today: unused.
+    assert_eq!(
+        run(&[
+            "unused", "shop", "--days", "1", "--date", &today, "--format", "json"
+        ]),
+        "[{\"id\":\"00000000-0000-4000-8000-000000000004\",\"name\":\"nothing\",\"tables\":[\"public.nothing\"],\"last_queried_at\":null,\"coverage\":{\"status\":\"unused\",\"missing\":[]}}]"
+    );
+}
