@@ -45,11 +45,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/spaces/{slug}/usage/aggregate", post(collect::aggregate))
         .route("/spaces/{slug}/usage/unused", get(collect::unused))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    // The Usage Analysis page opens without a token (it asks for one when
+    // its data API answers 401); its data API is behind the same check.
+    let ui_api = crate::ui::api_routes(state.lake().clone())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(health))
         .merge(protected)
         .fallback(not_found)
         .with_state(state)
+        .merge(crate::ui::page_routes())
+        .merge(ui_api)
 }
 
 #[derive(OpenApi)]

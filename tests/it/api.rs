@@ -184,6 +184,20 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     let (status, body) = send(http.get(url("/runs")).header("authorization", auth)).await;
     assert_eq!((status, body), (200, json!([])));
 
+    // The Usage Analysis page opens without a token; its data API needs it.
+    let page = http.get(url("/ui/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("<title>Usage Analysis"));
+    let (status, _) = send(http.get(url("/api/ui/meta"))).await;
+    assert_eq!(status, 401);
+    let (status, body) = send(
+        http.get(url("/api/ui/tabs/overview?as_of=2026-11-23"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["panels"][0]["id"], "kpis");
+
     // Trigger a run and follow it in /runs.
     let (status, started) = send(
         http.post(url("/jobs/quick/run?date=2026-11-23"))
