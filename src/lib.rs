@@ -1,7 +1,8 @@
 //! usagelake: a file-based usage lakehouse.
 //!
 //! Data flows one way: `sources` collect raw usage into the `lake`, derive jobs
-//! turn lake tables into metric tables, and every table is Hive-partitioned
+//! turn lake tables into metric tables, `usage` turns
+//! collected queries into usage per data product, and every table is Hive-partitioned
 //! Parquet that other engines read without help. The `runner` executes job
 //! definitions from `config` for logical dates and keeps a run ledger.
 
@@ -16,3 +17,4 @@ pub mod query;
 pub mod runner;
 pub mod sources;
 pub mod sql;
+pub mod usage;

@@ -14,6 +14,7 @@ use usagelake::lake::{Lake, LakeLocation};
 use usagelake::query::{self, OutputFormat};
 use usagelake::runner::{self, Ledger, RunOptions};
 use usagelake::sources::segment::{self, IngestRequest};
+use usagelake::usage;
 
 #[derive(Parser)]
 #[command(
@@ -114,6 +115,37 @@ enum Command {
         /// Re-read exactly this UTC day (its partitions become what the store holds)
         #[arg(long)]
         date: Option<NaiveDate>,
+    },
+    /// Recompute product_usage_stats and table_usage_stats of a space; prints {"products_updated": N}
+    Aggregate {
+        /// The space's slug
+        space: String,
+        /// As-of date [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+    },
+    /// Products of a space with no reference in the last N days (unused, or unknown when a connector missed a day)
+    Unused {
+        space: String,
+        #[arg(long, default_value_t = 30)]
+        days: u32,
+        /// Last day of the window [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: usage::ReportFormat,
+    },
+    /// The most run query patterns per product of a space over its window
+    Popular {
+        space: String,
+        /// Only this product (name or id)
+        #[arg(long)]
+        product: Option<String>,
+        /// Last day of the window [default: today, UTC]
+        #[arg(long)]
+        date: Option<NaiveDate>,
+        #[arg(long, value_enum, default_value = "table")]
+        format: usage::ReportFormat,
     },
     /// Show the run ledger's most recent attempts
     Runs {
@@ -441,6 +473,43 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 eprintln!("error: {error}");
                 return Ok(ExitCode::FAILURE);
             }
+        }
+        Command::Aggregate { space, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let summary = usage::aggregate(&lake, &loaded.config, &space, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "{}",
+                serde_json::to_string(&summary).expect("summary serializes")
+            );
+        }
+        Command::Unused {
+            space,
+            days,
+            date,
+            format,
+        } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let products = usage::unused(&lake, &loaded.config, &space, days, date)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", usage::render_unused(&products, format));
+        }
+        Command::Popular {
+            space,
+            product,
+            date,
+            format,
+        } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
+            let products = usage::popular(&lake, &loaded.config, &space, product.as_deref(), date)
+                .await
+                .map_err(|e| e.to_string())?;
+            print!("{}", usage::render_popular(&products, format));
         }
         Command::Runs { limit } => {
             let lake = open_lake(lake_url, &loaded)?;

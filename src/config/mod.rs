@@ -10,6 +10,7 @@ mod interpolate;
 mod job;
 mod problem;
 mod server;
+mod space;
 
 use std::collections::BTreeMap;
 
@@ -22,6 +23,7 @@ pub use job::{
 };
 pub use problem::{ConfigErrors, ConfigProblem, SourceText};
 pub use server::ServerConfig;
+pub use space::{PatternPart, ProductConfig, SpaceConfig, TablePattern, glob_match};
 
 use crate::lake::{LakeLocation, S3Options};
 
@@ -125,25 +127,6 @@ fn default_catch_up_limit() -> u32 {
     7
 }
 
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SpaceConfig {
-    pub slug: String,
-    pub id: String,
-    pub name: Option<String>,
-    #[serde(default)]
-    pub products: Vec<ProductConfig>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ProductConfig {
-    pub id: String,
-    pub name: Option<String>,
-    /// Tables (as `db.schema.table` or shorter) that make up the product.
-    pub tables: Vec<String>,
-}
-
 /// Parses `toml` text into `T`, reporting structural problems (syntax,
 /// unknown keys, wrong types) with their line, then interpolates `${VAR}`.
 fn parse_typed<T: serde::de::DeserializeOwned>(
@@ -240,11 +223,34 @@ impl AppConfig {
             }
         }
         let mut slugs = std::collections::HashSet::new();
+        let mut space_ids = std::collections::HashSet::new();
         for (i, s) in self.spaces.iter().enumerate() {
+            for (field, message) in s.problems() {
+                let key = format!("spaces[{i}].{field}");
+                // Products are usually inline tables: point at the
+                // `products =` line when the exact key has none.
+                let line = source
+                    .line_of_key(&key)
+                    .or_else(|| source.line_of_key(&format!("spaces[{i}].products")))
+                    .or_else(|| source.line_of_key(&format!("spaces[{i}].slug")));
+                problems.push(source.problem(line, key, format!("space {:?}: {message}", s.slug)));
+            }
             if !slugs.insert(s.slug.as_str()) {
                 problems.push(at(
                     &format!("spaces[{i}].slug"),
-                    format!("duplicate space slug {:?}", s.slug),
+                    format!(
+                        "duplicate space slug {:?}; every space needs its own slug",
+                        s.slug
+                    ),
+                ));
+            }
+            if uuid::Uuid::parse_str(&s.id).is_ok() && !space_ids.insert(s.id_string()) {
+                problems.push(at(
+                    &format!("spaces[{i}].id"),
+                    format!(
+                        "duplicate space id {:?}; every space needs its own id",
+                        s.id
+                    ),
                 ));
             }
         }

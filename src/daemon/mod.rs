@@ -344,6 +344,9 @@ impl Daemon {
     /// all have run.
     pub async fn catch_up(self: &Arc<Self>, now: DateTime<Utc>) -> JoinHandle<()> {
         *self.last_tick.lock().expect("not poisoned") = now;
+        if let Err(e) = self.close_dead_runs().await {
+            tracing::error!("closing runs left running by a stopped process: {e}");
+        }
         let missed = match self.missed_dates(now).await {
             Ok(missed) => missed,
             Err(e) => {
@@ -366,6 +369,46 @@ impl Daemon {
                 let _ = t.await;
             }
         })
+    }
+
+    /// Attempts the ledger shows as running whose job lease is free were
+    /// left by a process that died (SIGKILL, a crash, a lost machine): they
+    /// are recorded as interrupted so the ledger and `/metrics` stop
+    /// counting them as running. A job whose lease is held is left alone.
+    pub async fn close_dead_runs(&self) -> Result<usize, RunError> {
+        let ledger = Ledger::new(&self.lake);
+        let running = ledger
+            .query(&runner::RunFilter {
+                status: Some(RunStatus::Running),
+                ..Default::default()
+            })
+            .await?;
+        let mut by_job: HashMap<String, Vec<runner::RunRecord>> = HashMap::new();
+        for record in running {
+            by_job.entry(record.job.clone()).or_default().push(record);
+        }
+        let ttl = runner::lease_ttl(&self.loaded().config);
+        let mut closed = 0;
+        for (job, records) in by_job {
+            let Ok(lease) = Lease::acquire_with_ttl(&self.lake, &job, ttl).await else {
+                continue;
+            };
+            for mut record in records {
+                let span = tracing::info_span!("run", run_id = %record.run_id, job = %record.job, date = %record.date);
+                let _enter = span.enter();
+                record.status = RunStatus::Interrupted;
+                record.error = Some(
+                    "interrupted: the process running it stopped before it finished (its lease was free when the daemon started); run the date again"
+                        .into(),
+                );
+                tracing::warn!("run left running by a stopped process: recorded as interrupted");
+                drop(_enter);
+                ledger.write(&record).await?;
+                closed += 1;
+            }
+            lease.release().await;
+        }
+        Ok(closed)
     }
 
     /// Re-reads the configuration and jobs; a configuration with problems

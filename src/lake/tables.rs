@@ -337,6 +337,28 @@ pub static PRODUCT_USAGE_STATS: TableSpec = TableSpec {
     description: "Usage statistics per data product of a space, one snapshot per as-of date",
 };
 
+pub static TABLE_USAGE_STATS: TableSpec = TableSpec {
+    name: "table_usage_stats",
+    schema: LazyLock::new(|| {
+        Arc::new(Schema::new(vec![
+            utf8("level", false),
+            utf8("name", false),
+            Field::new("query_count_30d", DataType::Int64, false),
+            Field::new("unique_users_30d", DataType::Int64, false),
+            Field::new("last_queried_at", ts(), true),
+            list_of_utf8("product_ids"),
+            Field::new("updated_at", ts(), false),
+        ]))
+    }),
+    partition_keys: &[
+        ("as_of", PartitionType::Date),
+        ("space_id", PartitionType::Utf8),
+    ],
+    dedup_key: &["level", "name"],
+    sort_key: &["level", "name"],
+    description: "Usage per table, schema and database referenced (with the space's products each belongs to), one snapshot per as-of date",
+};
+
 /// Every table usagelake writes, in catalog order.
 pub static ALL: &[&TableSpec] = &[
     &PAGES,
@@ -346,6 +368,7 @@ pub static ALL: &[&TableSpec] = &[
     &BI_QUERIES,
     &SYNC_JOBS,
     &PRODUCT_USAGE_STATS,
+    &TABLE_USAGE_STATS,
     &PLATFORM_EVENTS,
     &PLATFORM_ERRORS,
     &PLATFORM_USERS,

@@ -25,16 +25,14 @@ use crate::sources::segment::{self, EventTimeBounds, IngestError, IngestRequest}
 pub enum RunError {
     #[error("job {job}: {message}")]
     Params { job: String, message: String },
-    #[error(
-        "step {index} ({kind}) is not available in this build yet; remove it from the job or run a build that has it"
-    )]
-    StepUnavailable { index: usize, kind: &'static str },
     #[error(transparent)]
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error(transparent)]
     Derive(#[from] DeriveError),
+    #[error(transparent)]
+    Usage(#[from] crate::usage::UsageError),
     #[error(
         "job {job} is already running (lease {path} held by {holder} until {expires_at}); wait for it, or delete that object if the run is dead"
     )]
@@ -391,10 +389,11 @@ async fn run_step(
                 false,
             ))
         }
-        other => Err(RunError::StepUnavailable {
-            index,
-            kind: other.kind(),
-        }),
+        StepConfig::Aggregate { space } => {
+            let summary = crate::usage::aggregate(lake, config, space, date).await?;
+            let counts = serde_json::to_value(&summary).unwrap_or_default();
+            Ok((summary.to_string(), counts, false))
+        }
     }
 }
 

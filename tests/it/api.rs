@@ -334,8 +334,26 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(status, 404);
     assert_eq!(
         body["error"],
-        "no space \"nope\" in the configuration; known: []"
+        "no space with slug \"nope\" in the configuration (known: none); add a [[spaces]] entry or use one of those"
     );
+    for days in ["0", "-3", "abc"] {
+        let (status, body) = send(
+            http.get(url(&format!("/spaces/nope/usage/unused?days={days}")))
+                .header("authorization", auth),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            format!("days \"{days}\" must be a whole number ≥ 1")
+        );
+    }
+    let (status, _) = send(
+        http.post(url("/spaces/nope/usage/aggregate"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 404);
 
     // The OpenAPI document lists every route.
     let (status, doc) = send(http.get(url("/openapi.json")).header("authorization", auth)).await;
@@ -516,4 +534,99 @@ fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
         ),
         "{output:?}"
     );
+}
+
+#[tokio::test]
+async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_connector() {
+    use crate::pg_server::{PgServer, SUPERUSER_PASSWORD};
+
+    const PG_ID: &str = "5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a51";
+    let pg = PgServer::start();
+    pg.create_user("ana", "ana-pw");
+    pg.create_database("shop", "postgres");
+    pg.psql(
+        "postgres",
+        SUPERUSER_PASSWORD,
+        "shop",
+        "CREATE TABLE orders (id int, total int);\nGRANT SELECT ON orders TO ana;\n",
+    );
+    // Three statements by ana, each run once: three rows. The superuser's
+    // setup and log markers are excluded.
+    pg.psql(
+        "ana",
+        "ana-pw",
+        "shop",
+        "SELECT id FROM orders WHERE total > 100;\nSELECT count(*) FROM orders;\nSELECT total FROM orders WHERE id = 7;\n",
+    );
+    pg.sync_logs();
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    write(
+        root,
+        "config/usagelake.toml",
+        &format!(
+            "[lake]\nurl = \"./lake\"\n\n[defaults]\ncatch_up_limit = 0\n\n\
+             [[connectors]]\nid = \"{PG_ID}\"\nname = \"pg-logs\"\ntype = \"postgres\"\nlog_dir = \"{}\"\nexclude_users = [\"postgres\"]\n\n\
+             [[connectors]]\nid = \"5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52\"\nname = \"pg-gone\"\ntype = \"postgres\"\nlog_dir = \"./no-such-dir\"\n",
+            pg.log_dir().display()
+        ),
+    );
+    let mut serve = Serve::start(root, &[], &[]);
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", serve.base);
+    // Log lines carry UTC times; mining reads one UTC day.
+    let today = chrono::Utc::now().date_naive();
+
+    let (status, body) = send(http.post(url(&format!(
+        "/connectors/pg-logs/query-log-mining?date={today}"
+    ))))
+    .await;
+    assert_eq!((status, body), (200, json!({"rows_upserted": 3})));
+
+    // A sync of the connector holds its lease (here: another host's, alive).
+    let lease = root.join(format!("lake/_usagelake/leases/connector-{PG_ID}.json"));
+    let until = chrono::Utc::now() + chrono::Duration::seconds(60);
+    std::fs::write(
+        &lease,
+        json!({
+            "holder": "pid 4242 on elsewhere",
+            "host": "elsewhere",
+            "pid": 4242,
+            "token": "theirs",
+            "acquired_at": "2026-03-29T00:00:00Z",
+            "expires_at": until,
+        })
+        .to_string(),
+    )
+    .unwrap();
+    let (status, body) = send(http.post(url(&format!(
+        "/connectors/{PG_ID}/query-log-mining?date={today}"
+    ))))
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(
+        body["error"],
+        format!(
+            "job connector-{PG_ID} is already running (lease _usagelake/leases/connector-{PG_ID}.json held by pid 4242 on elsewhere until {}); wait for it, or delete that object if the run is dead",
+            until.to_rfc3339()
+        )
+    );
+    std::fs::remove_file(&lease).unwrap();
+
+    // A failed attempt: 500 naming the date and the cause.
+    let (status, body) = send(http.post(url(&format!(
+        "/connectors/pg-gone/query-log-mining?date={today}"
+    ))))
+    .await;
+    assert_eq!(status, 500);
+    let error = body["error"].as_str().unwrap();
+    assert!(
+        error.starts_with(&format!(
+            "mining 1 of 1 date(s) failed (0 rows upserted by the others): {today}: connector pg-gone: log_dir"
+        )),
+        "{error}"
+    );
+
+    serve.signal("TERM");
+    assert!(serve.wait_exit().success());
 }

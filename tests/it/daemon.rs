@@ -318,3 +318,41 @@ async fn drain_records_a_cut_off_run_as_interrupted_and_a_second_daemon_is_refus
         Err(TriggerError::Draining)
     ));
 }
+
+#[tokio::test]
+async fn runs_left_running_by_a_dead_process_are_closed_unless_their_lease_is_held() {
+    let (dir, lake) = temp_lake();
+    let loaded = loaded("[defaults]\ncatch_up_limit = 0\n", &[]);
+    let ledger = Ledger::new(&lake);
+    // Two runs a killed process left "running": one job's lease is free,
+    // the other's is held by a live holder elsewhere.
+    let dead = ledger
+        .begin("nightly", date("2026-11-23"), "r-dead".into())
+        .await
+        .unwrap();
+    let alive = ledger
+        .begin("hourly", date("2026-11-23"), "r-alive".into())
+        .await
+        .unwrap();
+    write_foreign_lease(
+        dir.path(),
+        "hourly",
+        Utc::now() + chrono::Duration::seconds(60),
+    );
+    let daemon = Daemon::new(lake.clone(), loaded, ServeOptions::default());
+    assert_eq!(daemon.close_dead_runs().await.unwrap(), 1);
+    let closed = ledger.latest("nightly", dead.date).await.unwrap().unwrap();
+    assert_eq!(closed.run_id, "r-dead");
+    assert_eq!(closed.status, RunStatus::Interrupted);
+    assert_eq!(
+        closed.error.as_deref(),
+        Some(
+            "interrupted: the process running it stopped before it finished (its lease was free when the daemon started); run the date again"
+        )
+    );
+    assert_eq!(closed.finished_at, None);
+    let untouched = ledger.latest("hourly", alive.date).await.unwrap().unwrap();
+    assert_eq!(untouched, alive);
+    // The free lease was only borrowed for the check.
+    assert!(!lease_file(dir.path(), "nightly").exists());
+}
