@@ -9,6 +9,7 @@ pub mod event_store;
 pub mod http;
 pub mod postgres;
 pub mod segment;
+pub mod snowflake;
 
 use crate::config::{ConnectorConfig, ConnectorKind};
 use collect::{CollectError, Collector};
@@ -17,6 +18,7 @@ use collect::{CollectError, Collector};
 pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>, CollectError> {
     match connector.kind {
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
+        ConnectorKind::Snowflake => snowflake::build(connector),
         _ => Err(CollectError::NotBuilt {
             connector: connector.name.clone(),
             kind: connector.kind.as_str(),

@@ -14,6 +14,7 @@ mod metrics;
 mod pg_mine;
 mod pg_server;
 mod s3;
+mod snowflake;
 mod sql;
 mod support;
 mod usage;
