@@ -123,6 +123,9 @@ enum Command {
         /// As-of date [default: today, UTC]
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// A folder of .sql files that replace or add to the shipped usage files
+        #[arg(long)]
+        sql_dir: Option<PathBuf>,
     },
     /// Products of a space with no reference in the last N days (unused, or unknown when a connector missed a day)
     Unused {
@@ -473,10 +476,14 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Aggregate { space, date } => {
+        Command::Aggregate {
+            space,
+            date,
+            sql_dir,
+        } => {
             let lake = open_lake(lake_url, &loaded)?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let summary = usage::aggregate(&lake, &loaded.config, &space, date)
+            let summary = usage::aggregate_dir(&lake, &loaded.config, &space, date, sql_dir)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(

@@ -78,7 +78,9 @@ pub fn router(state: ApiState) -> Router {
         ErrorBody,
         collect::MineResponse,
         collect::AggregateResponse,
-        collect::ProductSummary
+        collect::ProductSummary,
+        collect::Coverage,
+        collect::MissingDays
     )),
     modifiers(&BearerToken),
     security(("bearer" = []))
@@ -148,6 +150,21 @@ impl From<RunError> for ApiError {
             RunError::UnknownConnector { .. } => StatusCode::NOT_FOUND,
             // The seed's contract: a connector of the wrong type is a 400.
             RunError::WrongConnectorKind { .. } => StatusCode::BAD_REQUEST,
+            RunError::Usage(e) => return e.into(),
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<crate::usage::UsageError> for ApiError {
+    fn from(e: crate::usage::UsageError) -> Self {
+        use crate::usage::UsageError;
+        let status = match e {
+            UsageError::UnknownSpace { .. } | UsageError::UnknownProduct { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            UsageError::NoDays => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())

@@ -334,8 +334,26 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(status, 404);
     assert_eq!(
         body["error"],
-        "no space \"nope\" in the configuration; known: []"
+        "no space with slug \"nope\" in the configuration (known: none); add a [[spaces]] entry or use one of those"
     );
+    for days in ["0", "-3", "abc"] {
+        let (status, body) = send(
+            http.get(url(&format!("/spaces/nope/usage/unused?days={days}")))
+                .header("authorization", auth),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            format!("days \"{days}\" must be a whole number ≥ 1")
+        );
+    }
+    let (status, _) = send(
+        http.post(url("/spaces/nope/usage/aggregate"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 404);
 
     // The OpenAPI document lists every route.
     let (status, doc) = send(http.get(url("/openapi.json")).header("authorization", auth)).await;
