@@ -412,7 +412,8 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let catalog =
                 usagelake::metrics::load_catalog(sql_dir.as_deref()).map_err(|e| e.to_string())?;
-            let rows = usagelake::metrics::describe(&catalog);
+            let mut rows = usagelake::metrics::describe(&catalog);
+            rows.extend(usagelake::platform::describe());
             let width = rows
                 .iter()
                 .map(|(_, name, _)| name.len())
