@@ -537,7 +537,7 @@ fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
 }
 
 #[tokio::test]
-async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_connector() {
+async fn seed_routes_mine_aggregate_and_list_unused_over_http_against_a_real_postgres() {
     use crate::pg_server::{PgServer, SUPERUSER_PASSWORD};
 
     const PG_ID: &str = "5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a51";
@@ -567,7 +567,10 @@ async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_conne
         &format!(
             "[lake]\nurl = \"./lake\"\n\n[defaults]\ncatch_up_limit = 0\n\n\
              [[connectors]]\nid = \"{PG_ID}\"\nname = \"pg-logs\"\ntype = \"postgres\"\nlog_dir = \"{}\"\nexclude_users = [\"postgres\"]\n\n\
-             [[connectors]]\nid = \"5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52\"\nname = \"pg-gone\"\ntype = \"postgres\"\nlog_dir = \"./no-such-dir\"\n",
+             [[connectors]]\nid = \"5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52\"\nname = \"pg-gone\"\ntype = \"postgres\"\nlog_dir = \"./no-such-dir\"\n\n\
+             [[spaces]]\nslug = \"shop\"\nid = \"7d3c8c1e-0000-4000-8000-000000000009\"\nproducts = [\n  \
+             {{ id = \"00000000-0000-4000-8000-0000000000a1\", name = \"orders\", tables = [\"orders\"] }},\n  \
+             {{ id = \"00000000-0000-4000-8000-0000000000a2\", name = \"refunds\", tables = [\"refunds\"] }},\n]\n",
             pg.log_dir().display()
         ),
     );
@@ -612,6 +615,37 @@ async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_conne
         )
     );
     std::fs::remove_file(&lease).unwrap();
+
+    // Usage over what was mined: both products get stats; refunds was never
+    // queried, but pg-gone (configured, never synced) did not cover the day,
+    // so "no reference" is unknown rather than unused.
+    let (status, body) =
+        send(http.post(url(&format!("/spaces/shop/usage/aggregate?date={today}")))).await;
+    assert_eq!((status, body), (200, json!({"products_updated": 2})));
+    let (status, body) = send(http.get(url(&format!(
+        "/spaces/shop/usage/unused?days=1&date={today}"
+    ))))
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!([{
+                "id": "00000000-0000-4000-8000-0000000000a2",
+                "name": "refunds",
+                "tables": ["refunds"],
+                "last_queried_at": null,
+                "coverage": {
+                    "status": "unknown",
+                    "missing": [{
+                        "connector_id": "5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52",
+                        "connector": "pg-gone",
+                        "days": [today.to_string()]
+                    }]
+                }
+            }])
+        )
+    );
 
     // A failed attempt: 500 naming the date and the cause.
     let (status, body) = send(http.post(url(&format!(
