@@ -4,6 +4,7 @@
 //! [`bi_queries`], over the one HTTP client in [`http`].
 
 pub mod bi_queries;
+pub mod bigquery;
 pub mod collect;
 pub mod event_store;
 pub mod http;
@@ -19,6 +20,7 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
     match connector.kind {
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
         ConnectorKind::Snowflake => snowflake::build(connector),
+        ConnectorKind::Bigquery => bigquery::build(connector),
         _ => Err(CollectError::NotBuilt {
             connector: connector.name.clone(),
             kind: connector.kind.as_str(),

@@ -1,6 +1,7 @@
 //! Integration tests, linked once into one binary.
 
 mod api;
+mod bigquery;
 mod cli;
 mod collect;
 mod config;

@@ -196,7 +196,7 @@ async fn serve(server: Server) -> String {
 
 /// An RSA key made by openssl, and its fingerprint computed the way
 /// Snowflake's documentation does it.
-fn key_pair(dir: &std::path::Path) -> (std::path::PathBuf, String) {
+pub fn key_pair(dir: &std::path::Path) -> (std::path::PathBuf, String) {
     let key = dir.join("rsa_key.p8");
     let out = Command::new("openssl")
         .args([
