@@ -58,7 +58,7 @@ def statements(count):
 
 
 def timestamp(k, count):
-    seconds = int(k * 86000 / max(count, 1))
+    seconds = min(int(k * 80000 / max(count, 1)), 86399)
     return f"{DAY} {seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}.{k % 1000:03d} UTC"
 
 

@@ -17,4 +17,5 @@ pub mod query;
 pub mod runner;
 pub mod sources;
 pub mod sql;
+pub mod ui;
 pub mod usage;

@@ -123,6 +123,9 @@ enum Command {
         /// As-of date [default: today, UTC]
         #[arg(long)]
         date: Option<NaiveDate>,
+        /// A folder of .sql files that replace or add to the shipped usage files
+        #[arg(long)]
+        sql_dir: Option<PathBuf>,
     },
     /// Products of a space with no reference in the last N days (unused, or unknown when a connector missed a day)
     Unused {
@@ -161,6 +164,21 @@ enum Command {
     Sql {
         #[command(subcommand)]
         command: SqlCommand,
+    },
+    /// Serve the Usage Analysis page (/ui/) and its data API (/api/ui/…) over the lake
+    Ui {
+        /// Address to listen on
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
+    /// Write the Usage Analysis page as one self-contained HTML file with the data embedded
+    Report {
+        /// The HTML file to write
+        #[arg(long)]
+        out: PathBuf,
+        /// As-of date of the metric tables [default: the newest the metrics job wrote]
+        #[arg(long)]
+        date: Option<NaiveDate>,
     },
     /// Generate a synthetic Segment dataset and run the daily job over it into the lake
     Demo {
@@ -409,7 +427,8 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         } => {
             let catalog =
                 usagelake::metrics::load_catalog(sql_dir.as_deref()).map_err(|e| e.to_string())?;
-            let rows = usagelake::metrics::describe(&catalog);
+            let mut rows = usagelake::metrics::describe(&catalog);
+            rows.extend(usagelake::platform::describe());
             let width = rows
                 .iter()
                 .map(|(_, name, _)| name.len())
@@ -473,10 +492,14 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 return Ok(ExitCode::FAILURE);
             }
         }
-        Command::Aggregate { space, date } => {
+        Command::Aggregate {
+            space,
+            date,
+            sql_dir,
+        } => {
             let lake = open_lake(lake_url, &loaded)?;
             let date = date.unwrap_or_else(|| chrono::Utc::now().date_naive());
-            let summary = usage::aggregate(&lake, &loaded.config, &space, date)
+            let summary = usage::aggregate_dir(&lake, &loaded.config, &space, date, sql_dir)
                 .await
                 .map_err(|e| e.to_string())?;
             println!(
@@ -525,6 +548,19 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                     record.summary()
                 );
             }
+        }
+        Command::Ui { listen } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            usagelake::ui::serve(lake, &listen)
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        Command::Report { out, date } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            usagelake::ui::report(&lake, date, &out)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("wrote {}", out.display());
         }
         Command::Demo {
             data,

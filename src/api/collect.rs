@@ -1,7 +1,7 @@
 //! The seed's collector routes: BI sync, query-log mining, usage
 //! aggregation and unused products. Each checks what it is asked about
 //! (404 unknown connector or space, 400 wrong connector type or bad
-//! parameter) before the work; work not built yet answers 501. Collection
+//! parameter) before the work; a collector not built yet answers 501. Collection
 //! runs through `runner::collect`, under the connector's lease like the
 //! `bi_sync` / `mine_logs` steps: a second call meanwhile gets 409.
 
@@ -13,8 +13,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{ApiError, ApiState, ErrorBody};
-use crate::config::{AppConfig, ConnectorConfig, SpaceConfig};
-use crate::runner;
+use crate::config::{AppConfig, ConnectorConfig};
+use crate::runner::{self, Lease};
 use crate::sources::collect::{CollectError, SyncKind};
 
 /// `{"rows_upserted": N}`.
@@ -29,15 +29,33 @@ pub struct AggregateResponse {
     pub products_updated: u64,
 }
 
-/// A data product with no BI query in the lookback window.
+/// A data product with no BI query reference in the lookback window (the
+/// shape of `usage::ProductSummary`, which this documents).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 pub struct ProductSummary {
     pub id: String,
-    pub name: Option<String>,
+    pub name: String,
     pub tables: Vec<String>,
+    /// The latest query any aggregate up to the date saw; null if none.
     pub last_queried_at: Option<DateTime<Utc>>,
-    /// Share of the product's tables seen in any query, 0–1.
-    pub coverage: f64,
+    pub coverage: Coverage,
+}
+
+/// Whether "no reference" means unused: `unused` when every collecting
+/// connector covered every day of the window, `unknown` (with the days
+/// each one missed) otherwise.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct Coverage {
+    /// `unused` or `unknown`.
+    pub status: String,
+    pub missing: Vec<MissingDays>,
+}
+
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+pub struct MissingDays {
+    pub connector_id: String,
+    pub connector: String,
+    pub days: Vec<NaiveDate>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -74,33 +92,10 @@ fn connector<'a>(
     Ok(connector)
 }
 
-fn space<'a>(config: &'a AppConfig, slug: &str) -> Result<&'a SpaceConfig, ApiError> {
-    config
-        .spaces
-        .iter()
-        .find(|s| s.slug == slug)
-        .ok_or_else(|| {
-            ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "no space {slug:?} in the configuration; known: {:?}",
-                    config.spaces.iter().map(|s| &s.slug).collect::<Vec<_>>()
-                ),
-            )
-        })
-}
-
 /// Today in the reporting timezone: the aggregate's default as-of date.
 fn today(config: &AppConfig) -> NaiveDate {
     let tz: chrono_tz::Tz = config.defaults.timezone.parse().unwrap_or(chrono_tz::UTC);
     Utc::now().with_timezone(&tz).date_naive()
-}
-
-fn not_built(what: &str) -> ApiError {
-    ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        format!("{what} is not available in this build yet"),
-    )
 }
 
 /// Scrapes the BI tool's saved queries, charts and dashboards into bi_queries.
@@ -195,7 +190,7 @@ pub(super) async fn query_log_mining(
         (status = 200, body = AggregateResponse),
         (status = 400, description = "A bad date", body = ErrorBody),
         (status = 404, description = "No such space", body = ErrorBody),
-        (status = 501, description = "Not in this build", body = ErrorBody)
+        (status = 409, description = "An aggregation of this space is running", body = ErrorBody)
     )
 )]
 pub(super) async fn aggregate(
@@ -203,10 +198,20 @@ pub(super) async fn aggregate(
     Path(slug): Path<String>,
     Query(q): Query<CollectQuery>,
 ) -> Result<Json<AggregateResponse>, ApiError> {
+    let as_of = super::parse_date(q.date.as_deref())?;
     let loaded = daemon.loaded();
-    space(&loaded.config, &slug)?;
-    let _as_of = super::parse_date(q.date.as_deref())?.unwrap_or_else(|| today(&loaded.config));
-    Err(not_built("usage aggregation"))
+    crate::usage::space(&loaded.config, &slug)?;
+    let as_of = as_of.unwrap_or_else(|| today(&loaded.config));
+    if daemon.is_draining() {
+        return Err(draining());
+    }
+    // One aggregation of a space at a time: they rewrite the same partition.
+    let lease = Lease::acquire(daemon.lake(), &format!("space-{slug}")).await?;
+    let result = crate::usage::aggregate(daemon.lake(), &loaded.config, &slug, as_of).await;
+    lease.release().await;
+    Ok(Json(AggregateResponse {
+        products_updated: result?.products_updated,
+    }))
 }
 
 /// Products of the space with no BI query reference in the last `days` days.
@@ -217,20 +222,17 @@ pub(super) async fn aggregate(
     responses(
         (status = 200, body = [ProductSummary]),
         (status = 400, description = "days not a whole number ≥ 1, or a bad date", body = ErrorBody),
-        (status = 404, description = "No such space", body = ErrorBody),
-        (status = 501, description = "Not in this build", body = ErrorBody)
+        (status = 404, description = "No such space", body = ErrorBody)
     )
 )]
 pub(super) async fn unused(
     State(daemon): State<ApiState>,
     Path(slug): Path<String>,
     Query(q): Query<UnusedQuery>,
-) -> Result<Json<Vec<ProductSummary>>, ApiError> {
-    let loaded = daemon.loaded();
-    space(&loaded.config, &slug)?;
-    let _days = match q.days.as_deref() {
+) -> Result<Json<Vec<crate::usage::ProductSummary>>, ApiError> {
+    let days = match q.days.as_deref() {
         None => 30,
-        Some(text) => match text.parse::<i64>() {
+        Some(text) => match text.parse::<u32>() {
             Ok(days) if days >= 1 => days,
             _ => {
                 return Err(ApiError::bad_request(format!(
@@ -239,6 +241,11 @@ pub(super) async fn unused(
             }
         },
     };
-    let _as_of = super::parse_date(q.date.as_deref())?.unwrap_or_else(|| today(&loaded.config));
-    Err(not_built("unused products"))
+    let as_of = super::parse_date(q.date.as_deref())?;
+    let loaded = daemon.loaded();
+    crate::usage::space(&loaded.config, &slug)?;
+    let as_of = as_of.unwrap_or_else(|| today(&loaded.config));
+    Ok(Json(
+        crate::usage::unused(daemon.lake(), &loaded.config, &slug, days, as_of).await?,
+    ))
 }

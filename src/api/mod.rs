@@ -45,11 +45,17 @@ pub fn router(state: ApiState) -> Router {
         .route("/spaces/{slug}/usage/aggregate", post(collect::aggregate))
         .route("/spaces/{slug}/usage/unused", get(collect::unused))
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    // The Usage Analysis page opens without a token (it asks for one when
+    // its data API answers 401); its data API is behind the same check.
+    let ui_api = crate::ui::api_routes(state.lake().clone())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(health))
         .merge(protected)
         .fallback(not_found)
         .with_state(state)
+        .merge(crate::ui::page_routes())
+        .merge(ui_api)
 }
 
 #[derive(OpenApi)]
@@ -78,7 +84,9 @@ pub fn router(state: ApiState) -> Router {
         ErrorBody,
         collect::MineResponse,
         collect::AggregateResponse,
-        collect::ProductSummary
+        collect::ProductSummary,
+        collect::Coverage,
+        collect::MissingDays
     )),
     modifiers(&BearerToken),
     security(("bearer" = []))
@@ -148,6 +156,21 @@ impl From<RunError> for ApiError {
             RunError::UnknownConnector { .. } => StatusCode::NOT_FOUND,
             // The seed's contract: a connector of the wrong type is a 400.
             RunError::WrongConnectorKind { .. } => StatusCode::BAD_REQUEST,
+            RunError::Usage(e) => return e.into(),
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        Self::new(status, e.to_string())
+    }
+}
+
+impl From<crate::usage::UsageError> for ApiError {
+    fn from(e: crate::usage::UsageError) -> Self {
+        use crate::usage::UsageError;
+        let status = match e {
+            UsageError::UnknownSpace { .. } | UsageError::UnknownProduct { .. } => {
+                StatusCode::NOT_FOUND
+            }
+            UsageError::NoDays => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         Self::new(status, e.to_string())

@@ -64,8 +64,14 @@ pub enum StepConfig {
         #[serde(default)]
         metrics: Option<Vec<String>>,
     },
-    /// Recompute product_usage_stats of a space.
-    Aggregate { space: String },
+    /// Recompute product_usage_stats and table_usage_stats of a space.
+    Aggregate {
+        space: String,
+        /// A folder of `.sql` files that replace (by `-- name:`) or add to
+        /// the shipped usage files (`jobs/sql/usage/`).
+        #[serde(default)]
+        sql_dir: Option<String>,
+    },
 }
 
 impl StepConfig {
@@ -228,7 +234,7 @@ impl JobConfig {
                     }
                     },
                 },
-                StepConfig::Aggregate { space } => {
+                StepConfig::Aggregate { space, .. } => {
                     if !config.spaces.iter().any(|s| &s.slug == space) {
                         problems.push(at(
                             &key("space"),

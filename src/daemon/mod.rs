@@ -600,9 +600,19 @@ pub async fn serve(options: ServeOptions, loaded: Loaded) -> Result<(), DaemonEr
     let _ = scheduler.shutdown().await;
     daemon.drain(shutdown_timeout).await;
     let _ = stop_tx.send(());
-    match server.await {
-        Ok(result) => result.map_err(DaemonError::Server)?,
-        Err(e) => tracing::error!("HTTP server task: {e}"),
+    // Graceful shutdown waits for requests in flight (a bi-sync runs inside
+    // its request): they get the same timeout as the runs, then are cut.
+    let mut server = server;
+    match tokio::time::timeout(shutdown_timeout, &mut server).await {
+        Ok(Ok(result)) => result.map_err(DaemonError::Server)?,
+        Ok(Err(e)) => tracing::error!("HTTP server task: {e}"),
+        Err(_) => {
+            tracing::warn!(
+                "HTTP requests still running {} s after shutdown began; closing them",
+                shutdown_timeout.as_secs_f64()
+            );
+            server.abort();
+        }
     }
     tracing::info!("stopped");
     Ok(())

@@ -39,6 +39,7 @@ use scratch::Scratch;
 
 pub use definition::{Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog};
 pub use params::{FeatureArea, FunnelStep, MetricParams, StepSource};
+pub use percentile::percentile_cont_udaf;
 
 use crate::lake::{
     DerivedTable, Lake, LakeError, PartitionType, PartitionValue, register_tables, tables,

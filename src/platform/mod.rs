@@ -208,6 +208,8 @@ fn session(lake: &Lake, params: &PlatformParams) -> Result<SessionContext, Deriv
     let ctx = SessionContext::new_with_config_rt(config, runtime);
     register_tables(&ctx, lake, tables::ALL)?;
     ctx.register_udf(json_text());
+    // Exact percentiles: DataFusion's own quantizes the interpolation weight.
+    ctx.register_udaf(metrics::percentile_cont_udaf());
     register_parameter_tables(&ctx, params).map_err(lake_err)?;
     Ok(ctx)
 }

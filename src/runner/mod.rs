@@ -389,8 +389,19 @@ async fn run_step(
                 false,
             ))
         }
-        StepConfig::Aggregate { space } => {
-            let summary = crate::usage::aggregate(lake, config, space, date).await?;
+        StepConfig::Aggregate { space, sql_dir } => {
+            let sql_dir = sql_dir
+                .as_deref()
+                .map(|dir| expand_params(dir, params))
+                .transpose()
+                .map_err(|message| RunError::Params {
+                    job: format!("step {index}"),
+                    message,
+                })?;
+            let space = crate::usage::space(config, space)?;
+            let mut request = crate::usage::UsageRequest::new(space, date);
+            request.sql_dir = sql_dir.map(Into::into);
+            let summary = crate::usage::aggregate_with(lake, config, space, &request).await?;
             let counts = serde_json::to_value(&summary).unwrap_or_default();
             Ok((summary.to_string(), counts, false))
         }

@@ -4,11 +4,13 @@
 //! [`bi_queries`], over the one HTTP client in [`http`].
 
 pub mod bi_queries;
+pub mod bigquery;
 pub mod collect;
 pub mod event_store;
 pub mod http;
 pub mod postgres;
 pub mod segment;
+pub mod snowflake;
 pub mod superset;
 
 use crate::config::{ConnectorConfig, ConnectorKind};
@@ -19,6 +21,8 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
     match connector.kind {
         ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
+        ConnectorKind::Snowflake => snowflake::build(connector),
+        ConnectorKind::Bigquery => bigquery::build(connector),
         _ => Err(CollectError::NotBuilt {
             connector: connector.name.clone(),
             kind: connector.kind.as_str(),

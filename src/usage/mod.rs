@@ -377,6 +377,21 @@ pub async fn aggregate(
     aggregate_with(lake, config, space, &UsageRequest::new(space, date)).await
 }
 
+/// [`aggregate`] with the SQL files of `sql_dir` replacing or adding to
+/// the shipped ones.
+pub async fn aggregate_dir(
+    lake: &Lake,
+    config: &AppConfig,
+    space_slug: &str,
+    date: NaiveDate,
+    sql_dir: Option<PathBuf>,
+) -> Result<AggregateSummary, UsageError> {
+    let space = space(config, space_slug)?;
+    let mut request = UsageRequest::new(space, date);
+    request.sql_dir = sql_dir;
+    aggregate_with(lake, config, space, &request).await
+}
+
 /// [`aggregate`] with every knob of the request.
 pub async fn aggregate_with(
     lake: &Lake,

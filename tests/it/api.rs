@@ -184,6 +184,20 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     let (status, body) = send(http.get(url("/runs")).header("authorization", auth)).await;
     assert_eq!((status, body), (200, json!([])));
 
+    // The Usage Analysis page opens without a token; its data API needs it.
+    let page = http.get(url("/ui/")).send().await.unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    assert!(page.text().await.unwrap().contains("<title>Usage Analysis"));
+    let (status, _) = send(http.get(url("/api/ui/meta"))).await;
+    assert_eq!(status, 401);
+    let (status, body) = send(
+        http.get(url("/api/ui/tabs/overview?as_of=2026-11-23"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["panels"][0]["id"], "kpis");
+
     // Trigger a run and follow it in /runs.
     let (status, started) = send(
         http.post(url("/jobs/quick/run?date=2026-11-23"))
@@ -334,8 +348,26 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(status, 404);
     assert_eq!(
         body["error"],
-        "no space \"nope\" in the configuration; known: []"
+        "no space with slug \"nope\" in the configuration (known: none); add a [[spaces]] entry or use one of those"
     );
+    for days in ["0", "-3", "abc"] {
+        let (status, body) = send(
+            http.get(url(&format!("/spaces/nope/usage/unused?days={days}")))
+                .header("authorization", auth),
+        )
+        .await;
+        assert_eq!(status, 400);
+        assert_eq!(
+            body["error"],
+            format!("days \"{days}\" must be a whole number ≥ 1")
+        );
+    }
+    let (status, _) = send(
+        http.post(url("/spaces/nope/usage/aggregate"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 404);
 
     // The OpenAPI document lists every route.
     let (status, doc) = send(http.get(url("/openapi.json")).header("authorization", auth)).await;
@@ -519,7 +551,7 @@ fn serve_refuses_to_listen_beyond_loopback_without_a_token() {
 }
 
 #[tokio::test]
-async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_connector() {
+async fn seed_routes_mine_aggregate_and_list_unused_over_http_against_a_real_postgres() {
     use crate::pg_server::{PgServer, SUPERUSER_PASSWORD};
 
     const PG_ID: &str = "5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a51";
@@ -549,7 +581,10 @@ async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_conne
         &format!(
             "[lake]\nurl = \"./lake\"\n\n[defaults]\ncatch_up_limit = 0\n\n\
              [[connectors]]\nid = \"{PG_ID}\"\nname = \"pg-logs\"\ntype = \"postgres\"\nlog_dir = \"{}\"\nexclude_users = [\"postgres\"]\n\n\
-             [[connectors]]\nid = \"5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52\"\nname = \"pg-gone\"\ntype = \"postgres\"\nlog_dir = \"./no-such-dir\"\n",
+             [[connectors]]\nid = \"5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52\"\nname = \"pg-gone\"\ntype = \"postgres\"\nlog_dir = \"./no-such-dir\"\n\n\
+             [[spaces]]\nslug = \"shop\"\nid = \"7d3c8c1e-0000-4000-8000-000000000009\"\nproducts = [\n  \
+             {{ id = \"00000000-0000-4000-8000-0000000000a1\", name = \"orders\", tables = [\"orders\"] }},\n  \
+             {{ id = \"00000000-0000-4000-8000-0000000000a2\", name = \"refunds\", tables = [\"refunds\"] }},\n]\n",
             pg.log_dir().display()
         ),
     );
@@ -594,6 +629,37 @@ async fn query_log_mining_over_http_mines_a_real_server_and_refuses_a_busy_conne
         )
     );
     std::fs::remove_file(&lease).unwrap();
+
+    // Usage over what was mined: both products get stats; refunds was never
+    // queried, but pg-gone (configured, never synced) did not cover the day,
+    // so "no reference" is unknown rather than unused.
+    let (status, body) =
+        send(http.post(url(&format!("/spaces/shop/usage/aggregate?date={today}")))).await;
+    assert_eq!((status, body), (200, json!({"products_updated": 2})));
+    let (status, body) = send(http.get(url(&format!(
+        "/spaces/shop/usage/unused?days=1&date={today}"
+    ))))
+    .await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!([{
+                "id": "00000000-0000-4000-8000-0000000000a2",
+                "name": "refunds",
+                "tables": ["refunds"],
+                "last_queried_at": null,
+                "coverage": {
+                    "status": "unknown",
+                    "missing": [{
+                        "connector_id": "5f0c7a2e-1b3d-4e5f-8a9b-0c1d2e3f4a52",
+                        "connector": "pg-gone",
+                        "days": [today.to_string()]
+                    }]
+                }
+            }])
+        )
+    );
 
     // A failed attempt: 500 naming the date and the cause.
     let (status, body) = send(http.post(url(&format!(

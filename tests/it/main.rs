@@ -1,6 +1,7 @@
 //! Integration tests, linked once into one binary.
 
 mod api;
+mod bigquery;
 mod cli;
 mod collect;
 mod config;
@@ -14,7 +15,9 @@ mod metrics;
 mod pg_mine;
 mod pg_server;
 mod s3;
+mod snowflake;
 mod sql;
 mod superset;
 mod support;
+mod ui;
 mod usage;

@@ -28,8 +28,8 @@
 //! ```
 //!
 //! A commit declares the definitions slice of its snapshot date when it
-//! has definitions, and the executions slice of each UTC day its
-//! executions fall on.
+//! has definitions (or no rows at all: an empty snapshot), and the
+//! executions slice of each UTC day its executions fall on.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -144,6 +144,13 @@ async fn run_file(name: &str) {
                 let snapshot: NaiveDate = head[2].parse().unwrap();
                 let rows: Vec<BiRow> = block[1..].iter().map(|l| parse_row(l)).collect();
                 let mut slices = BTreeSet::new();
+                if rows.is_empty() {
+                    // An empty snapshot: every definition was deleted.
+                    slices.insert(Slice {
+                        date: snapshot,
+                        scope: RowScope::Definitions,
+                    });
+                }
                 for row in &rows {
                     let date = match (row.resource_type.scope(), row.executed_at) {
                         (RowScope::Executions, Some(at)) => at.date_naive(),
@@ -475,5 +482,55 @@ async fn postgres_workload_mined_and_aggregated() {
             "unused", "shop", "--days", "1", "--date", &today, "--format", "json"
         ]),
         "[{\"id\":\"00000000-0000-4000-8000-000000000004\",\"name\":\"nothing\",\"tables\":[\"public.nothing\"],\"last_queried_at\":null,\"coverage\":{\"status\":\"unused\",\"missing\":[]}}]"
+    );
+}
+
+#[tokio::test]
+async fn a_sql_dir_replaces_a_shipped_file_and_errors_name_it() {
+    let (dir, lake) = temp_lake();
+    let config = AppConfig::parse(
+        "c.toml",
+        "[[spaces]]\nslug = \"fin\"\nid = \"7d3c8c1e-0000-4000-8000-000000000001\"\nproducts = [{ id = \"00000000-0000-4000-8000-000000000001\", name = \"revenue\", tables = [\"revenue\"] }]\n",
+        &|_| None,
+    )
+    .unwrap();
+    let day: NaiveDate = "2026-03-10".parse().unwrap();
+    let sql_dir = dir.path().join("usage-sql");
+    std::fs::create_dir_all(&sql_dir).unwrap();
+    // A site's own score: same columns, a flat 42.
+    std::fs::write(
+        sql_dir.join("product_stats.sql"),
+        "-- name: product_stats\n-- kind: cached\n\
+         SELECT product_id, CAST(0 AS BIGINT) AS query_count_30d, CAST(0 AS BIGINT) AS unique_users_30d, \
+         CAST(NULL AS TIMESTAMP) AS last_queried_at, 42.0 AS popularity_score, make_array('x.y') AS top_columns, \
+         to_timestamp_micros($updated_at_us::BIGINT) AS updated_at FROM space_products\n",
+    )
+    .unwrap();
+    let summary = usage::aggregate_dir(&lake, &config, "fin", day, Some(sql_dir.clone()))
+        .await
+        .unwrap();
+    assert_eq!(summary.products_updated, 1);
+    assert_eq!(
+        render(
+            &lake,
+            "SELECT product_id, popularity_score, top_columns, last_queried_at FROM product_usage_stats"
+        )
+        .await,
+        "00000000-0000-4000-8000-000000000001|42.0|[x.y]|NULL\n"
+    );
+    std::fs::write(
+        sql_dir.join("product_stats.sql"),
+        "-- name: product_stats\n-- kind: cached\nSELECT product_id FROM space_products\n",
+    )
+    .unwrap();
+    let err = usage::aggregate_dir(&lake, &config, "fin", day, Some(sql_dir.clone()))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        format!(
+            "{}: the result does not match table product_usage_stats: column query_count_30d is missing from the SELECT; the table's columns are product_id, query_count_30d, unique_users_30d, last_queried_at, popularity_score, top_columns, updated_at",
+            sql_dir.join("product_stats.sql").display()
+        )
     );
 }

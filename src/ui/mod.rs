@@ -1,0 +1,726 @@
+//! The Usage Analysis page: `/ui/` (one page, assets compiled into the
+//! binary) and its data API `/api/ui/…` (JSON from DataFusion queries over
+//! the metric tables), plus `usagelake report`, the same page as one file
+//! with the data embedded.
+//!
+//! The page routes need no token (the page asks for one when the API
+//! answers 401); the API routes go wherever the rest of the API's auth is.
+
+mod filters;
+mod panels;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::Path;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::NaiveDate;
+use datafusion::arrow::json::WriterBuilder;
+use datafusion::arrow::json::writer::JsonArray;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::ParamValues;
+use datafusion::prelude::SessionContext;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::lake::{self, Lake, LakeError};
+pub use filters::Filters;
+use panels::{Panel, TABS};
+
+/// Errors of the page and its data API.
+#[derive(Debug, thiserror::Error)]
+pub enum UiError {
+    #[error("bad filter: {0}")]
+    BadFilter(String),
+    #[error(
+        "no tab {0:?}; tabs: overview, features, engagement, retention, data_products, platform"
+    )]
+    UnknownTab(String),
+    #[error("no drilldown for panel {0:?}; GET /api/ui/meta lists the panels that have one")]
+    UnknownDrill(String),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error("panel {panel}: query failed: {source}")]
+    Query {
+        panel: String,
+        #[source]
+        source: Box<datafusion::error::DataFusionError>,
+    },
+    #[error("converting the rows of {panel} to JSON: {source}")]
+    Json {
+        panel: String,
+        #[source]
+        source: datafusion::arrow::error::ArrowError,
+    },
+    #[error("writing the report to {path}: {source}")]
+    Write {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("listening on {addr}: {source}")]
+    Listen {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl IntoResponse for UiError {
+    fn into_response(self) -> Response {
+        let status = match &self {
+            UiError::BadFilter(_) => StatusCode::BAD_REQUEST,
+            UiError::UnknownTab(_) | UiError::UnknownDrill(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::warn!(error = %self, "ui data request failed");
+        }
+        (
+            status,
+            Json(serde_json::json!({ "error": self.to_string() })),
+        )
+            .into_response()
+    }
+}
+
+const INDEX_HTML: &str = include_str!("../../assets/ui/index.html");
+const APP_JS: &str = include_str!("../../assets/ui/app.js");
+const APP_CSS: &str = include_str!("../../assets/ui/app.css");
+/// Apache ECharts 6.1.0, the released `dist/echarts.min.js` of the npm package.
+const ECHARTS_JS: &str = include_str!("../../assets/ui/vendor/echarts.min.js");
+const ECHARTS_LICENSE: &str = include_str!("../../assets/ui/vendor/LICENSE-echarts");
+const ECHARTS_NOTICE: &str = include_str!("../../assets/ui/vendor/NOTICE-echarts");
+
+/// Drilldowns return at most this many rows (the page says so).
+const DRILL_ROW_LIMIT: usize = 5000;
+
+/// The page and the data API together, for `usagelake ui`.
+pub fn router(lake: Lake) -> Router {
+    page_routes().merge(api_routes(lake))
+}
+
+/// `/ui/` and its assets: no data, no token.
+pub fn page_routes() -> Router {
+    let asset = |content_type: &'static str, body: &'static str| {
+        get(move || async move {
+            (
+                [
+                    (header::CONTENT_TYPE, content_type),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                body,
+            )
+        })
+    };
+    Router::new()
+        .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
+        .route("/ui/", asset("text/html; charset=utf-8", INDEX_HTML))
+        .route(
+            "/ui/app.js",
+            asset("text/javascript; charset=utf-8", APP_JS),
+        )
+        .route("/ui/app.css", asset("text/css; charset=utf-8", APP_CSS))
+        .route(
+            "/ui/vendor/echarts.min.js",
+            asset("text/javascript; charset=utf-8", ECHARTS_JS),
+        )
+        .route(
+            "/ui/vendor/LICENSE-echarts",
+            asset("text/plain; charset=utf-8", ECHARTS_LICENSE),
+        )
+        .route(
+            "/ui/vendor/NOTICE-echarts",
+            asset("text/plain; charset=utf-8", ECHARTS_NOTICE),
+        )
+}
+
+/// `/api/ui/meta`, `/api/ui/tabs/{tab}`, `/api/ui/drill/{panel}`.
+pub fn api_routes(lake: Lake) -> Router {
+    Router::new()
+        .route("/api/ui/meta", get(meta_handler))
+        .route("/api/ui/tabs/{tab}", get(tab_handler))
+        .route("/api/ui/drill/{panel}", get(drill_handler))
+        .with_state(lake)
+}
+
+/// Serves [`router`] on `addr` until Ctrl-C.
+pub async fn serve(lake: Lake, addr: &str) -> Result<(), UiError> {
+    let listen_err = |source| UiError::Listen {
+        addr: addr.to_string(),
+        source,
+    };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(listen_err)?;
+    let local: SocketAddr = listener.local_addr().map_err(listen_err)?;
+    // The line a script (or a test) waits for to learn the port.
+    println!("usagelake ui listening on http://{local}/ui/");
+    axum::serve(listener, router(lake))
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await
+        .map_err(listen_err)
+}
+
+async fn meta_handler(
+    State(lake): State<Lake>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Meta>, UiError> {
+    let ctx = session(&lake)?;
+    let default_as_of = latest_as_of(&ctx).await?;
+    let filters = Filters::parse(&query, default_as_of, false)?;
+    Ok(Json(meta(&ctx, &filters, default_as_of).await?))
+}
+
+async fn tab_handler(
+    State(lake): State<Lake>,
+    UrlPath(tab): UrlPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<TabData>, UiError> {
+    let tab = panels::tab(&tab).ok_or(UiError::UnknownTab(tab))?;
+    let ctx = session(&lake)?;
+    let filters = checked_filters(&ctx, &query, false).await?;
+    Ok(Json(tab_data(&ctx, tab, &filters).await?))
+}
+
+async fn drill_handler(
+    State(lake): State<Lake>,
+    UrlPath(panel): UrlPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<Drill>, UiError> {
+    let panel = panels::panel(&panel)
+        .filter(|p| p.drill.is_some())
+        .ok_or(UiError::UnknownDrill(panel))?;
+    let ctx = session(&lake)?;
+    let filters = checked_filters(&ctx, &query, true).await?;
+    Ok(Json(drill(&ctx, panel, &filters).await?))
+}
+
+fn session(lake: &Lake) -> Result<SessionContext, UiError> {
+    let ctx = lake::session_for(lake)?;
+    crate::metrics::register_outputs(&ctx)?;
+    Ok(ctx)
+}
+
+/// Parses the filters and checks that a chosen domain, role or license
+/// exists in the as-of roster (a typo would otherwise show empty charts).
+async fn checked_filters(
+    ctx: &SessionContext,
+    query: &HashMap<String, String>,
+    drill: bool,
+) -> Result<Filters, UiError> {
+    let default_as_of = latest_as_of(ctx).await?;
+    let filters = Filters::parse(query, default_as_of, drill)?;
+    let choices = [
+        ("domain", &filters.domain, "customer_domain"),
+        ("role", &filters.role, "role"),
+        ("license", &filters.license, "license_type"),
+    ];
+    for (key, value, column) in choices {
+        if value.is_empty() {
+            continue;
+        }
+        let known = roster_values(ctx, &filters, column).await?;
+        if !known.is_empty() && !known.contains(value) {
+            let mut shown = known
+                .iter()
+                .take(20)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if known.len() > 20 {
+                shown.push_str(", …");
+            }
+            return Err(UiError::BadFilter(format!(
+                "{key}: {value:?} is not in the user roster of {}; known: {shown}",
+                filters.as_of
+            )));
+        }
+    }
+    Ok(filters)
+}
+
+/// The newest as-of date the metrics job wrote (`dau`), else the newest
+/// activity day, else yesterday.
+async fn latest_as_of(ctx: &SessionContext) -> Result<NaiveDate, UiError> {
+    for sql in [
+        "SELECT CAST(max(as_of) AS VARCHAR) AS d FROM dau",
+        "SELECT CAST(max(\"date\") AS VARCHAR) AS d FROM user_day",
+    ] {
+        let rows = rows_of("meta", run(ctx, "meta", sql, None).await?)?;
+        if let Some(d) = rows
+            .first()
+            .and_then(|r| r["d"].as_str())
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        {
+            return Ok(d);
+        }
+    }
+    Ok(chrono::Utc::now().date_naive() - chrono::Days::new(1))
+}
+
+async fn roster_values(
+    ctx: &SessionContext,
+    filters: &Filters,
+    column: &str,
+) -> Result<Vec<String>, UiError> {
+    // `column` is one of three constants above, never input.
+    let sql = format!(
+        "SELECT DISTINCT {column} AS v FROM user_roster WHERE as_of = $as_of::DATE AND {column} IS NOT NULL ORDER BY 1"
+    );
+    strings(ctx, &sql, Some(filters.placeholders())).await
+}
+
+async fn strings(
+    ctx: &SessionContext,
+    sql: &str,
+    params: Option<ParamValues>,
+) -> Result<Vec<String>, UiError> {
+    let rows = rows_of("meta", run(ctx, "meta", sql, params).await?)?;
+    Ok(rows
+        .iter()
+        .filter_map(|r| r["v"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// What the page needs to draw its filters and tabs.
+#[derive(Debug, Serialize)]
+pub struct Meta {
+    /// Dates the metrics job wrote, newest first.
+    pub as_of_dates: Vec<String>,
+    pub default_as_of: String,
+    /// The filters in force (defaults filled in).
+    pub filters: FilterEcho,
+    /// The activity days the lake holds (`user_day`).
+    pub first_date: Option<String>,
+    pub last_date: Option<String>,
+    pub domains: Vec<String>,
+    pub roles: Vec<String>,
+    pub licenses: Vec<String>,
+    pub groups: Vec<String>,
+    pub packages: Vec<String>,
+    pub tabs: Vec<TabMeta>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct TabMeta {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub panels: Vec<PanelMeta>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PanelMeta {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub drill: bool,
+}
+
+#[derive(Debug, Serialize)]
+pub struct FilterEcho {
+    pub as_of: String,
+    pub from: String,
+    pub to: String,
+    pub domain: String,
+    pub role: String,
+    pub license: String,
+    pub group: String,
+    pub package: String,
+}
+
+impl From<&Filters> for FilterEcho {
+    fn from(f: &Filters) -> Self {
+        Self {
+            as_of: f.as_of.to_string(),
+            from: f.from.to_string(),
+            to: f.to.to_string(),
+            domain: f.domain.clone(),
+            role: f.role.clone(),
+            license: f.license.clone(),
+            group: f.group.clone(),
+            package: f.package.clone(),
+        }
+    }
+}
+
+pub async fn meta(
+    ctx: &SessionContext,
+    filters: &Filters,
+    default_as_of: NaiveDate,
+) -> Result<Meta, UiError> {
+    let params = || Some(filters.placeholders());
+    let as_of_dates = strings(
+        ctx,
+        "SELECT DISTINCT CAST(as_of AS VARCHAR) AS v FROM dau ORDER BY 1 DESC",
+        None,
+    )
+    .await?;
+    let range = rows_of(
+        "meta",
+        run(
+            ctx,
+            "meta",
+            "SELECT CAST(min(\"date\") AS VARCHAR) AS first, CAST(max(\"date\") AS VARCHAR) AS last FROM user_day",
+            None,
+        )
+        .await?,
+    )?;
+    let first = |key: &str| {
+        range
+            .first()
+            .and_then(|r| r[key].as_str())
+            .map(str::to_string)
+    };
+    let mut groups = Vec::new();
+    let mut packages = Vec::new();
+    if ctx.table_exist("platform_users").unwrap_or(false) {
+        groups = strings(
+            ctx,
+            "SELECT DISTINCT v FROM (SELECT unnest(groups) AS v FROM platform_users) g WHERE v IS NOT NULL ORDER BY 1",
+            None,
+        )
+        .await?;
+    }
+    if ctx.table_exist("platform_events").unwrap_or(false) {
+        packages = strings(
+            ctx,
+            "SELECT DISTINCT package AS v FROM platform_events WHERE \"date\" BETWEEN $from::DATE AND $to::DATE ORDER BY 1",
+            params(),
+        )
+        .await?;
+    }
+    Ok(Meta {
+        as_of_dates,
+        default_as_of: default_as_of.to_string(),
+        filters: filters.into(),
+        first_date: first("first"),
+        last_date: first("last"),
+        domains: roster_values(ctx, filters, "customer_domain").await?,
+        roles: roster_values(ctx, filters, "role").await?,
+        licenses: roster_values(ctx, filters, "license_type").await?,
+        groups,
+        packages,
+        tabs: TABS
+            .iter()
+            .map(|t| TabMeta {
+                id: t.id,
+                title: t.title,
+                panels: t
+                    .panels
+                    .iter()
+                    .map(|p| PanelMeta {
+                        id: p.id,
+                        title: p.title,
+                        drill: p.drill.is_some(),
+                    })
+                    .collect(),
+            })
+            .collect(),
+    })
+}
+
+/// One tab's panels for the filters.
+#[derive(Debug, Serialize)]
+pub struct TabData {
+    pub tab: &'static str,
+    pub title: &'static str,
+    pub filters: FilterEcho,
+    pub panels: Vec<PanelData>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct PanelData {
+    pub id: &'static str,
+    pub title: &'static str,
+    pub drill: bool,
+    pub rows: Vec<Value>,
+    /// Why there is no chart: which table is missing or empty and which
+    /// job fills it, or that the filters match nothing.
+    pub note: Option<String>,
+}
+
+pub async fn tab_data(
+    ctx: &SessionContext,
+    tab: &'static panels::Tab,
+    filters: &Filters,
+) -> Result<TabData, UiError> {
+    let results =
+        futures::future::join_all(tab.panels.iter().map(|p| panel_data(ctx, p, filters))).await;
+    Ok(TabData {
+        tab: tab.id,
+        title: tab.title,
+        filters: filters.into(),
+        panels: results.into_iter().collect::<Result<_, _>>()?,
+    })
+}
+
+async fn panel_data(
+    ctx: &SessionContext,
+    panel: &'static Panel,
+    filters: &Filters,
+) -> Result<PanelData, UiError> {
+    let mut data = PanelData {
+        id: panel.id,
+        title: panel.title,
+        drill: panel.drill.is_some(),
+        rows: Vec::new(),
+        note: None,
+    };
+    if let Some(note) = missing_tables(ctx, panel, filters, false).await? {
+        data.note = Some(note);
+        return Ok(data);
+    }
+    let sql = panels::expand(panel.sql);
+    let rows = rows_of(
+        panel.id,
+        run(ctx, panel.id, &sql, Some(filters.placeholders())).await?,
+    )?;
+    let all_null = rows.iter().all(|r| {
+        r.as_object()
+            .is_some_and(|o| o.values().all(Value::is_null))
+    });
+    if rows.is_empty() || all_null {
+        data.note = Some(
+            missing_tables(ctx, panel, filters, true)
+                .await?
+                .unwrap_or_else(|| "no rows match these filters".to_string()),
+        );
+    } else {
+        data.rows = rows;
+    }
+    Ok(data)
+}
+
+/// The note for a panel whose tables are not registered, or (with
+/// `check_rows`) hold no rows, or none for the as-of date.
+async fn missing_tables(
+    ctx: &SessionContext,
+    panel: &Panel,
+    filters: &Filters,
+    check_rows: bool,
+) -> Result<Option<String>, UiError> {
+    for table in panel.needs {
+        if !ctx.table_exist(*table).unwrap_or(false) {
+            return Ok(Some(format!(
+                "no `{table}` table in this lake; it is filled by {}",
+                panels::filled_by(table)
+            )));
+        }
+        if !check_rows {
+            continue;
+        }
+        // `table` is one of the panel's constant names, never input.
+        let any = format!("SELECT 1 AS v FROM {table} LIMIT 1");
+        if run(ctx, panel.id, &any, None)
+            .await?
+            .iter()
+            .all(|b| b.num_rows() == 0)
+        {
+            // The platform tab reads the group table only to filter.
+            if *table == "platform_users" {
+                continue;
+            }
+            return Ok(Some(format!(
+                "`{table}` is empty; it is filled by {}",
+                panels::filled_by(table)
+            )));
+        }
+        let has_as_of = ctx
+            .table(*table)
+            .await
+            .map(|t| t.schema().has_column_with_unqualified_name("as_of"))
+            .unwrap_or(false);
+        if has_as_of {
+            let at = format!("SELECT 1 AS v FROM {table} WHERE as_of = $as_of::DATE LIMIT 1");
+            let batches = run(ctx, panel.id, &at, Some(filters.placeholders())).await?;
+            if batches.iter().all(|b| b.num_rows() == 0) {
+                return Ok(Some(format!(
+                    "`{table}` has no rows for as-of {}; run the metrics job for that date: `usagelake run metrics --date {}`",
+                    filters.as_of, filters.as_of
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// The rows behind one point.
+#[derive(Debug, Serialize)]
+pub struct Drill {
+    pub panel: &'static str,
+    pub x: String,
+    pub y: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Value>,
+    /// More rows matched than [`DRILL_ROW_LIMIT`].
+    pub truncated: bool,
+}
+
+pub async fn drill(
+    ctx: &SessionContext,
+    panel: &'static Panel,
+    filters: &Filters,
+) -> Result<Drill, UiError> {
+    let sql = panels::expand(panel.drill.expect("caller checked"));
+    for (key, value) in [("x", &filters.x), ("y", &filters.y)] {
+        let is_date = NaiveDate::parse_from_str(value, "%Y-%m-%d").is_ok();
+        if sql.contains(&format!("${key}::DATE")) && !is_date {
+            return Err(UiError::BadFilter(format!(
+                "{key}: {:?} is not a date; this drilldown needs YYYY-MM-DD",
+                value.chars().take(40).collect::<String>()
+            )));
+        }
+    }
+    if let Some(note) = missing_tables(ctx, panel, filters, false).await? {
+        return Err(UiError::BadFilter(note));
+    }
+    let limited = format!("SELECT * FROM ({sql}) drill LIMIT {}", DRILL_ROW_LIMIT + 1);
+    let batches = run(ctx, panel.id, &limited, Some(filters.placeholders())).await?;
+    let columns = match batches.first() {
+        Some(b) => b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        None => Vec::new(),
+    };
+    let mut rows = rows_of(panel.id, batches)?;
+    let truncated = rows.len() > DRILL_ROW_LIMIT;
+    rows.truncate(DRILL_ROW_LIMIT);
+    Ok(Drill {
+        panel: panel.id,
+        x: filters.x.clone(),
+        y: filters.y.clone(),
+        columns,
+        rows,
+        truncated,
+    })
+}
+
+async fn run(
+    ctx: &SessionContext,
+    panel: &str,
+    sql: &str,
+    params: Option<ParamValues>,
+) -> Result<Vec<RecordBatch>, UiError> {
+    let query_err = |source| UiError::Query {
+        panel: panel.to_string(),
+        source: Box::new(source),
+    };
+    let mut frame = ctx.sql(sql).await.map_err(query_err)?;
+    if let Some(params) = params {
+        frame = frame.with_param_values(params).map_err(query_err)?;
+    }
+    frame.collect().await.map_err(query_err)
+}
+
+/// Rows as JSON objects, nulls kept (a chart must see a missing value).
+fn rows_of(panel: &str, batches: Vec<RecordBatch>) -> Result<Vec<Value>, UiError> {
+    let json_err = |source| UiError::Json {
+        panel: panel.to_string(),
+        source,
+    };
+    let mut out = Vec::new();
+    {
+        let mut writer = WriterBuilder::new()
+            .with_explicit_nulls(true)
+            .build::<_, JsonArray>(&mut out);
+        for batch in &batches {
+            writer.write(batch).map_err(json_err)?;
+        }
+        writer.finish().map_err(json_err)?;
+    }
+    if out.is_empty() {
+        return Ok(Vec::new());
+    }
+    let value: Value = serde_json::from_slice(&out).expect("arrow writes valid JSON");
+    Ok(match value {
+        Value::Array(rows) => rows,
+        _ => Vec::new(),
+    })
+}
+
+/// Writes the page with every tab's data for `date` (default: the newest
+/// metrics date) embedded, as one file that opens from disk.
+pub async fn report(lake: &Lake, date: Option<NaiveDate>, out: &Path) -> Result<(), UiError> {
+    let html = report_html(lake, date).await?;
+    std::fs::write(out, html).map_err(|source| UiError::Write {
+        path: out.display().to_string(),
+        source,
+    })
+}
+
+pub async fn report_html(lake: &Lake, date: Option<NaiveDate>) -> Result<String, UiError> {
+    let ctx = session(lake)?;
+    let default_as_of = latest_as_of(&ctx).await?;
+    let mut query = HashMap::new();
+    if let Some(d) = date {
+        query.insert("as_of".to_string(), d.to_string());
+    }
+    let filters = Filters::parse(&query, default_as_of, false)?;
+    let meta = meta(&ctx, &filters, default_as_of).await?;
+    let mut tabs = serde_json::Map::new();
+    for tab in TABS {
+        let data = tab_data(&ctx, tab, &filters).await?;
+        tabs.insert(
+            tab.id.to_string(),
+            serde_json::to_value(data).expect("tab data serializes"),
+        );
+    }
+    let embedded = serde_json::json!({
+        "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        "meta": meta,
+        "tabs": tabs,
+    });
+    Ok(inline_page(&embedded))
+}
+
+/// The index page with its stylesheet and scripts inlined and `data`
+/// (the report's figures) set before the app starts.
+fn inline_page(data: &Value) -> String {
+    // The scripts hold no `</script` (unit-tested); JSON strings might, and
+    // `<\/` is the same string to JSON.
+    let json = data.to_string().replace("</", "<\\/");
+    let script = |body: &str| format!("<script>{body}</script>");
+    INDEX_HTML
+        .replace(
+            "<link rel=\"stylesheet\" href=\"app.css\">",
+            &format!("<style>{APP_CSS}</style>"),
+        )
+        .replace(
+            "<script src=\"vendor/echarts.min.js\"></script>",
+            &script(ECHARTS_JS),
+        )
+        .replace(
+            "<script src=\"app.js\"></script>",
+            &format!(
+                "{}{}",
+                script(&format!("window.USAGELAKE_REPORT = {json};")),
+                script(APP_JS)
+            ),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inlined_scripts_cannot_end_their_element_early() {
+        for body in [APP_JS, ECHARTS_JS] {
+            assert!(!body.to_ascii_lowercase().contains("</script"));
+        }
+        let page = inline_page(&serde_json::json!({"t": "</script><b>"}));
+        assert!(page.contains(r#"window.USAGELAKE_REPORT = {"t":"<\/script><b>"};"#));
+        assert!(!page.contains("src=\"app.js\""));
+        assert!(!page.contains("href=\"app.css\""));
+    }
+}
