@@ -227,10 +227,10 @@
     return base({
       tooltip: { position: 'top', formatter: function (p) { return ys[p.value[1]] + ' · ' + xs[p.value[0]] + ': ' + pct(p.value[2]) + label(p.value[3]); } },
       legend: { show: false },
-      grid: { left: 50, right: 20, top: 10, bottom: 70, containLabel: true },
+      grid: { left: 50, right: 20, top: 10, bottom: 90, containLabel: true },
       xAxis: { type: 'category', data: xs, splitArea: { show: true }, axisLabel: { rotate: 30 } },
       yAxis: { type: 'category', data: ys, splitArea: { show: true } },
-      visualMap: { min: 0, max: 1, calculable: true, inRange: { color: ['#e3ecfb', '#2f6fde', '#0b2f73'] }, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, formatter: function (v) { return pct(v); } },
+      visualMap: { dimension: 2, min: 0, max: 1, calculable: true, inRange: { color: ['#e3ecfb', '#2f6fde', '#0b2f73'] }, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, formatter: function (v) { return pct(v); } },
       series: [{
         type: 'heatmap',
         data: rows.map(function (r) { return [xs.indexOf(r[xKey]), ys.indexOf(r[yKey]), r[valueKey], r]; }),
