@@ -194,7 +194,7 @@
   }
 
   function bars(categories, series, horizontal, stacked) {
-    var cat = { type: 'category', data: categories, axisLabel: { hideOverlap: true } };
+    var cat = { type: 'category', data: categories, axisLabel: { hideOverlap: !horizontal && categories.length > 8 } };
     var val = { type: 'value' };
     return base({
       xAxis: horizontal ? val : cat,
@@ -227,10 +227,10 @@
     return base({
       tooltip: { position: 'top', formatter: function (p) { return ys[p.value[1]] + ' · ' + xs[p.value[0]] + ': ' + pct(p.value[2]) + label(p.value[3]); } },
       legend: { show: false },
-      grid: { left: 50, right: 20, top: 10, bottom: 70, containLabel: true },
+      grid: { left: 50, right: 20, top: 10, bottom: 90, containLabel: true },
       xAxis: { type: 'category', data: xs, splitArea: { show: true }, axisLabel: { rotate: 30 } },
       yAxis: { type: 'category', data: ys, splitArea: { show: true } },
-      visualMap: { min: 0, max: 1, calculable: true, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, formatter: function (v) { return pct(v); } },
+      visualMap: { dimension: 2, min: 0, max: 1, calculable: true, inRange: { color: ['#e3ecfb', '#2f6fde', '#0b2f73'] }, orient: 'horizontal', left: 'center', bottom: 0, itemHeight: 120, formatter: function (v) { return pct(v); } },
       series: [{
         type: 'heatmap',
         data: rows.map(function (r) { return [xs.indexOf(r[xKey]), ys.indexOf(r[yKey]), r[valueKey], r]; }),
@@ -321,6 +321,8 @@
     cohort_heatmap: function (rows) {
       var option = heatmap(rows, 'months_since', 'cohort_month', 'retention_rate', function (r) { return ' (' + fmt(r.active_users) + ' of ' + fmt(r.cohort_size) + ')'; });
       option.xAxis.name = 'months since first activity';
+      option.xAxis.nameLocation = 'middle';
+      option.xAxis.nameGap = 26;
       option.xAxis.axisLabel = { rotate: 0 };
       return {
         kind: 'chart', hint: 'Click a cell to list the cohort users active that month.', option: option,
@@ -331,7 +333,7 @@
       var types = unique(col(rows, 'retention_type'));
       var days = unique(col(rows, 'day_n'));
       var option = base({
-        xAxis: { type: 'category', data: days, name: 'day' },
+        xAxis: { type: 'category', data: days, name: 'day N', nameLocation: 'middle', nameGap: 26 },
         yAxis: { type: 'value', max: 1, axisLabel: { formatter: function (v) { return pct(v); } } },
         series: types.map(function (t) {
           return { name: t, type: 'line', data: days.map(function (d) { var r = rows.find(function (x) { return x.retention_type === t && x.day_n === d; }); return r ? r.retention_rate : null; }) };
