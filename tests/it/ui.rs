@@ -47,7 +47,15 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // SIGTERM: chromedriver then closes its browser (a panicking test
+        // never reaches quit); SIGKILL would leave chromium running.
+        let terminated = Command::new("kill")
+            .arg(self.driver.id().to_string())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !terminated {
+            let _ = self.driver.kill();
+        }
         let _ = self.driver.wait();
     }
 }
