@@ -3,7 +3,7 @@
 //! anonymized and analyzed once, in one place, and the raw text goes no
 //! further than this module.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -37,17 +37,20 @@ pub fn connector_dialect(connector: &ConnectorConfig) -> SqlDialect {
     }
 }
 
-/// A row as stored: the SQL analyzed, the raw text gone.
-#[derive(Debug, Clone, PartialEq)]
-struct StoredRow {
+/// A row on its way to the lake: the collector's row (its raw SQL is not
+/// written) with the shared analysis of its text.
+struct StoredRow<'a> {
     id: String,
-    row: BiRow,
-    sql_text: Option<String>,
-    fingerprint: Option<String>,
-    tables: Vec<String>,
-    written_tables: Vec<String>,
-    columns: Vec<String>,
+    row: &'a BiRow,
+    analysis: Option<Arc<TextAnalysis>>,
+    /// The system's own table list when it gave one, else the analysis's.
+    tables: Option<Vec<String>>,
 }
+
+/// Analyses by (dialect, raw text): logs repeat the same texts many times
+/// (a dashboard's queries, a job's statements), so each is analyzed once
+/// and its strings are shared by the rows that have it.
+type AnalysisCache<'a> = HashMap<(SqlDialect, &'a str), Option<Arc<TextAnalysis>>>;
 
 /// The stored form of a query text: statements anonymized and joined, one
 /// fingerprint (of the statements' fingerprints when there are several),
@@ -133,7 +136,8 @@ pub async fn commit(
     let connector_id = connector.id_string();
     let default_dialect = connector_dialect(connector);
     let declared: BTreeSet<Slice> = collected.slices.iter().copied().collect();
-    let mut by_date: BTreeMap<NaiveDate, Vec<StoredRow>> = BTreeMap::new();
+    let mut by_date: BTreeMap<NaiveDate, Vec<StoredRow<'_>>> = BTreeMap::new();
+    let mut cache = AnalysisCache::new();
     let mut report = CommitReport::default();
     for row in &collected.rows {
         let scope = row.resource_type.scope();
@@ -148,10 +152,12 @@ pub async fn commit(
             report.rows_outside_slices += 1;
             continue;
         }
-        by_date
-            .entry(date)
-            .or_default()
-            .push(store_row(&connector_id, row, default_dialect));
+        by_date.entry(date).or_default().push(store_row(
+            &connector_id,
+            row,
+            default_dialect,
+            &mut cache,
+        ));
     }
     let dates: BTreeSet<NaiveDate> = declared.iter().map(|s| s.date).collect();
     for date in dates {
@@ -181,39 +187,30 @@ pub async fn commit(
     Ok(report)
 }
 
-fn store_row(connector_id: &str, row: &BiRow, dialect: SqlDialect) -> StoredRow {
-    let analysis = row
-        .sql
-        .as_deref()
-        .and_then(|text| analyze_text(text, row.dialect.unwrap_or(dialect)));
-    let mut tables = row.tables.clone();
-    tables.sort();
-    tables.dedup();
-    let (sql_text, fingerprint, written_tables, columns) = match analysis {
-        Some(a) => {
-            if tables.is_empty() {
-                tables = a.tables;
-            }
-            (
-                Some(a.sql_text),
-                Some(a.fingerprint),
-                a.written_tables,
-                a.columns,
-            )
-        }
-        None => (None, None, Vec::new(), Vec::new()),
-    };
-    // The raw text stays behind: only the analysis is kept.
-    let mut kept = row.clone();
-    kept.sql = None;
+fn store_row<'a>(
+    connector_id: &str,
+    row: &'a BiRow,
+    dialect: SqlDialect,
+    cache: &mut AnalysisCache<'a>,
+) -> StoredRow<'a> {
+    let analysis = row.sql.as_deref().and_then(|text| {
+        let dialect = row.dialect.unwrap_or(dialect);
+        cache
+            .entry((dialect, text))
+            .or_insert_with(|| analyze_text(text, dialect).map(Arc::new))
+            .clone()
+    });
+    let tables = (!row.tables.is_empty()).then(|| {
+        let mut tables = row.tables.clone();
+        tables.sort();
+        tables.dedup();
+        tables
+    });
     StoredRow {
         id: row_id(connector_id, row),
-        row: kept,
-        sql_text,
-        fingerprint,
+        row,
+        analysis,
         tables,
-        written_tables,
-        columns,
     }
 }
 
@@ -276,17 +273,30 @@ fn rows_to_batch(rows: &[StoredRow]) -> Result<RecordBatch, LakeError> {
     let mut created_at = ts_builder();
     let now = Utc::now();
     for stored in rows {
-        let row = &stored.row;
+        let row = stored.row;
+        let analysis = stored.analysis.as_deref();
         id.append_value(&stored.id);
         resource_type.append_value(row.resource_type.as_str());
         resource_id.append_value(&row.resource_id);
         title.append_option(row.title.as_deref());
-        sql_text.append_option(stored.sql_text.as_deref());
-        fingerprint.append_option(stored.fingerprint.as_deref());
+        sql_text.append_option(analysis.map(|a| a.sql_text.as_str()));
+        fingerprint.append_option(analysis.map(|a| a.fingerprint.as_str()));
+        let none: &[String] = &[];
+        let read = match (&stored.tables, analysis) {
+            (Some(given), _) => given.as_slice(),
+            (None, Some(a)) => a.tables.as_slice(),
+            (None, None) => none,
+        };
         for (builder, values) in [
-            (&mut tables, &stored.tables),
-            (&mut written, &stored.written_tables),
-            (&mut columns, &stored.columns),
+            (&mut tables, read),
+            (
+                &mut written,
+                analysis.map_or(none, |a| a.written_tables.as_slice()),
+            ),
+            (
+                &mut columns,
+                analysis.map_or(none, |a| a.columns.as_slice()),
+            ),
         ] {
             for v in values {
                 builder.values().append_value(v);
