@@ -4,6 +4,7 @@
 //! every tab go to `<target>/ui-screenshots/`.
 
 use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -47,7 +48,17 @@ struct Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // chromedriver runs in its own process group with the browsers it
+        // starts; ending the group also closes a browser whose test
+        // panicked before quit (chromedriver alone leaves it running).
+        let group = format!("-{}", self.driver.id());
+        let ended = Command::new("kill")
+            .args(["-TERM", "--", &group])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ended {
+            let _ = self.driver.kill();
+        }
         let _ = self.driver.wait();
     }
 }
@@ -60,6 +71,7 @@ impl Browser {
         );
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
