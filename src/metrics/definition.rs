@@ -319,9 +319,21 @@ pub const EMBEDDED: &[(&str, &str)] = embedded!(
 /// the same `name` replaces the shipped one; a new name adds a table).
 /// Order is kept: shipped pipeline order first, added files by file name.
 pub fn load_catalog(sql_dir: Option<&Path>) -> Result<Vec<SqlDefinition>, DeriveError> {
-    let mut defs = EMBEDDED
+    load_sql_files(EMBEDDED, "jobs/sql/", sql_dir)
+}
+
+/// A catalog of SQL files: the `embedded` ones (named `<shipped_dir><file>
+/// (built in)` in messages), then every `*.sql` in `sql_dir` by file
+/// name, where a file named like a shipped one replaces it. The metrics,
+/// usage and platform catalogs all load this way.
+pub fn load_sql_files(
+    embedded: &[(&str, &str)],
+    shipped_dir: &str,
+    sql_dir: Option<&Path>,
+) -> Result<Vec<SqlDefinition>, DeriveError> {
+    let mut defs = embedded
         .iter()
-        .map(|(file, text)| SqlDefinition::parse(&format!("jobs/sql/{file} (built in)"), text))
+        .map(|(file, text)| SqlDefinition::parse(&format!("{shipped_dir}{file} (built in)"), text))
         .collect::<Result<Vec<_>, _>>()?;
     let Some(dir) = sql_dir else {
         return Ok(defs);

@@ -37,7 +37,9 @@ use serde::Serialize;
 use chunks::DayRange;
 use scratch::Scratch;
 
-pub use definition::{Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog};
+pub use definition::{
+    Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog, load_sql_files,
+};
 pub use params::{FeatureArea, FunnelStep, MetricParams, StepSource};
 pub use percentile::percentile_cont_udaf;
 

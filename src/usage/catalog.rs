@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use super::UsageError;
-use crate::metrics::{SqlDefinition, SqlKind};
+use crate::metrics::{DeriveError, SqlDefinition, SqlKind};
 
 macro_rules! embedded {
     ($($file:literal),* $(,)?) => {
@@ -29,36 +29,12 @@ pub const EMBEDDED: &[(&str, &str)] = embedded!(
 /// The shipped definitions, then every `*.sql` in `sql_dir` (same name
 /// replaces, a new name is added at the end, by file name).
 pub fn load(sql_dir: Option<&Path>) -> Result<Vec<SqlDefinition>, UsageError> {
-    let mut defs = EMBEDDED
-        .iter()
-        .map(|(file, text)| {
-            SqlDefinition::parse(&format!("jobs/sql/usage/{file} (built in)"), text)
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    if let Some(dir) = sql_dir {
-        let entries = std::fs::read_dir(dir).map_err(|source| UsageError::SqlDir {
-            path: dir.display().to_string(),
-            source,
-        })?;
-        let mut files: Vec<_> = entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e == "sql"))
-            .collect();
-        files.sort();
-        for path in files {
-            let origin = path.display().to_string();
-            let text = std::fs::read_to_string(&path).map_err(|source| UsageError::SqlDir {
-                path: origin.clone(),
-                source,
-            })?;
-            let def = SqlDefinition::parse(&origin, &text)?;
-            match defs.iter_mut().find(|d| d.name == def.name) {
-                Some(existing) => *existing = def,
-                None => defs.push(def),
-            }
-        }
-    }
+    let defs = crate::metrics::load_sql_files(EMBEDDED, "jobs/sql/usage/", sql_dir).map_err(
+        |e| match e {
+            DeriveError::SqlDir { path, source } => UsageError::SqlDir { path, source },
+            other => UsageError::from(other),
+        },
+    )?;
     for def in &defs {
         if !matches!(def.kind, SqlKind::View | SqlKind::Cached) {
             return Err(UsageError::Definition {
