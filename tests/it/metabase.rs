@@ -51,7 +51,11 @@ fn unauthenticated() -> Response {
 
 async fn session(State(server): Shared, axum::Json(body): axum::Json<Value>) -> Response {
     if body["username"] != "reader@example.com" || body["password"] != PASSWORD {
-        return (StatusCode::UNAUTHORIZED, axum::Json(json!({"errors": {"password": "did not match stored password"}}))).into_response();
+        return (
+            StatusCode::UNAUTHORIZED,
+            axum::Json(json!({"errors": {"password": "did not match stored password"}})),
+        )
+            .into_response();
     }
     let n = server.logins.fetch_add(1, Ordering::SeqCst);
     axum::Json(json!({"id": if n == 0 { SESSION_1 } else { SESSION_2 }})).into_response()
@@ -87,7 +91,10 @@ fn cards_json() -> Value {
 
 async fn cards(State(server): Shared, headers: HeaderMap) -> Response {
     // The first session expires here: one re-login, then the second works.
-    if headers.get("x-metabase-session").is_some_and(|v| v == SESSION_1) {
+    if headers
+        .get("x-metabase-session")
+        .is_some_and(|v| v == SESSION_1)
+    {
         server.first_expired.store(true, Ordering::SeqCst);
     }
     if !authorized(&server, &headers) {
@@ -96,13 +103,19 @@ async fn cards(State(server): Shared, headers: HeaderMap) -> Response {
     if server.malformed.load(Ordering::SeqCst) {
         return Response::builder()
             .header("content-type", "application/json")
-            .body(axum::body::Body::from("[{\"id\": 1, \"name\": \"Body-Secret\", \"dataset_query\": {"))
+            .body(axum::body::Body::from(
+                "[{\"id\": 1, \"name\": \"Body-Secret\", \"dataset_query\": {",
+            ))
             .unwrap();
     }
     axum::Json(cards_json()).into_response()
 }
 
-async fn native(State(server): Shared, headers: HeaderMap, axum::Json(body): axum::Json<Value>) -> Response {
+async fn native(
+    State(server): Shared,
+    headers: HeaderMap,
+    axum::Json(body): axum::Json<Value>,
+) -> Response {
     if !authorized(&server, &headers) {
         return unauthenticated();
     }
@@ -123,13 +136,22 @@ struct SearchParams {
     offset: usize,
 }
 
-async fn search(State(server): Shared, headers: HeaderMap, Query(params): Query<SearchParams>) -> Response {
+async fn search(
+    State(server): Shared,
+    headers: HeaderMap,
+    Query(params): Query<SearchParams>,
+) -> Response {
     if !authorized(&server, &headers) {
         return unauthenticated();
     }
     assert_eq!(params.models, "dashboard");
     if params.offset > 0 && server.second_page_calls.fetch_add(1, Ordering::SeqCst) == 0 {
-        return (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response();
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [("retry-after", "1")],
+            "slow down",
+        )
+            .into_response();
     }
     let all = [(7, "Exec"), (8, "Ops"), (9, "Empty")];
     let data: Vec<Value> = all
@@ -159,7 +181,9 @@ async fn dashboard(State(server): Shared, headers: HeaderMap, Path(id): Path<i64
             ]})
         }
         // An older server: `ordered_cards`.
-        8 => json!({"id": 8, "name": "Ops", "ordered_cards": [{"id": 81, "card_id": 2}, {"id": 82, "card_id": 1}]}),
+        8 => {
+            json!({"id": 8, "name": "Ops", "ordered_cards": [{"id": 81, "card_id": 2}, {"id": 82, "card_id": 1}]})
+        }
         9 => json!({"id": 9, "name": "Empty", "dashcards": []}),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
@@ -263,7 +287,18 @@ async fn metabase_cards_and_dashboards_are_scraped_exactly() {
     assert_eq!(cli.query(rows).await, expected);
     assert_eq!(
         cli.query("SELECT resource_id, sql_text FROM bi_queries WHERE resource_type = 'chart' ORDER BY resource_id").await,
-        ""
+        concat!(
+            "resource_id,sql_text\n",
+            // Template variables and the optional clause's variable are values: `?`.
+            "1,\"SELECT status, count(*) FROM public.orders WHERE created_at > ? AND region = ? AND note <> ? GROUP BY status\"\n",
+            // MBQL 5 `stages` native text.
+            "2,SELECT c.name FROM public.customers c JOIN public.orders o ON o.customer_id = c.id WHERE o.total > ?\n",
+            // A GUI question compiled by /api/dataset/native.
+            "3,\"SELECT \"\"public\"\".\"\"orders\"\".\"\"id\"\" AS \"\"id\"\", \"\"public\"\".\"\"orders\"\".\"\"status\"\" AS \"\"status\"\" FROM \"\"public\"\".\"\"orders\"\" WHERE \"\"public\"\".\"\"orders\"\".\"\"status\"\" = ? LIMIT ?\"\n",
+            // One Metabase would not compile, and an empty card: no SQL.
+            "4,\n",
+            "6,\n",
+        )
     );
 
     // The same through an API key: the same rows.
@@ -271,7 +306,11 @@ async fn metabase_cards_and_dashboards_are_scraped_exactly() {
     assert_eq!(status, Some(0), "{stdout}\n{stderr}");
     let keyed: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(keyed["rows_upserted"], 9, "{keyed}");
-    assert_eq!(server.logins.load(Ordering::SeqCst), 2, "an API key needs no login");
+    assert_eq!(
+        server.logins.load(Ordering::SeqCst),
+        2,
+        "an API key needs no login"
+    );
 
     // A card list cut short: a failed sync naming the endpoint, the snapshot kept.
     server.malformed.store(true, Ordering::SeqCst);
@@ -280,10 +319,17 @@ async fn metabase_cards_and_dashboards_are_scraped_exactly() {
     let failed: Value = serde_json::from_str(&failed_stdout).unwrap();
     let error = failed["error"].as_str().unwrap();
     assert!(
-        error.starts_with("connector mb: /api/card did not answer the expected JSON (JSON cut short at line 1"),
+        error.starts_with(
+            "connector mb: /api/card did not answer the expected JSON (JSON cut short at line 1"
+        ),
         "{error}"
     );
-    assert_eq!(cli.query(&format!("{rows} LIMIT 0")).await.lines().count(), 1);
+    // The previous snapshot of `mb` is untouched: the same rows as before.
+    let mb_rows = rows.replace(
+        "FROM bi_queries",
+        "FROM bi_queries WHERE connector_id = '3c1d2b7e-8f00-4a55-9c61-0d9e8f7a6b51'",
+    );
+    assert_eq!(cli.query(&mb_rows).await, expected);
     assert_eq!(
         cli.query("SELECT count(*) AS n FROM bi_queries WHERE connector_id = '3c1d2b7e-8f00-4a55-9c61-0d9e8f7a6b51'").await,
         "n\n9\n"
@@ -294,11 +340,17 @@ async fn metabase_cards_and_dashboards_are_scraped_exactly() {
     texts.push(cli.query("SELECT * FROM sync_jobs").await);
     for file in super::support::files_under(cli.dir.path()) {
         if !file.starts_with("config/") {
-            texts.push(String::from_utf8_lossy(&std::fs::read(cli.dir.path().join(&file)).unwrap()).into_owned());
+            texts.push(
+                String::from_utf8_lossy(&std::fs::read(cli.dir.path().join(&file)).unwrap())
+                    .into_owned(),
+            );
         }
     }
     for text in &texts {
-        for needle in [PASSWORD, SESSION_1, SESSION_2, API_KEY].iter().chain(LITERALS) {
+        for needle in [PASSWORD, SESSION_1, SESSION_2, API_KEY]
+            .iter()
+            .chain(LITERALS)
+        {
             let line = text.lines().find(|l| l.contains(needle));
             assert!(line.is_none(), "{needle:?} leaked: {line:?}");
         }

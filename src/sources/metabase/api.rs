@@ -186,6 +186,9 @@ mod tests {
         let gui5 = serde_json::json!({"lib/type": "mbql/query", "database": 1, "stages": [{"lib/type": "mbql.stage/mbql", "source-table": 2}]});
         assert_eq!(card(gui5.clone()).query(), CardQuery::Structured(gui5));
         assert_eq!(card(serde_json::json!(null)).query(), CardQuery::Nothing);
-        assert_eq!(card(serde_json::json!({"type": "native"})).query(), CardQuery::Nothing);
+        assert_eq!(
+            card(serde_json::json!({"type": "native"})).query(),
+            CardQuery::Nothing
+        );
     }
 }

@@ -96,7 +96,12 @@ impl MetabaseCollector {
             .await
         {
             Ok(compiled) => Ok(compiled.query.filter(|q| !q.trim().is_empty())),
-            Err(e) if e.status().is_some_and(|s| (400..500).contains(&s) && s != 429) => Ok(None),
+            Err(e)
+                if e.status()
+                    .is_some_and(|s| (400..500).contains(&s) && s != 429) =>
+            {
+                Ok(None)
+            }
             Err(e) => Err(e),
         }
     }
@@ -159,9 +164,10 @@ impl MetabaseCollector {
         let mut ids: Vec<i64> = hits.into_iter().map(|h| h.id).collect();
         ids.sort_unstable();
         ids.dedup();
-        let dashboards = try_join_all(ids.iter().map(|id| {
+        let dashboards = try_join_all(ids.iter().map(|id| async move {
             self.client
                 .get_json::<api::Dashboard>(&format!("api/dashboard/{id}"))
+                .await
         }))
         .await?;
         let mut memberships = 0u64;
@@ -177,9 +183,10 @@ impl MetabaseCollector {
                 if !seen.insert(card_id) {
                     continue;
                 }
-                let base = by_id.get(&card_id).cloned().unwrap_or_else(|| {
-                    BiRow::new(ResourceType::Chart, card_id.to_string())
-                });
+                let base = by_id
+                    .get(&card_id)
+                    .cloned()
+                    .unwrap_or_else(|| BiRow::new(ResourceType::Chart, card_id.to_string()));
                 rows.push(BiRow {
                     resource_type: ResourceType::DashboardChart,
                     dashboard_id: Some(dashboard.id.to_string()),
