@@ -411,6 +411,7 @@ mod tests {
             status(RunError::WrongConnectorKind {
                 name: "x".into(),
                 kind: "postgres",
+                action: "bi_sync",
                 wanted: "BI tools",
             }),
             400

@@ -168,6 +168,35 @@ impl ConnectorKind {
     }
 }
 
+/// What a job step or command asks of a connector; each fits some kinds.
+/// The one table both `validate` (job steps) and the runner (commands,
+/// API routes) check a connector's kind against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectorUse {
+    BiSync,
+    MineLogs,
+    CollectEvents,
+}
+
+impl ConnectorUse {
+    pub fn fits(self, kind: ConnectorKind) -> bool {
+        match self {
+            Self::BiSync => kind.is_bi(),
+            Self::MineLogs => kind.is_warehouse(),
+            Self::CollectEvents => kind == ConnectorKind::EventStore,
+        }
+    }
+
+    /// The kinds it takes, for messages.
+    pub fn wanted(self) -> &'static str {
+        match self {
+            Self::BiSync => "BI tools (superset, metabase, looker, tableau, power_bi)",
+            Self::MineLogs => "warehouses (postgres, snowflake, bigquery)",
+            Self::CollectEvents => "event_store connectors",
+        }
+    }
+}
+
 /// Where a PostgreSQL connector reads its query history from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]

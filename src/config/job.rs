@@ -77,22 +77,13 @@ pub enum StepConfig {
 impl StepConfig {
     /// What kind of connector the step needs, when `kind` is not one.
     pub fn connector_mismatch(&self, kind: super::ConnectorKind) -> Option<&'static str> {
-        let (fits, wanted) = match self {
-            Self::BiSync { .. } => (
-                kind.is_bi(),
-                "BI tools (superset, metabase, looker, tableau, power_bi)",
-            ),
-            Self::MineLogs { .. } => (
-                kind.is_warehouse(),
-                "warehouses (postgres, snowflake, bigquery)",
-            ),
-            Self::CollectEvents { .. } => (
-                kind == super::ConnectorKind::EventStore,
-                "event_store connectors",
-            ),
-            _ => (true, ""),
+        let need = match self {
+            Self::BiSync { .. } => super::ConnectorUse::BiSync,
+            Self::MineLogs { .. } => super::ConnectorUse::MineLogs,
+            Self::CollectEvents { .. } => super::ConnectorUse::CollectEvents,
+            _ => return None,
         };
-        (!fits).then_some(wanted)
+        (!need.fits(kind)).then_some(need.wanted())
     }
 
     pub fn kind(&self) -> &'static str {

@@ -16,7 +16,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-pub use connector::{ConnectorConfig, ConnectorKind, PostgresLogSource};
+pub use connector::{ConnectorConfig, ConnectorKind, ConnectorUse, PostgresLogSource};
 pub use cron::{CronFields, CronSchedule};
 pub use job::{
     DeriveCatalog, FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set,

@@ -6,7 +6,7 @@ use chrono::{Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{Lease, RunError};
-use crate::config::{AppConfig, ConnectorConfig};
+use crate::config::{AppConfig, ConnectorConfig, ConnectorUse};
 use crate::lake::Lake;
 use crate::sources::bi_queries::{self, Checkpoint};
 use crate::sources::build_collector;
@@ -24,25 +24,17 @@ pub fn resolve<'a>(
             name: name_or_id.to_string(),
             known: config.connector_names().join(", "),
         })?;
-    let (fits, wanted) = match kind {
-        SyncKind::BiSync => (
-            connector.kind.is_bi(),
-            "bi_sync takes BI tools (superset, metabase, looker, tableau, power_bi)",
-        ),
-        SyncKind::QueryLogMining => (
-            connector.kind.is_warehouse(),
-            "mining takes warehouses (postgres, snowflake, bigquery)",
-        ),
-        SyncKind::EventCollection => (
-            connector.kind == crate::config::ConnectorKind::EventStore,
-            "collect takes event_store connectors",
-        ),
+    let (need, action) = match kind {
+        SyncKind::BiSync => (ConnectorUse::BiSync, "bi_sync"),
+        SyncKind::QueryLogMining => (ConnectorUse::MineLogs, "mining"),
+        SyncKind::EventCollection => (ConnectorUse::CollectEvents, "collect"),
     };
-    if !fits {
+    if !need.fits(connector.kind) {
         return Err(RunError::WrongConnectorKind {
             name: connector.name.clone(),
             kind: connector.kind.as_str(),
-            wanted,
+            action,
+            wanted: need.wanted(),
         });
     }
     Ok(connector)

@@ -48,10 +48,11 @@ pub enum RunError {
         "no connector named {name:?} in the configuration (known: {known}); use a connector's name or id"
     )]
     UnknownConnector { name: String, known: String },
-    #[error("connector {name:?} is a {kind} connector; {wanted}")]
+    #[error("connector {name:?} is a {kind} connector; {action} takes {wanted}")]
     WrongConnectorKind {
         name: String,
         kind: &'static str,
+        action: &'static str,
         wanted: &'static str,
     },
     #[error("connector {connector} ({date}): {error}")]
