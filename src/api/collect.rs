@@ -92,12 +92,6 @@ fn connector<'a>(
     Ok(connector)
 }
 
-/// Today in the reporting timezone: the aggregate's default as-of date.
-fn today(config: &AppConfig) -> NaiveDate {
-    let tz: chrono_tz::Tz = config.defaults.timezone.parse().unwrap_or(chrono_tz::UTC);
-    Utc::now().with_timezone(&tz).date_naive()
-}
-
 /// Scrapes the BI tool's saved queries, charts and dashboards into bi_queries.
 #[utoipa::path(
     post,
@@ -201,7 +195,7 @@ pub(super) async fn aggregate(
     let as_of = super::parse_date(q.date.as_deref())?;
     let loaded = daemon.loaded();
     crate::usage::space(&loaded.config, &slug)?;
-    let as_of = as_of.unwrap_or_else(|| today(&loaded.config));
+    let as_of = as_of.unwrap_or_else(|| runner::today_in(&loaded.config.defaults.timezone));
     if daemon.is_draining() {
         return Err(draining());
     }
@@ -244,7 +238,7 @@ pub(super) async fn unused(
     let as_of = super::parse_date(q.date.as_deref())?;
     let loaded = daemon.loaded();
     crate::usage::space(&loaded.config, &slug)?;
-    let as_of = as_of.unwrap_or_else(|| today(&loaded.config));
+    let as_of = as_of.unwrap_or_else(|| runner::today_in(&loaded.config.defaults.timezone));
     Ok(Json(
         crate::usage::unused(daemon.lake(), &loaded.config, &slug, days, as_of).await?,
     ))

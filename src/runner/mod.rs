@@ -83,8 +83,13 @@ pub fn lease_ttl(config: &AppConfig) -> std::time::Duration {
 
 /// Yesterday in `timezone`: the default logical date.
 pub fn default_date(timezone: &str) -> NaiveDate {
+    today_in(timezone) - chrono::Days::new(1)
+}
+
+/// Today's date in `timezone` (UTC when the name does not parse).
+pub fn today_in(timezone: &str) -> NaiveDate {
     let tz: chrono_tz::Tz = timezone.parse().unwrap_or(chrono_tz::UTC);
-    Utc::now().with_timezone(&tz).date_naive() - chrono::Days::new(1)
+    Utc::now().with_timezone(&tz).date_naive()
 }
 
 /// Runs `job` for `date` (holding the job's lease) and records the attempt.
