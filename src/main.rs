@@ -237,6 +237,9 @@ const EXIT_INVALID_CONFIG: u8 = 2;
 /// damage: schedulers should notice without treating the date as failed.
 const EXIT_QUARANTINED_INPUT: u8 = 3;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
