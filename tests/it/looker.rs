@@ -504,7 +504,8 @@ async fn looker_looks_dashboards_and_usage_are_scraped_exactly() {
             "looks": 4, "dashboards": 3, "dashboard_charts": 5, "merged_result_tiles": 1,
             "queries_compiled": 7, "queries_not_compiled": 1,
             "history_from": "2026-11-30", "history_rows": 6, "history_runs": 9,
-            "history_pages": 3, "history_runs_without_query": 1, "history_seconds_at_row_cap": 1
+            "history_pages": 3, "history_runs_without_query": 1, "history_seconds_at_row_cap": 1,
+            "rows_outside_slices": 0
         })
     );
     // One login, one expiry, one re-login; the 429 and the 503 retried once each.
@@ -541,9 +542,10 @@ async fn looker_looks_dashboards_and_usage_are_scraped_exactly() {
         cli.query("SELECT resource_id, sql_text FROM bi_queries WHERE resource_type = 'chart' ORDER BY resource_id").await,
         concat!(
             "resource_id,sql_text\n",
-            "look:1,\"SELECT orders.status AS \"\"orders.status\"\", COUNT(*) AS \"\"orders.count\"\" FROM public.orders AS orders WHERE orders.note <> ? GROUP BY 1 ORDER BY 2 DESC FETCH NEXT ? ROWS ONLY\"\n",
-            // BigQuery's backticks: the connection's dialect_name is bigquery_standard_sql.
-            "look:2,\"SELECT DATE(sessions.started_at) AS sessions_started_date, COUNT(*) AS sessions_count FROM `analytics.web.sessions` AS sessions WHERE sessions.country = ? GROUP BY 1 LIMIT ?\"\n",
+            "look:1,\"SELECT orders.status AS \"\"orders.status\"\", COUNT(*) AS \"\"orders.count\"\" FROM public.orders AS orders WHERE orders.note <> ? GROUP BY ? ORDER BY ? DESC FETCH NEXT ? ROWS ONLY\"\n",
+            // BigQuery's backticks: the connection's dialect_name is
+            // bigquery_standard_sql. Ordinals are literals too.
+            "look:2,\"SELECT DATE(sessions.started_at) AS sessions_started_date, COUNT(*) AS sessions_count FROM `analytics.web.sessions` AS sessions WHERE sessions.country = ? GROUP BY ? LIMIT ?\"\n",
             // Looker would not compile it: no SQL.
             "look:3,\n",
             // Liquid left in a derived table is neutralized.

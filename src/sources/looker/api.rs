@@ -185,9 +185,6 @@ pub struct Element {
     pub id: String,
     #[serde(default)]
     pub title: Option<String>,
-    /// `vis`, `data`, `text`, `button`, …
-    #[serde(default, rename = "type")]
-    pub kind: Option<String>,
     #[serde(default, deserialize_with = "id_text")]
     pub look_id: Option<String>,
     #[serde(default)]

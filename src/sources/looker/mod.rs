@@ -55,6 +55,9 @@ struct Target {
     connection: Option<String>,
 }
 
+/// Runs of one object on one dashboard by one user in one second add up.
+type RunKey = (String, Option<String>, Option<String>, NaiveDateTime);
+
 /// Usage read from System Activity.
 struct History {
     runs: Vec<history::Run>,
@@ -466,10 +469,7 @@ impl LookerCollector {
                     .filter_map(|r| r.query_id.clone())
                     .collect();
                 self.compile_into(ids, &mut sql).await?;
-                let mut views: BTreeMap<
-                    (String, Option<String>, Option<String>, NaiveDateTime),
-                    BiRow,
-                > = BTreeMap::new();
+                let mut views: BTreeMap<RunKey, BiRow> = BTreeMap::new();
                 let mut without_object = 0u64;
                 for run in &usage.runs {
                     let resource_id = match (&run.look_id, &run.query_id) {
