@@ -19,7 +19,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::support::Cli;
+use super::support::{Cli, serve_loopback};
 
 const CLIENT_SECRET: &str = "lk-secret-SECRET-7788";
 const TOKEN_1: &str = "lk-tok-one-SECRET-0001";
@@ -470,10 +470,7 @@ async fn serve() -> (String, Arc<Server>) {
         .route("/api/4.0/queries/{id}/run/{format}", get(run_sql))
         .route("/api/4.0/queries/run/{format}", post(run_inline))
         .with_state(server.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), server)
+    (serve_loopback(app).await, server)
 }
 
 fn cli(url: &str) -> Cli {

@@ -17,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
-use super::support::Cli;
+use super::support::{Cli, serve_loopback};
 
 const PASSWORD: &str = "mb-pass-SECRET-5521";
 const SESSION_1: &str = "sess-one-SECRET-0001";
@@ -202,10 +202,7 @@ async fn serve() -> (String, Arc<Server>) {
         .route("/api/search", get(search))
         .route("/api/dashboard/{id}", get(dashboard))
         .with_state(server.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), server)
+    (serve_loopback(app).await, server)
 }
 
 fn cli(url: &str) -> Cli {

@@ -115,3 +115,11 @@ impl Cli {
             .collect()
     }
 }
+
+/// Serves `app` on a free loopback port; the base URL (`http://127.0.0.1:N`).
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
