@@ -86,15 +86,21 @@ pub fn analyze_text(text: &str, dialect: SqlDialect) -> Option<TextAnalysis> {
     }
 }
 
-/// The id of a row: stable for the same object or execution.
+/// The id of a row: stable for the same object or execution. Two users
+/// running the same object in the same instant are two executions (activity
+/// logs keep whole seconds), so the user is part of an execution's id.
 pub fn row_id(connector_id: &str, row: &BiRow) -> String {
-    let key = format!(
+    let mut key = format!(
         "{connector_id}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
         row.resource_type.as_str(),
         row.resource_id,
         row.dashboard_id.as_deref().unwrap_or(""),
         row.executed_at.map(|t| t.timestamp_micros()).unwrap_or(0),
     );
+    if let Some(user) = &row.executed_by {
+        key.push('\u{1f}');
+        key.push_str(user);
+    }
     uuid::Uuid::new_v5(&ROW_ID_NAMESPACE, key.as_bytes()).to_string()
 }
 

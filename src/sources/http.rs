@@ -345,6 +345,16 @@ impl HttpClient {
         self.decode_json(&url, response).await
     }
 
+    /// A plain-text answer (generated SQL, CSV), e.g. Looker's
+    /// `/queries/{id}/run/sql`.
+    pub async fn get_text(&self, path: &str) -> Result<String, HttpError> {
+        let url = self.url(path)?;
+        let response = self.send(Method::GET, url.clone(), |r| r).await?;
+        let bytes = self.read_body(&url, response).await?;
+        // A stray invalid byte should not cost the whole text.
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Reads a response body as JSON. A body cut short or not JSON is an
     /// error naming the endpoint and where parsing stopped, never the body.
     pub async fn decode_json<T: DeserializeOwned>(
@@ -352,15 +362,29 @@ impl HttpClient {
         url: &reqwest::Url,
         response: Response,
     ) -> Result<T, HttpError> {
-        let decode_err = |reason: String| HttpError::Decode {
+        let bytes = self.read_body(url, response).await?;
+        serde_json::from_slice(&bytes).map_err(|e| self.decode_error(url, json_reason(&e)))
+    }
+
+    async fn read_body(
+        &self,
+        url: &reqwest::Url,
+        response: Response,
+    ) -> Result<bytes::Bytes, HttpError> {
+        response.bytes().await.map_err(|e| {
+            self.decode_error(
+                url,
+                format!("reading the body failed: {}", transport_reason(&e)),
+            )
+        })
+    }
+
+    fn decode_error(&self, url: &reqwest::Url, reason: String) -> HttpError {
+        HttpError::Decode {
             connector: self.settings.connector.clone(),
             endpoint: endpoint_of(url),
             reason,
-        };
-        let bytes = response.bytes().await.map_err(|e| {
-            decode_err(format!("reading the body failed: {}", transport_reason(&e)))
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| decode_err(json_reason(&e)))
+        }
     }
 }
 

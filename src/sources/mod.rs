@@ -8,6 +8,7 @@ pub mod bigquery;
 pub mod collect;
 pub mod event_store;
 pub mod http;
+pub mod looker;
 pub mod metabase;
 pub mod postgres;
 pub mod segment;
@@ -22,6 +23,7 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
     match connector.kind {
         ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
         ConnectorKind::Metabase => Ok(Box::new(metabase::MetabaseCollector::new(connector)?)),
+        ConnectorKind::Looker => Ok(Box::new(looker::LookerCollector::new(connector)?)),
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
         ConnectorKind::Snowflake => snowflake::build(connector),
         ConnectorKind::Bigquery => bigquery::build(connector),

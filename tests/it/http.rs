@@ -94,8 +94,18 @@ async fn serve(counters: Arc<Counters>) -> String {
             axum::Json(serde_json::json!({ "items": items, "next": next }))
         },
     );
+    // Plain text that only the second token may read (Looker's run/sql).
+    let text = get(|headers: HeaderMap| async move {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if auth == Some(format!("Bearer {TOKEN_2}").as_str()) {
+            ([("content-type", "text")], "SELECT 1\nFROM t").into_response()
+        } else {
+            StatusCode::UNAUTHORIZED.into_response()
+        }
+    });
     let app = Router::new()
         .route("/api/login", login)
+        .route("/api/text", text)
         .route("/api/flaky", flaky)
         .route("/api/limited", limited)
         .route("/api/fresh", fresh_only)
@@ -164,6 +174,18 @@ async fn retries_then_relogins_once() {
     // The first token expired: one login more, then success.
     let ok: serde_json::Value = client.get_json("api/fresh").await.unwrap();
     assert_eq!(ok["ok"], true);
+    assert_eq!(counters.logins.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn text_answers_are_read_whole_after_a_relogin() {
+    let counters = Arc::new(Counters::default());
+    let url = serve(counters.clone()).await;
+    let client = client(&url);
+    assert_eq!(
+        client.get_text("api/text").await.unwrap(),
+        "SELECT 1\nFROM t"
+    );
     assert_eq!(counters.logins.load(Ordering::SeqCst), 2);
 }
 

@@ -11,6 +11,7 @@ mod event_store;
 mod http;
 mod ingest;
 mod lake;
+mod looker;
 mod metabase;
 mod metrics;
 mod pg_mine;
