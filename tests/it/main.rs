@@ -20,5 +20,6 @@ mod snowflake;
 mod sql;
 mod superset;
 mod support;
+mod tableau;
 mod ui;
 mod usage;
