@@ -14,6 +14,7 @@ pub mod postgres;
 pub mod segment;
 pub mod snowflake;
 pub mod superset;
+pub mod tableau;
 
 use crate::config::{ConnectorConfig, ConnectorKind};
 use collect::{CollectError, Collector};
@@ -24,6 +25,7 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
         ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
         ConnectorKind::Metabase => Ok(Box::new(metabase::MetabaseCollector::new(connector)?)),
         ConnectorKind::Looker => Ok(Box::new(looker::LookerCollector::new(connector)?)),
+        ConnectorKind::Tableau => Ok(Box::new(tableau::TableauCollector::new(connector)?)),
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
         ConnectorKind::Snowflake => snowflake::build(connector),
         ConnectorKind::Bigquery => bigquery::build(connector),

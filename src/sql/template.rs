@@ -8,7 +8,9 @@
 //! - Metabase optional clauses `[[ … ]]` → their contents (the brackets go);
 //! - Looker `${TABLE}` → `looker_table`, `${view.SQL_TABLE_NAME}` → the
 //!   marker (another view's table), `${view.field}` → `view.field`;
-//! - Snowflake `IDENTIFIER('db.t')` / `IDENTIFIER($var)` → `db.t` / marker.
+//! - Snowflake `IDENTIFIER('db.t')` / `IDENTIFIER($var)` → `db.t` / marker;
+//! - Tableau custom SQL parameters `<Parameters.Name>` (as Desktop shows
+//!   them) and `<[Parameters].[Name]>` (as workbooks store them) → marker.
 
 /// Stands for a template parameter: a plain identifier, because `?`, `$1`
 /// and `:name` each parse in only some dialects.
@@ -63,6 +65,10 @@ pub fn neutralize(sql: &str) -> (String, bool) {
                 out.push_str(PARAM);
             }
             rest = after.get(end + 1..).unwrap_or("");
+        } else if let Some(len) = tableau_parameter(rest) {
+            templated = true;
+            out.push_str(PARAM);
+            rest = &rest[len..];
         } else if let Some((replacement, after)) = identifier_call(rest) {
             templated = true;
             out.push_str(&replacement);
@@ -89,8 +95,20 @@ fn may_hold_template(sql: &str) -> bool {
         .windows(2)
         .any(|w| matches!(w, b"{{" | b"{%" | b"{#" | b"[[" | b"]]" | b"${"))
         || bytes.iter().enumerate().any(|(i, &b)| {
-            b == b'(' && i >= 10 && bytes[i - 10..i].eq_ignore_ascii_case(b"IDENTIFIER")
+            (b == b'(' && i >= 10 && bytes[i - 10..i].eq_ignore_ascii_case(b"IDENTIFIER"))
+                || (b == b'<' && tableau_parameter(&sql[i..]).is_some())
         })
+}
+
+/// The length of a Tableau parameter reference at the start of `text`.
+fn tableau_parameter(text: &str) -> Option<usize> {
+    let opens = ["<Parameters.", "<[Parameters]."];
+    let head = opens.iter().find(|open| {
+        text.get(..open.len())
+            .is_some_and(|h| h.eq_ignore_ascii_case(open))
+    })?;
+    let end = text[head.len()..].find(['>', '\n'])? + head.len();
+    text[end..].starts_with('>').then_some(end + 1)
 }
 
 /// Snowflake's `IDENTIFIER('name')` / `IDENTIFIER($var)` at the start of
@@ -141,6 +159,11 @@ mod tests {
                 "SELECT * FROM usagelake_param",
             ),
             ("SELECT '{{not a template}}'", "SELECT '{{not a template}}'"),
+            (
+                "SELECT * FROM t WHERE region = <Parameters.Region> AND d >= <[Parameters].[Start Date]>",
+                "SELECT * FROM t WHERE region = usagelake_param AND d >= usagelake_param",
+            ),
+            ("SELECT a FROM t WHERE a <b", "SELECT a FROM t WHERE a <b"),
         ];
         for (input, expected) in cases {
             assert_eq!(neutralize(input).0, expected, "{input}");

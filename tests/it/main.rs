@@ -21,5 +21,6 @@ mod snowflake;
 mod sql;
 mod superset;
 mod support;
+mod tableau;
 mod ui;
 mod usage;
