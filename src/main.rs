@@ -54,6 +54,9 @@ enum Command {
         /// Override a job parameter for this run (repeatable): --set key=value
         #[arg(long = "set", value_parser = parse_set)]
         overrides: Vec<(String, toml::Value)>,
+        /// Derive every local day's per-day tables again instead of reusing unchanged ones
+        #[arg(long)]
+        force: bool,
     },
     /// Run a job for every date in a range; resumes where an interrupted backfill stopped
     Backfill {
@@ -62,7 +65,7 @@ enum Command {
         from: NaiveDate,
         #[arg(long)]
         to: NaiveDate,
-        /// Re-run dates the ledger marks done
+        /// Re-run dates the ledger marks done (and derive the per-day tables again, once)
         #[arg(long)]
         force: bool,
         /// Stop at the first failing date
@@ -318,6 +321,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             job: name,
             date,
             overrides,
+            force,
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
@@ -330,6 +334,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             });
             let options = RunOptions {
                 overrides,
+                force,
                 ..Default::default()
             };
             let record = runner::run_job(&lake, &loaded.config, job, date, &options)

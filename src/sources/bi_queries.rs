@@ -12,7 +12,6 @@ use datafusion::arrow::array::{
     TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::collect::{BiRow, Collected, RowScope, Slice, SyncJob};
@@ -515,14 +514,8 @@ pub async fn read_checkpoint(
     kind: &str,
 ) -> Result<Checkpoint, LakeError> {
     let path = checkpoint_path(lake, connector_id, kind);
-    let store_err = |source| LakeError::Store {
-        path: path.to_string(),
-        source,
-    };
-    let bytes = match lake.store().get(&path).await {
-        Ok(result) => result.bytes().await.map_err(store_err)?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Checkpoint::default()),
-        Err(e) => return Err(store_err(e)),
+    let Some(bytes) = lake.read_meta(&path).await? else {
+        return Ok(Checkpoint::default());
     };
     // A checkpoint that does not parse (hand-edited, from an older build)
     // means "start over", which re-collects and rewrites idempotently.
@@ -537,14 +530,7 @@ pub async fn write_checkpoint(
 ) -> Result<(), LakeError> {
     let path = checkpoint_path(lake, connector_id, kind);
     let body = serde_json::to_vec_pretty(checkpoint).expect("checkpoint serializes");
-    lake.store()
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|source| LakeError::Store {
-            path: path.to_string(),
-            source,
-        })?;
-    Ok(())
+    lake.write_meta(&path, body).await
 }
 
 #[cfg(test)]

@@ -322,6 +322,7 @@ async fn demo_lake(dir: &Path, lake: &Lake, end: NaiveDate) {
         params: MetricParams::from_params(&params, end).unwrap(),
         sql_dir: None,
         metrics: None,
+        force: false,
     };
     derive(lake, &request).await.unwrap();
 }
