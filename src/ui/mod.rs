@@ -729,7 +729,9 @@ async fn drill_first(
     if let Some(note) = missing_tables(ctx, panel, filters, false).await? {
         return Err(UiError::BadFilter(note));
     }
-    let limited = format!("SELECT * FROM ({sql}) drill LIMIT {}", limit + 1);
+    // On the query itself, not around it: a wrapping SELECT need not keep
+    // the inner ORDER BY, and every drilldown ends in one.
+    let limited = format!("{sql} LIMIT {}", limit + 1);
     let batches = run(ctx, panel.id, &limited, Some(filters.placeholders())).await?;
     let columns = column_names(&batches);
     let mut rows = rows_of(panel.id, batches)?;
