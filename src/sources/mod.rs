@@ -10,6 +10,7 @@ pub mod event_store;
 pub mod http;
 pub mod metabase;
 pub mod postgres;
+pub mod power_bi;
 pub mod segment;
 pub mod snowflake;
 pub mod superset;
@@ -22,6 +23,7 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
     match connector.kind {
         ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
         ConnectorKind::Metabase => Ok(Box::new(metabase::MetabaseCollector::new(connector)?)),
+        ConnectorKind::PowerBi => Ok(Box::new(power_bi::PowerBiCollector::new(connector)?)),
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
         ConnectorKind::Snowflake => snowflake::build(connector),
         ConnectorKind::Bigquery => bigquery::build(connector),

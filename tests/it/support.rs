@@ -59,3 +59,75 @@ pub fn files_under(root: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// A usagelake home with one config file, driven through the CLI binary
+/// with `env` set (the config names secrets as `${VAR}`), syncs logging at
+/// debug level so every line can be searched for secrets.
+pub struct Cli {
+    pub dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+}
+
+impl Cli {
+    pub fn new(config: &str, env: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(dir.path().join("config/usagelake.toml"), config).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self { dir, env }
+    }
+
+    /// (exit status, stdout, stderr).
+    pub async fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(self.dir.path())
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("USAGELAKE_LOG", "debug")
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    pub async fn query(&self, sql: &str) -> String {
+        let (status, stdout, stderr) = self.run(&["query", sql, "--format", "csv"]).await;
+        assert_eq!(status, Some(0), "{stderr}");
+        stdout
+    }
+
+    /// Fails naming the line when any needle is in `outputs`, in the rows
+    /// of `bi_queries` or `sync_jobs`, or in any file but the config.
+    pub async fn assert_no_leak(&self, outputs: &[String], needles: &[&str]) {
+        let mut texts = outputs.to_vec();
+        texts.push(self.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
+        texts.push(self.query("SELECT * FROM sync_jobs").await);
+        for file in files_under(self.dir.path()) {
+            if !file.starts_with("config/") {
+                let bytes = std::fs::read(self.dir.path().join(&file)).unwrap();
+                texts.push(String::from_utf8_lossy(&bytes).into_owned());
+            }
+        }
+        for text in &texts {
+            for needle in needles {
+                let line = text.lines().find(|l| l.contains(needle));
+                assert!(line.is_none(), "{needle:?} leaked: {line:?}");
+            }
+        }
+    }
+}
+
+/// Serves `app` on a free loopback port; its base URL (`http://127.0.0.1:…`).
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}
