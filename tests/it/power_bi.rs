@@ -147,7 +147,11 @@ async fn get_info(
         .into_response()
 }
 
-async fn scan_status(State(server): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn scan_status(
+    State(server): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if let Some(refusal) = refused(&server, &headers) {
         return refusal;
     }
@@ -158,8 +162,10 @@ async fn scan_status(State(server): Shared, headers: HeaderMap, Path(id): Path<S
         *n
     };
     let status = if n == 1 { "Running" } else { "Succeeded" };
-    axum::Json(json!({"id": id, "createdDateTime": "2026-12-01T16:46:28.0487687Z", "status": status}))
-        .into_response()
+    axum::Json(
+        json!({"id": id, "createdDateTime": "2026-12-01T16:46:28.0487687Z", "status": status}),
+    )
+    .into_response()
 }
 
 fn sales_workspace() -> Value {
@@ -235,7 +241,11 @@ fn finance_workspace() -> Value {
     })
 }
 
-async fn scan_result(State(server): Shared, headers: HeaderMap, Path(id): Path<String>) -> Response {
+async fn scan_result(
+    State(server): Shared,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     if let Some(refusal) = refused(&server, &headers) {
         return refusal;
     }
@@ -298,9 +308,8 @@ async fn activity_events(
         return refused(&server, &headers).unwrap();
     }
     let base = format!("http://{}", headers.get("host").unwrap().to_str().unwrap());
-    let next = |token: &str| {
-        format!("{base}/v1.0/myorg/admin/activityevents?continuationToken='{token}'")
-    };
+    let next =
+        |token: &str| format!("{base}/v1.0/myorg/admin/activityevents?continuationToken='{token}'");
     let page = |events: Vec<Value>, next: Option<String>| {
         axum::Json(json!({
             "activityEventEntities": events,
@@ -325,8 +334,20 @@ async fn activity_events(
                 }
                 page(
                     vec![
-                        event("e4", "2026-12-01T11:00:00", "ViewReport", "bob@contoso.com", json!({"ReportId": "r4", "ReportName": "Campaigns", "WorkspaceId": "w2"})),
-                        event("e5", "2026-12-01T12:00:00", "ViewReport", "bob@contoso.com", json!({"ReportId": "r9", "ReportName": "Old report", "WorkspaceId": "w1"})),
+                        event(
+                            "e4",
+                            "2026-12-01T11:00:00",
+                            "ViewReport",
+                            "bob@contoso.com",
+                            json!({"ReportId": "r4", "ReportName": "Campaigns", "WorkspaceId": "w2"}),
+                        ),
+                        event(
+                            "e5",
+                            "2026-12-01T12:00:00",
+                            "ViewReport",
+                            "bob@contoso.com",
+                            json!({"ReportId": "r9", "ReportName": "Old report", "WorkspaceId": "w1"}),
+                        ),
                     ],
                     None,
                 )
@@ -349,18 +370,42 @@ async fn activity_events(
     match (day.as_str(), filter) {
         ("2026-12-01", Some("Activity eq 'ViewReport'")) => page(
             vec![
-                event("e1", "2026-12-01T10:00:00", "ViewReport", "alice@contoso.com", json!({"ReportId": "r1", "ReportName": "Sales overview", "WorkspaceId": "w1"})),
+                event(
+                    "e1",
+                    "2026-12-01T10:00:00",
+                    "ViewReport",
+                    "alice@contoso.com",
+                    json!({"ReportId": "r1", "ReportName": "Sales overview", "WorkspaceId": "w1"}),
+                ),
                 // The same view logged twice: one row, counted twice.
-                event("e2", "2026-12-01T10:00:00", "ViewReport", "alice@contoso.com", json!({"ReportId": "r1", "ReportName": "Sales overview", "WorkspaceId": "w1"})),
+                event(
+                    "e2",
+                    "2026-12-01T10:00:00",
+                    "ViewReport",
+                    "alice@contoso.com",
+                    json!({"ReportId": "r1", "ReportName": "Sales overview", "WorkspaceId": "w1"}),
+                ),
             ],
             Some(next("r2")),
         ),
         ("2026-12-01", Some("Activity eq 'ViewDashboard'")) => page(
-            vec![event("e6", "2026-12-01T09:00:00", "ViewDashboard", "carol@contoso.com", json!({"DashboardId": "db1", "DashboardName": "Exec", "WorkspaceId": "w1"}))],
+            vec![event(
+                "e6",
+                "2026-12-01T09:00:00",
+                "ViewDashboard",
+                "carol@contoso.com",
+                json!({"DashboardId": "db1", "DashboardName": "Exec", "WorkspaceId": "w1"}),
+            )],
             None,
         ),
         ("2026-11-30", Some("Activity eq 'ViewDashboard'")) => page(
-            vec![event("e7", "2026-11-30T23:59:59", "ViewDashboard", "alice@contoso.com", json!({"DashboardId": "db2", "DashboardName": "Marketing", "WorkspaceId": "w2"}))],
+            vec![event(
+                "e7",
+                "2026-11-30T23:59:59",
+                "ViewDashboard",
+                "alice@contoso.com",
+                json!({"DashboardId": "db2", "DashboardName": "Marketing", "WorkspaceId": "w2"}),
+            )],
             None,
         ),
         (_, Some(_)) => page(vec![], None),
@@ -397,7 +442,11 @@ fn cli(url: &str) -> Cli {
     };
     Cli::new(
         &(connector("5b0c3f3e-1d2a-4c8e-9f10-2a3b4c5d6e71", "pbi", "PBI_SECRET")
-            + &connector("5b0c3f3e-1d2a-4c8e-9f10-2a3b4c5d6e72", "pbibad", "PBI_WRONG")),
+            + &connector(
+                "5b0c3f3e-1d2a-4c8e-9f10-2a3b4c5d6e72",
+                "pbibad",
+                "PBI_WRONG",
+            )),
         &[("PBI_SECRET", SECRET), ("PBI_WRONG", "not-the-SECRET")],
     )
 }
@@ -427,34 +476,49 @@ async fn power_bi_is_scanned_exactly_and_without_literals_or_secrets() {
     assert_eq!(job["rows_upserted"], 19, "{job}");
     // One token, one expiry (403 TokenExpired), one more token.
     assert_eq!(server.tokens.load(Ordering::SeqCst), 2);
-    assert_eq!(server.get_info_calls.load(Ordering::SeqCst), 3, "a 503, then two scans");
-    assert_eq!(server.limited_calls.load(Ordering::SeqCst), 2, "a 429, then the chunk");
-    let days: Vec<String> = server.activity_days.lock().unwrap().iter().cloned().collect();
+    assert_eq!(
+        server.get_info_calls.load(Ordering::SeqCst),
+        3,
+        "a 503, then two scans"
+    );
+    assert_eq!(
+        server.limited_calls.load(Ordering::SeqCst),
+        2,
+        "a 429, then the chunk"
+    );
+    let days: Vec<String> = server
+        .activity_days
+        .lock()
+        .unwrap()
+        .iter()
+        .cloned()
+        .collect();
     assert_eq!(days.first().map(String::as_str), Some("2026-11-25"));
     assert_eq!(days.len(), 7);
 
     let sales_tables = "\"dbo.customers, dbo.orders, dbo.regions\"";
     let exec = format!("{url}/groups/w1/dashboards/db1");
     let marketing = format!("{url}/groups/w2/dashboards/db2");
+    // Snowflake folds unquoted names to upper case.
     let expected = format!(
         "resource_type,resource_id,title,referenced_tables,database,dashboard_id,dashboard_title,dashboard_url,executed_by,executed_at,execution_count\n\
          chart,r1,Sales overview,{sales_tables},SalesDb,,,,,,1\n\
          chart,r2,Targets,,,,,,,,1\n\
          chart,r3,Invoice,,,,,,,,1\n\
-         chart,r4,Campaigns,analytics.public.events,,,,,,,1\n\
+         chart,r4,Campaigns,ANALYTICS.PUBLIC.EVENTS,,,,,,,1\n\
          chart,r5,Ledger,fin.ledger,FinanceDb,,,,,,1\n\
          chart_view,r1,Sales overview,{sales_tables},SalesDb,,,,alice@contoso.com,2026-12-01T10:00:00Z,2\n\
-         chart_view,r4,Campaigns,analytics.public.events,,,,,bob@contoso.com,2026-12-01T11:00:00Z,1\n\
+         chart_view,r4,Campaigns,ANALYTICS.PUBLIC.EVENTS,,,,,bob@contoso.com,2026-12-01T11:00:00Z,1\n\
          chart_view,r9,Old report,,,,,,bob@contoso.com,2026-12-01T12:00:00Z,1\n\
          dashboard_chart,r1,Sales overview,{sales_tables},SalesDb,db1,Exec,{exec},,,1\n\
          dashboard_chart,r1,Sales overview,{sales_tables},SalesDb,db2,Marketing,{marketing},,,1\n\
          dashboard_chart,r2,Targets,,,db1,Exec,{exec},,,1\n\
-         dashboard_chart,r4,Campaigns,analytics.public.events,,db2,Marketing,{marketing},,,1\n\
+         dashboard_chart,r4,Campaigns,ANALYTICS.PUBLIC.EVENTS,,db2,Marketing,{marketing},,,1\n\
          dashboard_view,db1,Exec,{sales_tables},,db1,Exec,{exec},carol@contoso.com,2026-12-01T09:00:00Z,1\n\
          saved_query,d1/Customers,Sales model / Customers,dbo.customers,SalesDb,,,,,,1\n\
          saved_query,d1/Orders,Sales model / Orders,dbo.orders,SalesDb,,,,,,1\n\
          saved_query,d1/Regions,Sales model / Regions,dbo.regions,SalesDb,,,,,,1\n\
-         saved_query,d3/Events,Events / Events,analytics.public.events,,,,,,,1\n\
+         saved_query,d3/Events,Events / Events,ANALYTICS.PUBLIC.EVENTS,,,,,,,1\n\
          saved_query,d4/Ledger,Ledger / Ledger,fin.ledger,FinanceDb,,,,,,1\n"
     );
     assert_eq!(cli.query(ROWS).await, expected);
@@ -516,7 +580,9 @@ async fn power_bi_is_scanned_exactly_and_without_literals_or_secrets() {
     let bad: Value = serde_json::from_str(&bad_stdout).unwrap();
     assert_eq!(
         bad["error"],
-        format!("connector pbibad: POST /{TENANT}/oauth2/v2.0/token answered HTTP 401: the credentials were refused; check the connector's username, password, token or key")
+        format!(
+            "connector pbibad: POST /{TENANT}/oauth2/v2.0/token answered HTTP 401: the credentials were refused; check the connector's username, password, token or key"
+        )
     );
 
     let needles: Vec<&str> = [SECRET, TOKEN_1, TOKEN_2, "not-the-SECRET"]

@@ -53,7 +53,12 @@ const CONNECTORS: &[Connector] = &[
     connector("GoogleBigQuery.Database", SqlDialect::Bigquery, None, None),
     connector("PostgreSQL.Database", SqlDialect::Postgres, Some(1), None),
     connector("MySQL.Database", SqlDialect::Mysql, Some(1), None),
-    connector("AmazonRedshift.Database", SqlDialect::Redshift, Some(1), None),
+    connector(
+        "AmazonRedshift.Database",
+        SqlDialect::Redshift,
+        Some(1),
+        None,
+    ),
     connector("Databricks.Catalogs", SqlDialect::Databricks, None, None),
     connector("Databricks.Query", SqlDialect::Databricks, None, None),
     connector("Oracle.Database", SqlDialect::Generic, None, None),
@@ -456,6 +461,10 @@ in
         assert_eq!(excel.dialect, None);
         assert!(excel.queries.is_empty() && excel.tables.is_empty());
         // A query that is only a parameter has no SQL to keep.
-        assert!(read("Value.NativeQuery(Source, QueryParam)").queries.is_empty());
+        assert!(
+            read("Value.NativeQuery(Source, QueryParam)")
+                .queries
+                .is_empty()
+        );
     }
 }

@@ -125,8 +125,9 @@ impl PowerBiCollector {
             )
             .await?;
         // The id goes into the next paths: it must be the UUID it is documented as.
-        let id = uuid::Uuid::parse_str(&request.id)
-            .map_err(|_| self.error("workspaces/getInfo answered a scan id that is not a UUID".into()))?;
+        let id = uuid::Uuid::parse_str(&request.id).map_err(|_| {
+            self.error("workspaces/getInfo answered a scan id that is not a UUID".into())
+        })?;
         let mut delay = self.client.settings().min_delay;
         for _ in 0..MAX_POLLS {
             let status: api::ScanRequest = self
@@ -348,9 +349,9 @@ impl<'a> Catalog<'a> {
                         dialect: used.iter().find_map(|s| {
                             mashup::datasource_dialect(s.datasource_type.as_deref()?)
                         }),
-                        database: used.iter().find_map(|s| {
-                            s.connection_details.as_ref()?.database.clone()
-                        }),
+                        database: used
+                            .iter()
+                            .find_map(|s| s.connection_details.as_ref()?.database.clone()),
                     },
                 );
             }
@@ -381,15 +382,14 @@ impl<'a> Catalog<'a> {
                 }
             }
             navigated.extend(table.read.tables.iter().cloned());
-            if dialect.is_none() && (!table.read.queries.is_empty() || !table.read.tables.is_empty())
+            if dialect.is_none()
+                && (!table.read.queries.is_empty() || !table.read.tables.is_empty())
             {
                 dialect = table.read.dialect;
                 database = table.read.database.clone();
             }
         }
-        let dialect = dialect
-            .or(dataset.dialect)
-            .unwrap_or(self.fallback_dialect);
+        let dialect = dialect.or(dataset.dialect).unwrap_or(self.fallback_dialect);
         let sql = (!queries.is_empty()).then(|| queries.join(";\n"));
         // Tables read without SQL are the system's own word: given with
         // the SQL's, as the writer then takes the list as it is.
@@ -418,7 +418,11 @@ impl<'a> Catalog<'a> {
                 if table.read.queries.is_empty() && table.read.tables.is_empty() {
                     continue;
                 }
-                let name = dataset.dataset.name.as_deref().unwrap_or(&dataset.dataset.id);
+                let name = dataset
+                    .dataset
+                    .name
+                    .as_deref()
+                    .unwrap_or(&dataset.dataset.id);
                 let row = BiRow {
                     title: Some(format!("{name} / {}", table.name)),
                     ..BiRow::new(
@@ -640,7 +644,10 @@ mod tests {
     fn links_go_to_the_web_app_beside_the_api() {
         let url = |u: &str| app_url(&reqwest::Url::parse(u).unwrap());
         assert_eq!(url("https://api.powerbi.com/"), "https://app.powerbi.com");
-        assert_eq!(url("https://api.powerbigov.us/"), "https://app.powerbigov.us");
+        assert_eq!(
+            url("https://api.powerbigov.us/"),
+            "https://app.powerbigov.us"
+        );
         assert_eq!(url("http://127.0.0.1:8080/"), "http://127.0.0.1:8080");
         assert_eq!(
             dashboard_url("https://app.powerbi.com", "w1", "d1"),

@@ -351,16 +351,15 @@ impl SupersetCollector {
                 &dashboard_tables,
             )
             .await?;
-        let view_count =
-            match views {
-                Ok(view_rows) => {
-                    slices.extend(ctx.execution_slices(first_day));
-                    let n = view_rows.len();
-                    rows.extend(view_rows);
-                    serde_json::Value::from(n)
-                }
-                Err(reason) => reason.into(),
-            };
+        let view_count = match views {
+            Ok(view_rows) => {
+                slices.extend(ctx.execution_slices(first_day));
+                let n = view_rows.len();
+                rows.extend(view_rows);
+                serde_json::Value::from(n)
+            }
+            Err(reason) => reason.into(),
+        };
 
         report.insert(
             "saved_queries".into(),
