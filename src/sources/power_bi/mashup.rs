@@ -305,8 +305,8 @@ fn tokenize(src: &str) -> Vec<Token> {
         }
         if rest.starts_with("//") {
             while chars.next_if(|(_, c)| *c != '\n').is_some() {}
-        } else if rest.starts_with("/*") {
-            let end = rest[2..].find("*/").map_or(src.len(), |e| at + 2 + e + 2);
+        } else if let Some(comment) = rest.strip_prefix("/*") {
+            let end = comment.find("*/").map_or(src.len(), |e| at + 2 + e + 2);
             while chars.next_if(|(i, _)| *i < end).is_some() {}
         } else if c == '"' || rest.starts_with("#\"") {
             let start = if c == '"' { at + 1 } else { at + 2 };
