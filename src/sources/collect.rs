@@ -161,6 +161,33 @@ pub struct CollectContext<'a> {
     pub rows: Arc<RowSink>,
 }
 
+impl CollectContext<'_> {
+    /// The first day of BI views to read: the day the last committed
+    /// collect reached (`views_through` in its checkpoint; it may have
+    /// been partial), else `first_days` back, and never further back.
+    pub fn views_from(&self, first_days: u64) -> NaiveDate {
+        let default = self.date - chrono::Days::new(first_days.max(1) - 1);
+        self.checkpoint
+            .as_ref()
+            .and_then(|c| c.get("views_through"))
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+            .filter(|d| *d <= self.date && *d >= default)
+            .unwrap_or(default)
+    }
+
+    /// The execution slices of `[first_day, self.date]`, one per day.
+    pub fn execution_slices(&self, first_day: NaiveDate) -> impl Iterator<Item = Slice> + '_ {
+        first_day
+            .iter_days()
+            .take_while(|d| *d <= self.date)
+            .map(|date| Slice {
+                date,
+                scope: RowScope::Executions,
+            })
+    }
+}
+
 /// A BI scraper or query-log miner.
 pub trait Collector: Send + Sync {
     fn collect<'a>(

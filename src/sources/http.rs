@@ -120,6 +120,12 @@ impl Credential {
 /// first authenticated request and once more when a request answers 401.
 pub trait Authenticator: Send + Sync {
     fn login<'a>(&'a self, client: &'a HttpClient) -> BoxFuture<'a, Result<Credential, HttpError>>;
+
+    /// Whether a request refused with `status` may pass after one fresh
+    /// login: 401 for most tools (Power BI answers an expired token 403).
+    fn relogin_on(&self, status: u16) -> bool {
+        status == 401
+    }
 }
 
 /// A credential known up front (an API key, a personal access token).
@@ -248,7 +254,9 @@ impl HttpClient {
                 .send_unauthenticated(method.clone(), url.clone(), |r| credential.apply(build(r)))
                 .await;
             match result {
-                Err(e) if e.status() == Some(401) && attempt == 0 => continue,
+                Err(e) if attempt == 0 && e.status().is_some_and(|s| auth.relogin_on(s)) => {
+                    continue;
+                }
                 other => return other,
             }
         }

@@ -11,6 +11,7 @@ pub mod http;
 pub mod looker;
 pub mod metabase;
 pub mod postgres;
+pub mod power_bi;
 pub mod segment;
 pub mod snowflake;
 pub mod superset;
@@ -26,6 +27,7 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
         ConnectorKind::Metabase => Ok(Box::new(metabase::MetabaseCollector::new(connector)?)),
         ConnectorKind::Looker => Ok(Box::new(looker::LookerCollector::new(connector)?)),
         ConnectorKind::Tableau => Ok(Box::new(tableau::TableauCollector::new(connector)?)),
+        ConnectorKind::PowerBi => Ok(Box::new(power_bi::PowerBiCollector::new(connector)?)),
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
         ConnectorKind::Snowflake => snowflake::build(connector),
         ConnectorKind::Bigquery => bigquery::build(connector),

@@ -16,6 +16,7 @@ mod metabase;
 mod metrics;
 mod pg_mine;
 mod pg_server;
+mod power_bi;
 mod s3;
 mod snowflake;
 mod sql;

@@ -103,6 +103,21 @@ impl Cli {
         stdout
     }
 
+    /// Fails naming the line when any needle is in `outputs`, in the rows
+    /// of `bi_queries` or `sync_jobs`, or in any file the runs wrote.
+    pub async fn assert_no_leak(&self, outputs: &[String], needles: &[&str]) {
+        let mut texts = outputs.to_vec();
+        texts.push(self.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
+        texts.push(self.query("SELECT * FROM sync_jobs").await);
+        texts.extend(self.written_files());
+        for text in &texts {
+            for needle in needles {
+                let line = text.lines().find(|l| l.contains(needle));
+                assert!(line.is_none(), "{needle:?} leaked: {line:?}");
+            }
+        }
+    }
+
     /// Every file the runs wrote (the lake, ledgers), as text.
     pub fn written_files(&self) -> Vec<String> {
         files_under(self.dir.path())
