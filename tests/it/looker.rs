@@ -615,23 +615,22 @@ async fn looker_looks_dashboards_and_usage_are_scraped_exactly() {
         "connector lkbad: POST /api/4.0/login answered HTTP 404: the API key was refused; check client_id and client_secret (a Looker user's API key) and that url is the instance's"
     );
 
-    let mut texts = vec![
-        bad_stdout,
-        bad_stderr,
-        stdout,
-        stderr,
-        next_stdout,
-        next_stderr,
-        failed_stdout,
-        failed_stderr,
-    ];
-    texts.push(cli.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
-    texts.push(cli.query("SELECT * FROM sync_jobs").await);
-    texts.extend(cli.written_files());
-    for text in &texts {
-        for needle in [CLIENT_SECRET, TOKEN_1, TOKEN_2].iter().chain(LITERALS) {
-            let line = text.lines().find(|l| l.contains(needle));
-            assert!(line.is_none(), "{needle:?} leaked: {line:?}");
-        }
-    }
+    let needles: Vec<&str> = [CLIENT_SECRET, TOKEN_1, TOKEN_2]
+        .into_iter()
+        .chain(LITERALS.iter().copied())
+        .collect();
+    cli.assert_no_leak(
+        &[
+            bad_stdout,
+            bad_stderr,
+            stdout,
+            stderr,
+            next_stdout,
+            next_stderr,
+            failed_stdout,
+            failed_stderr,
+        ],
+        &needles,
+    )
+    .await;
 }

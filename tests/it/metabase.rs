@@ -301,17 +301,10 @@ async fn metabase_cards_and_dashboards_are_scraped_exactly() {
         "n\n9\n"
     );
 
-    let mut texts = vec![stdout, stderr, failed_stdout, failed_stderr];
-    texts.push(cli.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
-    texts.push(cli.query("SELECT * FROM sync_jobs").await);
-    texts.extend(cli.written_files());
-    for text in &texts {
-        for needle in [PASSWORD, SESSION_1, SESSION_2, API_KEY]
-            .iter()
-            .chain(LITERALS)
-        {
-            let line = text.lines().find(|l| l.contains(needle));
-            assert!(line.is_none(), "{needle:?} leaked: {line:?}");
-        }
-    }
+    let needles: Vec<&str> = [PASSWORD, SESSION_1, SESSION_2, API_KEY]
+        .into_iter()
+        .chain(LITERALS.iter().copied())
+        .collect();
+    cli.assert_no_leak(&[stdout, stderr, failed_stdout, failed_stderr], &needles)
+        .await;
 }
