@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 use reqwest::header::{COOKIE, HeaderMap, REFERER, SET_COOKIE};
 use serde_json::{Value, json};
 
+use super::support;
+
 const CONNECTOR: &str = "0b7f3d0e-5a41-4c3b-9e55-6f2a1c8d9e10";
 const ADMIN_PASSWORD: &str = "pw-SECRET-admin-7731";
 const WRONG_PASSWORD: &str = "pw-SECRET-wrong-4410";
@@ -599,26 +601,14 @@ saved_query,2,SELECT sum(amount) FROM main.orders WHERE amount > ?,false
 
     // No password, token or literal in the output, the logs or the lake.
     let mut texts = vec![stdout, stderr, failed_stdout, failed_stderr];
-    for file in super::support::files_under(lake.dir.path()) {
-        if file.starts_with("config/") {
-            continue;
-        }
-        texts.push(
-            String::from_utf8_lossy(&std::fs::read(lake.dir.path().join(&file)).unwrap())
-                .into_owned(),
-        );
-    }
-    let dump = lake.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries") + &lake.query("SELECT * FROM sync_jobs");
-    texts.push(dump);
-    for text in &texts {
-        for needle in [ADMIN_PASSWORD, WRONG_PASSWORD, &api.bearer[..40], "eyJ"]
-            .iter()
-            .chain(LITERALS)
-        {
-            let line = text.lines().find(|l| l.contains(needle));
-            assert!(line.is_none(), "{needle:?} leaked: {line:?}");
-        }
-    }
+    texts.extend(support::written_files(lake.dir.path()));
+    texts.push(lake.query(support::BI_QUERIES_TEXT_COLUMNS));
+    texts.push(lake.query("SELECT * FROM sync_jobs"));
+    let needles: Vec<&str> = [ADMIN_PASSWORD, WRONG_PASSWORD, &api.bearer[..40], "eyJ"]
+        .into_iter()
+        .chain(LITERALS.iter().copied())
+        .collect();
+    support::assert_none_contains(&texts, &needles);
     eprintln!(
         "superset test: setup {:.1}s, first sync {:.1}s, total {:.1}s",
         setup.as_secs_f64(),

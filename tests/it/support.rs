@@ -107,27 +107,33 @@ impl Cli {
     /// of `bi_queries` or `sync_jobs`, or in any file the runs wrote.
     pub async fn assert_no_leak(&self, outputs: &[String], needles: &[&str]) {
         let mut texts = outputs.to_vec();
-        texts.push(self.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
+        texts.push(self.query(BI_QUERIES_TEXT_COLUMNS).await);
         texts.push(self.query("SELECT * FROM sync_jobs").await);
-        texts.extend(self.written_files());
-        for text in &texts {
-            for needle in needles {
-                let line = text.lines().find(|l| l.contains(needle));
-                assert!(line.is_none(), "{needle:?} leaked: {line:?}");
-            }
-        }
+        texts.extend(written_files(self.dir.path()));
+        assert_none_contains(&texts, needles);
     }
+}
 
-    /// Every file the runs wrote (the lake, ledgers), as text.
-    pub fn written_files(&self) -> Vec<String> {
-        files_under(self.dir.path())
-            .into_iter()
-            .filter(|f| !f.starts_with("config/"))
-            .map(|f| {
-                String::from_utf8_lossy(&std::fs::read(self.dir.path().join(&f)).unwrap())
-                    .into_owned()
-            })
-            .collect()
+/// Every `bi_queries` column a secret or a literal could reach, one query.
+pub const BI_QUERIES_TEXT_COLUMNS: &str = "SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries";
+
+/// Every file under a project folder that a run wrote (the lake, ledgers;
+/// not `config/`, which holds the `${NAME}` references), as text.
+pub fn written_files(project: &Path) -> Vec<String> {
+    files_under(project)
+        .into_iter()
+        .filter(|f| !f.starts_with("config/"))
+        .map(|f| String::from_utf8_lossy(&std::fs::read(project.join(&f)).unwrap()).into_owned())
+        .collect()
+}
+
+/// Fails naming the needle and the line it is on.
+pub fn assert_none_contains(texts: &[String], needles: &[&str]) {
+    for text in texts {
+        for needle in needles {
+            let line = text.lines().find(|l| l.contains(needle));
+            assert!(line.is_none(), "{needle:?} leaked: {line:?}");
+        }
     }
 }
 

@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::support;
+
 const TOKEN_NAME: &str = "usagelake-reader";
 const PAT_SECRET: &str = "pat-SECRET-4d1f9e";
 const TOKEN_1: &str = "tab-token-SECRET-0001";
@@ -471,19 +473,12 @@ async fn tableau_custom_sql_sheets_dashboards_and_views_are_scraped_exactly() {
         failed_stdout,
         failed_stderr,
     ];
-    texts.push(query(dir, "SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
+    texts.push(query(dir, support::BI_QUERIES_TEXT_COLUMNS).await);
     texts.push(query(dir, "SELECT * FROM sync_jobs").await);
-    for file in super::support::files_under(dir) {
-        if !file.starts_with("config/") {
-            texts.push(
-                String::from_utf8_lossy(&std::fs::read(dir.join(&file)).unwrap()).into_owned(),
-            );
-        }
-    }
-    for text in &texts {
-        for needle in [PAT_SECRET, TOKEN_1, TOKEN_2].iter().chain(LITERALS) {
-            let line = text.lines().find(|l| l.contains(needle));
-            assert!(line.is_none(), "{needle:?} leaked: {line:?}");
-        }
-    }
+    texts.extend(support::written_files(dir));
+    let needles: Vec<&str> = [PAT_SECRET, TOKEN_1, TOKEN_2]
+        .into_iter()
+        .chain(LITERALS.iter().copied())
+        .collect();
+    support::assert_none_contains(&texts, &needles);
 }
