@@ -400,7 +400,7 @@
       return { kind: 'chart', option: option };
     },
     unused_products: function (rows) {
-      return { kind: 'table', rows: rows, caption: 'Coverage (products with a query in 30 days): ' + pct(rows[0].coverage) };
+      return { kind: 'table', rows: rows, caption: 'Coverage (products with a query in the window): ' + pct(rows[0].coverage) };
     },
     query_patterns: function (rows) {
       return { kind: 'table', rows: rows, hint: 'Click a pattern to list who ran it.', rowDrill: function (r) { return { x: r.query_fingerprint, title: 'Users of pattern ' + r.query_fingerprint }; } };

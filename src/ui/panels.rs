@@ -403,32 +403,6 @@ pub static TABS: &[Tab] = &[
                 point: &[],
             },
             Panel {
-                id: "unused_products",
-                title: "Unused data products (no query in the space's window) and coverage",
-                needs: &["product_usage_stats"],
-                sql: "WITH {products} \
-                    SELECT space, product, product_id, query_count_30d, last_queried_at, \
-                        (SELECT CAST(sum(CASE WHEN query_count_30d > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) FROM products) AS coverage \
-                    FROM products WHERE query_count_30d = 0 ORDER BY space, product, product_id",
-                drill: None,
-                point: &[],
-            },
-            Panel {
-                id: "query_patterns",
-                title: "Popular query patterns (fingerprints, executions in the date range)",
-                needs: &["bi_queries"],
-                sql: "SELECT query_fingerprint, first_value(sql_text) AS sql_text, sum(execution_count) AS executions, \
-                        count(DISTINCT executed_by) AS users \
-                    FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE AND query_fingerprint IS NOT NULL \
-                    GROUP BY query_fingerprint ORDER BY executions DESC, query_fingerprint LIMIT 15",
-                drill: Some(
-                    "SELECT executed_by, sum(execution_count) AS executions, max(executed_at) AS last_executed_at \
-                    FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE AND query_fingerprint = $x \
-                    GROUP BY executed_by ORDER BY executions DESC, executed_by",
-                ),
-                point: &["query_fingerprint"],
-            },
-            Panel {
                 id: "table_rollup",
                 title: "Tables read (queries in each space's window, latest aggregation)",
                 needs: &["table_usage_stats"],
@@ -457,6 +431,32 @@ pub static TABS: &[Tab] = &[
                     ORDER BY queries DESC, database LIMIT 20",
                 drill: None,
                 point: &[],
+            },
+            Panel {
+                id: "unused_products",
+                title: "Unused data products (no query in the space's window) and coverage",
+                needs: &["product_usage_stats"],
+                sql: "WITH {products} \
+                    SELECT space, product, product_id, query_count_30d, last_queried_at, \
+                        (SELECT CAST(sum(CASE WHEN query_count_30d > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) FROM products) AS coverage \
+                    FROM products WHERE query_count_30d = 0 ORDER BY space, product, product_id",
+                drill: None,
+                point: &[],
+            },
+            Panel {
+                id: "query_patterns",
+                title: "Popular query patterns (fingerprints, executions in the date range)",
+                needs: &["bi_queries"],
+                sql: "SELECT query_fingerprint, first_value(sql_text) AS sql_text, sum(execution_count) AS executions, \
+                        count(DISTINCT executed_by) AS users \
+                    FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE AND query_fingerprint IS NOT NULL \
+                    GROUP BY query_fingerprint ORDER BY executions DESC, query_fingerprint LIMIT 15",
+                drill: Some(
+                    "SELECT executed_by, sum(execution_count) AS executions, max(executed_at) AS last_executed_at \
+                    FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE AND query_fingerprint = $x \
+                    GROUP BY executed_by ORDER BY executions DESC, executed_by",
+                ),
+                point: &["query_fingerprint"],
             },
         ],
     },

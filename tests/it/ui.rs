@@ -1017,7 +1017,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         .await;
     assert_eq!(
         caption,
-        "Coverage (products with a query in 30 days): 66.7%"
+        "Coverage (products with a query in the window): 66.7%"
     );
     let patterns = lake_rows(
         &lake,
