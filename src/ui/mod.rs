@@ -405,33 +405,30 @@ fn register_names(ctx: &SessionContext, spaces: &[SpaceConfig]) -> datafusion::e
                 .map(move |p| vec![s.id_string(), p.id_string(), p.name.clone()])
         })
         .collect();
-    let tables: [(&str, &[&str], Vec<Vec<String>>); 2] = [
-        ("space_names", &["space_id", "space_name"], spaces_rows),
-        (
-            "product_names",
-            &["space_id", "product_id", "product_name"],
-            product_rows,
-        ),
-    ];
-    for (table, columns, rows) in tables {
-        let schema = Arc::new(Schema::new(
-            columns
-                .iter()
-                .map(|c| Field::new(*c, DataType::Utf8, false))
-                .collect::<Vec<_>>(),
-        ));
-        let arrays = (0..columns.len())
-            .map(|i| {
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[i]))) as ArrayRef
-            })
-            .collect();
-        let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-        ctx.register_table(
-            table,
-            Arc::new(MemTable::try_new(schema, vec![vec![batch]])?),
-        )?;
-    }
+    ctx.register_table(
+        "space_names",
+        text_table(&["space_id", "space_name"], &spaces_rows)?,
+    )?;
+    ctx.register_table(
+        "product_names",
+        text_table(&["space_id", "product_id", "product_name"], &product_rows)?,
+    )?;
     Ok(())
+}
+
+/// An in-memory table of non-null text columns.
+fn text_table(columns: &[&str], rows: &[Vec<String>]) -> datafusion::error::Result<Arc<MemTable>> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays = (0..columns.len())
+        .map(|i| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[i]))) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// Parses the filters and checks that a chosen domain, role or license

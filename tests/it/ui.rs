@@ -675,6 +675,11 @@ async fn click_bar(browser: &Browser, panel: &str, category: &str) {
         .await;
 }
 
+/// The JSON answer of a GET.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// One value of a one-row, one-column query.
 async fn scalar(lake: &Lake, query: &str) -> String {
     sql(lake, query)
@@ -759,14 +764,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     assert_eq!(missing.status(), 404);
 
     // The cohort drilldown lists exactly the users the heatmap cell counts.
-    let cells: Value = http
-        .get(format!("{api}/tabs/retention"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cells: Value = get_json(&http, format!("{api}/tabs/retention")).await;
     let cohort = cells["panels"]
         .as_array()
         .unwrap()
@@ -779,18 +777,15 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         .iter()
         .find(|r| r["months_since"] == 1)
         .unwrap_or_else(|| panic!("no month-1 cell: {cohort}"));
-    let users: Value = http
-        .get(format!(
+    let users: Value = get_json(
+        &http,
+        format!(
             "{api}/drill/cohort_heatmap?x={}&y={}",
             cell["cohort_month"].as_str().unwrap(),
             cell["activity_month"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(
         users["rows"].as_array().unwrap().len() as u64,
         cell["active_users"].as_u64().unwrap(),
@@ -829,16 +824,11 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         )
         .await;
         assert!(expected.len() > 5, "{from} {domain} {role}");
-        let series: Value = http
-            .get(format!(
-                "{api}/panels/active_series?from={from}&domain={domain}&role={role}"
-            ))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let series: Value = get_json(
+            &http,
+            format!("{api}/panels/active_series?from={from}&domain={domain}&role={role}"),
+        )
+        .await;
         assert_eq!(series["id"], "active_series");
         assert_eq!(series["columns"], json!(["date", "dau", "wau", "mau"]));
         assert_eq!(
@@ -909,14 +899,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         ("data_products", &["usagelake sync", "aggregate"][..]),
         ("platform", &["collect_events"][..]),
     ] {
-        let data: Value = http
-            .get(format!("{api}/tabs/{tab}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let data: Value = get_json(&http, format!("{api}/tabs/{tab}")).await;
         for panel in data["panels"].as_array().unwrap() {
             let note = panel["note"].as_str().unwrap_or_else(|| panic!("{panel}"));
             assert!(fills.iter().any(|f| note.contains(f)), "{tab}: {note}");
@@ -1079,14 +1062,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
             numbers(&expected, "unique_users_30d"),
             "{panel}"
         );
-        let rows: Value = http
-            .get(format!("{api}/panels/{panel}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let rows: Value = get_json(&http, format!("{api}/panels/{panel}")).await;
         let rows = rows["rows"].clone();
         let shown: Vec<(String, u64, u64, String)> = rows
             .as_array()
@@ -1294,14 +1270,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         .await;
     browser.screenshot("report-drilldown").await;
     let drill = drill_shown(&browser).await;
-    let live: Value = http
-        .get(format!("{api}/drill/active_series?x=2026-11-10"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live: Value = get_json(&http, format!("{api}/drill/active_series?x=2026-11-10")).await;
     let all = live["rows"].as_array().unwrap();
     let total = scalar(
         &lake,
