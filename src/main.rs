@@ -559,13 +559,15 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
         }
         Command::Ui { listen } => {
             let lake = open_lake(lake_url, &loaded)?;
-            usagelake::ui::serve(lake, &listen)
+            let state = usagelake::ui::UiState::fixed(lake, loaded.config.spaces.clone());
+            usagelake::ui::serve(state, &listen)
                 .await
                 .map_err(|e| e.to_string())?;
         }
         Command::Report { out, date } => {
             let lake = open_lake(lake_url, &loaded)?;
-            usagelake::ui::report(&lake, date, &out)
+            let state = usagelake::ui::UiState::fixed(lake, loaded.config.spaces.clone());
+            usagelake::ui::report(&state, date, &out)
                 .await
                 .map_err(|e| e.to_string())?;
             println!("wrote {}", out.display());

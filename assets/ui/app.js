@@ -11,7 +11,7 @@
 
   // What the page shows, for tests and for debugging from the console.
   var ui = window.__ui = { state: 'loading', rendered: {}, lastDrill: null, charts: {} };
-  var current = { tab: 'overview', filters: {}, meta: null, data: null, seq: 0 };
+  var current = { tab: 'overview', filters: {}, meta: null, panels: {}, seq: 0 };
 
   function $(id) { return document.getElementById(id); }
 
@@ -108,9 +108,11 @@
       if (found) return Promise.resolve(found);
       return Promise.reject(new Error('this exported report holds no rows for that point; the live page has them (usagelake ui or serve)'));
     }
-    var tab = path.replace(/^tabs\//, '');
-    if (REPORT.tabs[tab]) return Promise.resolve(REPORT.tabs[tab]);
-    return Promise.reject(new Error('no tab ' + tab + ' in this report'));
+    var id = path.replace(/^panels\//, '');
+    var tab = REPORT.tabs[current.tab] || { panels: [] };
+    var panel = tab.panels.find(function (p) { return p.id === id; });
+    if (panel) return Promise.resolve(panel);
+    return Promise.reject(new Error('no panel ' + id + ' in this report'));
   }
 
   // A panel's points open their rows: from the API, or in a report from
@@ -186,6 +188,14 @@
     return String(v);
   }
 
+  // Text for an HTML tooltip: names come from the lake (table names from
+  // users' SQL), so never markup.
+  function esc(v) {
+    return String(v === null || v === undefined ? '' : v).replace(/[&<>"']/g, function (c) {
+      return { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }[c];
+    });
+  }
+
   function pct(v) { return v === null || v === undefined ? '' : (v * 100).toFixed(1) + '%'; }
 
   function col(rows, key) { return rows.map(function (r) { return r[key]; }); }
@@ -249,7 +259,7 @@
   function heatmap(rows, xKey, yKey, valueKey, label) {
     var xs = unique(col(rows, xKey)), ys = unique(col(rows, yKey));
     return base({
-      tooltip: { position: 'top', formatter: function (p) { return ys[p.value[1]] + ' · ' + xs[p.value[0]] + ': ' + pct(p.value[2]) + label(p.value[3]); } },
+      tooltip: { position: 'top', formatter: function (p) { return esc(ys[p.value[1]]) + ' · ' + esc(xs[p.value[0]]) + ': ' + pct(p.value[2]) + label(p.value[3]); } },
       legend: { show: false },
       grid: { left: 50, right: 20, top: 10, bottom: 90, containLabel: true },
       xAxis: { type: 'category', data: xs, splitArea: { show: true }, axisLabel: { rotate: 30 } },
@@ -290,7 +300,7 @@
       var option = bars(col(rows, 'customer_domain'), [{ name: 'stickiness', data: rows.map(function (r) {
         return { value: r.stickiness, itemStyle: { color: colors[r.band] || '#5470c6' }, band: r.band };
       }) }]);
-      option.tooltip = { trigger: 'item', formatter: function (p) { var r = rows[p.dataIndex]; return r.customer_domain + '<br>stickiness ' + pct(r.stickiness) + ' (' + r.band + ')<br>MAU ' + fmt(r.mau) + ', avg DAU ' + fmt(r.avg_dau); } };
+      option.tooltip = { trigger: 'item', formatter: function (p) { var r = rows[p.dataIndex]; return esc(r.customer_domain) + '<br>stickiness ' + pct(r.stickiness) + ' (' + r.band + ')<br>MAU ' + fmt(r.mau) + ', avg DAU ' + fmt(r.avg_dau); } };
       option.series[0].label = { show: true, position: 'top', formatter: function (p) { return pct(p.value) + ' ' + rows[p.dataIndex].band; } };
       option.yAxis.axisLabel = { formatter: function (v) { return pct(v); } };
       return { kind: 'chart', option: option };
@@ -382,20 +392,22 @@
       return { kind: 'chart', option: option };
     },
     product_popularity: function (rows) {
-      return { kind: 'chart', option: bars(col(rows, 'product_id'), [{ name: 'popularity', data: col(rows, 'popularity_score') }, { name: 'queries (30 d)', data: col(rows, 'query_count_30d') }], true) };
+      var option = bars(col(rows, 'product'), [{ name: 'popularity', data: col(rows, 'popularity_score') }, { name: 'queries (window)', data: col(rows, 'query_count_30d') }], true);
+      option.tooltip.formatter = function (ps) {
+        var r = rows[ps[0].dataIndex];
+        return esc(r.product) + '<br>space ' + esc(r.space) + '<br>popularity ' + fmt(r.popularity_score) + ', ' + fmt(r.query_count_30d) + ' queries, ' + fmt(r.unique_users_30d) + ' users<br><small>' + esc(r.product_id) + '</small>';
+      };
+      return { kind: 'chart', option: option };
     },
     unused_products: function (rows) {
-      return { kind: 'table', rows: rows, caption: 'Coverage (products with a query in 30 days): ' + pct(rows[0].coverage) };
+      return { kind: 'table', rows: rows, caption: 'Coverage (products with a query in the window): ' + pct(rows[0].coverage) };
     },
     query_patterns: function (rows) {
       return { kind: 'table', rows: rows, hint: 'Click a pattern to list who ran it.', rowDrill: function (r) { return { x: r.query_fingerprint, title: 'Users of pattern ' + r.query_fingerprint }; } };
     },
-    table_rollup: function (rows) {
-      return { kind: 'chart', option: bars(col(rows, 'table_name'), [{ name: 'executions', data: col(rows, 'executions') }], true) };
-    },
-    database_rollup: function (rows) {
-      return { kind: 'chart', option: bars(col(rows, 'database'), [{ name: 'executions', data: col(rows, 'executions') }, { name: 'users', data: col(rows, 'users') }], true) };
-    },
+    table_rollup: function (rows) { return rollup(rows, 'table_name'); },
+    schema_rollup: function (rows) { return rollup(rows, 'schema_name'); },
+    database_rollup: function (rows) { return rollup(rows, 'database'); },
     package_users: function (rows) {
       return {
         kind: 'chart', hint: 'Click a bar to list the package\u2019s users.',
@@ -418,6 +430,17 @@
     }
   };
 
+  // A table_usage_stats level: queries and users per name, the space's
+  // products with a table there in the tooltip.
+  function rollup(rows, key) {
+    var option = bars(col(rows, key), [{ name: 'queries', data: col(rows, 'queries') }, { name: 'users', data: col(rows, 'users') }], true);
+    option.tooltip.formatter = function (ps) {
+      var r = rows[ps[0].dataIndex];
+      return esc(r[key]) + '<br>' + fmt(r.queries) + ' queries, ' + fmt(r.users) + ' users' + (r.products ? '<br>products: ' + esc(r.products) : '');
+    };
+    return { kind: 'chart', option: option };
+  }
+
   function table(rows, rowDrill, panel, columns) {
     if (!columns || !columns.length) columns = Object.keys(rows[0]);
     var head = el('tr', {}, columns.map(function (c) { return el('th', { text: c }); }));
@@ -437,71 +460,116 @@
     ui.charts = {};
   }
 
-  function renderTab(data) {
+  function renderTab() {
     disposeCharts();
     ui.rendered = {};
     var main = $('panels');
     main.innerHTML = '';
-    data.panels.forEach(function (p) {
+    var tab = current.meta.tabs.find(function (t) { return t.id === current.tab; });
+    return (tab ? tab.panels : []).map(function (p) {
       var card = el('section', { className: 'panel', id: 'panel-' + p.id }, [el('h3', { text: p.title })]);
       main.appendChild(card);
-      if (p.note) {
-        card.appendChild(el('div', { className: 'note', text: p.note }));
-        ui.rendered[p.id] = { kind: 'note', note: p.note };
-        return;
-      }
-      var view = renderers[p.id](p.rows);
-      if (view.hint && canDrill(p)) card.appendChild(el('p', { className: 'hint', text: view.hint }));
-      if (view.kind === 'kpis') {
-        card.classList.add('wide');
-        card.appendChild(el('div', { className: 'kpis' }, view.items.map(function (k) {
-          return el('div', { className: 'kpi' }, [el('div', { className: 'label', text: k.label }), el('div', { className: 'value', id: 'kpi-' + k.id, text: fmt(k.value) })]);
-        })));
-        ui.rendered[p.id] = { kind: 'kpis', values: view.items.map(function (k) { return k.value; }) };
-      } else if (view.kind === 'table') {
-        card.classList.add('wide');
-        if (view.caption) card.appendChild(el('p', { className: 'hint', text: view.caption }));
-        card.appendChild(table(p.rows, canDrill(p) ? view.rowDrill : null, p.id, p.columns));
-        ui.rendered[p.id] = { kind: 'table', rows: p.rows.length };
-      } else {
-        var div = el('div', { className: 'chart', id: 'chart-' + p.id });
-        card.appendChild(div);
-        var chart = echarts.init(div, darkQuery.matches ? 'dark' : null);
-        chart.setOption(view.option);
-        ui.charts[p.id] = chart;
-        // Milliseconds since navigation began: bench/ui.py's time to first chart.
-        if (ui.firstChartMs === undefined) ui.firstChartMs = performance.now();
-        if (canDrill(p) && view.drill) {
-          chart.on('click', function (e) { openDrill(p.id, view.drill(e)); });
-        }
-        if (canDrill(p) && view.columnDrill) {
-          chart.getZr().on('click', function (e) {
-            var point = [e.offsetX, e.offsetY];
-            if (!chart.containPixel('grid', point)) return;
-            var index = chart.convertFromPixel({ gridIndex: 0 }, point)[0];
-            if (index >= 0 && index < p.rows.length) openDrill(p.id, view.columnDrill(Math.round(index)));
-          });
-        }
-        ui.rendered[p.id] = { kind: 'chart', series: view.option.series.length, points: p.rows.length };
-      }
+      return card;
     });
   }
 
+  // A panel's card while its query runs.
+  function renderSpinner(card) {
+    card.dataset.state = 'loading';
+    card.appendChild(el('div', { className: 'spinner', role: 'status', 'aria-label': 'Loading' }));
+  }
+
+  function clearCard(card) {
+    while (card.childNodes.length > 1) card.removeChild(card.lastChild);
+  }
+
+  function renderPanelError(card, id, message) {
+    clearCard(card);
+    card.dataset.state = 'failed';
+    card.appendChild(el('div', { className: 'note error', text: message }));
+    ui.rendered[id] = { kind: 'error', error: message };
+  }
+
+  function renderPanel(card, p) {
+    clearCard(card);
+    card.dataset.state = 'ready';
+    if (p.note) {
+      card.appendChild(el('div', { className: 'note', text: p.note }));
+      ui.rendered[p.id] = { kind: 'note', note: p.note };
+      return;
+    }
+    var view = renderers[p.id](p.rows);
+    if (view.hint && canDrill(p)) card.appendChild(el('p', { className: 'hint', text: view.hint }));
+    if (view.kind === 'kpis') {
+      card.classList.add('wide');
+      card.appendChild(el('div', { className: 'kpis' }, view.items.map(function (k) {
+        return el('div', { className: 'kpi' }, [el('div', { className: 'label', text: k.label }), el('div', { className: 'value', id: 'kpi-' + k.id, text: fmt(k.value) })]);
+      })));
+      ui.rendered[p.id] = { kind: 'kpis', values: view.items.map(function (k) { return k.value; }) };
+    } else if (view.kind === 'table') {
+      card.classList.add('wide');
+      if (view.caption) card.appendChild(el('p', { className: 'hint', text: view.caption }));
+      card.appendChild(table(p.rows, canDrill(p) ? view.rowDrill : null, p.id, p.columns));
+      ui.rendered[p.id] = { kind: 'table', rows: p.rows.length };
+    } else {
+      var div = el('div', { className: 'chart', id: 'chart-' + p.id });
+      card.appendChild(div);
+      var chart = echarts.init(div, darkQuery.matches ? 'dark' : null);
+      chart.setOption(view.option);
+      ui.charts[p.id] = chart;
+      // Milliseconds since navigation began: bench/ui.py's time to first chart.
+      if (ui.firstChartMs === undefined) ui.firstChartMs = performance.now();
+      if (canDrill(p) && view.drill) {
+        chart.on('click', function (e) { openDrill(p.id, view.drill(e)); });
+      }
+      if (canDrill(p) && view.columnDrill) {
+        chart.getZr().on('click', function (e) {
+          var point = [e.offsetX, e.offsetY];
+          if (!chart.containPixel('grid', point)) return;
+          var index = chart.convertFromPixel({ gridIndex: 0 }, point)[0];
+          if (index >= 0 && index < p.rows.length) openDrill(p.id, view.columnDrill(Math.round(index)));
+        });
+      }
+      ui.rendered[p.id] = { kind: 'chart', series: view.option.series.length, points: p.rows.length };
+    }
+  }
+
+  // Every panel asks for its own figures and is drawn when they come, so
+  // a slow query holds only its own card; the tab is ready (for tests and
+  // bench/ui.py) when every panel has its chart, note or error.
   function loadTab() {
     var seq = ++current.seq;
     selectTab();
     setState('loading', 'Loading…');
-    return api('tabs/' + current.tab).then(function (data) {
+    current.panels = {};
+    var cards = renderTab();
+    var panels = current.meta.tabs.find(function (t) { return t.id === current.tab; });
+    panels = panels ? panels.panels : [];
+    var failed = 0;
+    return Promise.all(panels.map(function (p, i) {
+      renderSpinner(cards[i]);
+      return api('panels/' + p.id).then(function (data) {
+        if (seq !== current.seq) return;
+        current.panels[p.id] = data;
+        renderPanel(cards[i], data);
+      }).catch(function (e) {
+        if (seq !== current.seq) return;
+        failed += 1;
+        renderPanelError(cards[i], p.id, e.message);
+      });
+    })).then(function () {
       if (seq !== current.seq) return;
-      current.data = data;
-      renderTab(data);
-      setState('ready', '');
+      if (!panels.length) setState('failed', 'no tab ' + current.tab, true);
+      else setState('ready', failed ? failed + ' of ' + panels.length + ' panels failed' : '', failed > 0);
       if (ui.readyMs === undefined) ui.readyMs = performance.now();
-    }).catch(function (e) {
-      if (seq !== current.seq) return;
-      disposeCharts();
-      $('panels').innerHTML = '';
-      setState('failed', e.message, true);
+    });
+  }
+
+  // Light and dark follow the system setting: the drawn panels again.
+  function redraw() {
+    var cards = renderTab();
+    current.meta.tabs.find(function (t) { return t.id === current.tab; }).panels.forEach(function (p, i) {
+      if (current.panels[p.id]) renderPanel(cards[i], current.panels[p.id]);
     });
   }
 
@@ -566,6 +634,9 @@
   document.addEventListener('keydown', function (e) { if (e.key === 'Escape') closeDrill(); });
   window.addEventListener('resize', function () { Object.keys(ui.charts).forEach(function (id) { ui.charts[id].resize(); }); });
   // Light and dark follow the system setting, also when it changes.
-  darkQuery.addEventListener('change', function () { if (current.data) renderTab(current.data); });
+  darkQuery.addEventListener('change', function () {
+    if (!current.meta) return;
+    if (ui.state === 'loading') loadTab(); else redraw();
+  });
   loadMeta().then(loadTab).catch(function (e) { setState('failed', e.message, true); });
 })();

@@ -48,7 +48,12 @@ pub fn router(state: ApiState) -> Router {
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     // The Usage Analysis page opens without a token (it asks for one when
     // its data API answers 401); its data API is behind the same check.
-    let ui_api = crate::ui::api_routes(state.lake().clone())
+    let daemon = state.clone();
+    let ui_state = crate::ui::UiState::new(
+        state.lake().clone(),
+        Arc::new(move || daemon.loaded().config.spaces.clone()),
+    );
+    let ui_api = crate::ui::api_routes(ui_state)
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .route("/health", get(health))
@@ -78,6 +83,7 @@ pub fn router(state: ApiState) -> Router {
         collect::unused,
         crate::ui::meta_handler,
         crate::ui::tab_handler,
+        crate::ui::panel_handler,
         crate::ui::drill_handler
     ),
     components(schemas(

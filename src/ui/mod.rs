@@ -12,7 +12,7 @@ mod panels;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use axum::Json;
 use axum::Router;
@@ -21,9 +21,12 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::json::WriterBuilder;
 use datafusion::arrow::json::writer::JsonArray;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
@@ -31,6 +34,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::api::{ErrorBody, gzip};
+use crate::config::SpaceConfig;
 use crate::lake::{self, Lake, LakeError};
 pub use filters::Filters;
 use panels::{Panel, TABS};
@@ -46,6 +50,8 @@ pub enum UiError {
     UnknownTab(String),
     #[error("no drilldown for panel {0:?}; GET /api/ui/meta lists the panels that have one")]
     UnknownDrill(String),
+    #[error("no panel {0:?}; GET /api/ui/meta lists the tabs and their panels")]
+    UnknownPanel(String),
     #[error(transparent)]
     Lake(#[from] LakeError),
     #[error("panel {panel}: query failed: {source}")]
@@ -78,7 +84,9 @@ impl IntoResponse for UiError {
     fn into_response(self) -> Response {
         let status = match &self {
             UiError::BadFilter(_) => StatusCode::BAD_REQUEST,
-            UiError::UnknownTab(_) | UiError::UnknownDrill(_) => StatusCode::NOT_FOUND,
+            UiError::UnknownTab(_) | UiError::UnknownDrill(_) | UiError::UnknownPanel(_) => {
+                StatusCode::NOT_FOUND
+            }
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         if status == StatusCode::INTERNAL_SERVER_ERROR {
@@ -107,10 +115,33 @@ const DRILL_ROW_LIMIT: usize = 5000;
 /// that opens from disk should stay a few MB on a large lake.
 const REPORT_DRILL_ROWS: usize = 100;
 
+/// The configured spaces, read on every request so that a daemon's
+/// configuration reload renames products on the page too.
+pub type SpacesFn = Arc<dyn Fn() -> Vec<SpaceConfig> + Send + Sync>;
+
+/// What the data API reads: the lake, and the configuration's `[[spaces]]`
+/// for the names of spaces and products (the usage tables hold their ids).
+#[derive(Clone)]
+pub struct UiState {
+    lake: Lake,
+    spaces: SpacesFn,
+}
+
+impl UiState {
+    pub fn new(lake: Lake, spaces: SpacesFn) -> Self {
+        Self { lake, spaces }
+    }
+
+    /// A state whose spaces never change (`usagelake ui`, `report`, tests).
+    pub fn fixed(lake: Lake, spaces: Vec<SpaceConfig>) -> Self {
+        Self::new(lake, Arc::new(move || spaces.clone()))
+    }
+}
+
 /// The page and the data API together, for `usagelake ui`.
-pub fn router(lake: Lake) -> Router {
+pub fn router(state: UiState) -> Router {
     page_routes()
-        .merge(api_routes(lake))
+        .merge(api_routes(state))
         .layer(axum::middleware::from_fn(gzip::compress))
 }
 
@@ -175,17 +206,19 @@ pub fn page_routes() -> Router {
         .route("/ui/vendor/NOTICE-echarts", asset(&NOTICE))
 }
 
-/// `/api/ui/meta`, `/api/ui/tabs/{tab}`, `/api/ui/drill/{panel}`.
-pub fn api_routes(lake: Lake) -> Router {
+/// `/api/ui/meta`, `/api/ui/tabs/{tab}`, `/api/ui/panels/{panel}`,
+/// `/api/ui/drill/{panel}`.
+pub fn api_routes(state: UiState) -> Router {
     Router::new()
         .route("/api/ui/meta", get(meta_handler))
         .route("/api/ui/tabs/{tab}", get(tab_handler))
+        .route("/api/ui/panels/{panel}", get(panel_handler))
         .route("/api/ui/drill/{panel}", get(drill_handler))
-        .with_state(lake)
+        .with_state(state)
 }
 
 /// Serves [`router`] on `addr` until Ctrl-C.
-pub async fn serve(lake: Lake, addr: &str) -> Result<(), UiError> {
+pub async fn serve(state: UiState, addr: &str) -> Result<(), UiError> {
     let listen_err = |source| UiError::Listen {
         addr: addr.to_string(),
         source,
@@ -196,7 +229,7 @@ pub async fn serve(lake: Lake, addr: &str) -> Result<(), UiError> {
     let local: SocketAddr = listener.local_addr().map_err(listen_err)?;
     // The line a script (or a test) waits for to learn the port.
     println!("usagelake ui listening on http://{local}/ui/");
-    axum::serve(listener, router(lake))
+    axum::serve(listener, router(state))
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
         })
@@ -252,10 +285,10 @@ pub(crate) struct DrillPoint {
     )
 )]
 pub(crate) async fn meta_handler(
-    State(lake): State<Lake>,
+    State(state): State<UiState>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Meta>, UiError> {
-    let ctx = session(&lake)?;
+    let ctx = session(&state)?;
     let default_as_of = latest_as_of(&ctx).await?;
     let filters = Filters::parse(&query, default_as_of, false)?;
     Ok(Json(meta(&ctx, &filters, default_as_of).await?))
@@ -278,14 +311,41 @@ pub(crate) async fn meta_handler(
     )
 )]
 pub(crate) async fn tab_handler(
-    State(lake): State<Lake>,
+    State(state): State<UiState>,
     UrlPath(tab): UrlPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<TabData>, UiError> {
     let tab = panels::tab(&tab).ok_or(UiError::UnknownTab(tab))?;
-    let ctx = session(&lake)?;
+    let ctx = session(&state)?;
     let filters = checked_filters(&ctx, &query, false).await?;
     Ok(Json(tab_data(&ctx, tab, &filters).await?))
+}
+
+/// One panel's rows, or the note saying which job fills its tables (the
+/// page asks for each panel on its own, so a slow one holds only itself).
+#[utoipa::path(
+    get,
+    path = "/api/ui/panels/{panel}",
+    params(
+        ("panel" = String, Path, description = "A panel id (the `panels` of /api/ui/meta's tabs)"),
+        FilterQuery
+    ),
+    responses(
+        (status = 200, body = PanelData),
+        (status = 400, description = "A bad filter value", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such panel", body = ErrorBody)
+    )
+)]
+pub(crate) async fn panel_handler(
+    State(state): State<UiState>,
+    UrlPath(panel): UrlPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Json<PanelData>, UiError> {
+    let panel = panels::panel(&panel).ok_or(UiError::UnknownPanel(panel))?;
+    let ctx = session(&state)?;
+    let filters = checked_filters(&ctx, &query, false).await?;
+    Ok(Json(panel_data(&ctx, panel, &filters).await?))
 }
 
 /// The rows behind one point of a panel (at most 5,000).
@@ -305,22 +365,70 @@ pub(crate) async fn tab_handler(
     )
 )]
 pub(crate) async fn drill_handler(
-    State(lake): State<Lake>,
+    State(state): State<UiState>,
     UrlPath(panel): UrlPath<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Drill>, UiError> {
     let panel = panels::panel(&panel)
         .filter(|p| p.drill.is_some())
         .ok_or(UiError::UnknownDrill(panel))?;
-    let ctx = session(&lake)?;
+    let ctx = session(&state)?;
     let filters = checked_filters(&ctx, &query, true).await?;
     Ok(Json(drill(&ctx, panel, &filters).await?))
 }
 
-fn session(lake: &Lake) -> Result<SessionContext, UiError> {
-    let ctx = lake::session_for(lake)?;
+fn session(state: &UiState) -> Result<SessionContext, UiError> {
+    let ctx = lake::session_for(&state.lake)?;
     crate::metrics::register_outputs(&ctx)?;
+    register_names(&ctx, &(state.spaces)()).map_err(LakeError::DataFusion)?;
     Ok(ctx)
+}
+
+/// `space_names(space_id, space_name)` and `product_names(space_id,
+/// product_id, product_name)` from the configured spaces, ids as the usage
+/// tables store them. A space without a `name` is called by its slug.
+fn register_names(ctx: &SessionContext, spaces: &[SpaceConfig]) -> datafusion::error::Result<()> {
+    let spaces_rows: Vec<Vec<String>> = spaces
+        .iter()
+        .map(|s| {
+            vec![
+                s.id_string(),
+                s.name.clone().unwrap_or_else(|| s.slug.clone()),
+            ]
+        })
+        .collect();
+    let product_rows: Vec<Vec<String>> = spaces
+        .iter()
+        .flat_map(|s| {
+            s.products
+                .iter()
+                .map(move |p| vec![s.id_string(), p.id_string(), p.name.clone()])
+        })
+        .collect();
+    ctx.register_table(
+        "space_names",
+        text_table(&["space_id", "space_name"], &spaces_rows)?,
+    )?;
+    ctx.register_table(
+        "product_names",
+        text_table(&["space_id", "product_id", "product_name"], &product_rows)?,
+    )?;
+    Ok(())
+}
+
+/// An in-memory table of non-null text columns.
+fn text_table(columns: &[&str], rows: &[Vec<String>]) -> datafusion::error::Result<Arc<MemTable>> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays = (0..columns.len())
+        .map(|i| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[i]))) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// Parses the filters and checks that a chosen domain, role or license
@@ -793,16 +901,16 @@ fn rows_of(panel: &str, batches: Vec<RecordBatch>) -> Result<Vec<Value>, UiError
 
 /// Writes the page with every tab's data for `date` (default: the newest
 /// metrics date) embedded, as one file that opens from disk.
-pub async fn report(lake: &Lake, date: Option<NaiveDate>, out: &Path) -> Result<(), UiError> {
-    let html = report_html(lake, date).await?;
+pub async fn report(state: &UiState, date: Option<NaiveDate>, out: &Path) -> Result<(), UiError> {
+    let html = report_html(state, date).await?;
     std::fs::write(out, html).map_err(|source| UiError::Write {
         path: out.display().to_string(),
         source,
     })
 }
 
-pub async fn report_html(lake: &Lake, date: Option<NaiveDate>) -> Result<String, UiError> {
-    let ctx = session(lake)?;
+pub async fn report_html(state: &UiState, date: Option<NaiveDate>) -> Result<String, UiError> {
+    let ctx = session(state)?;
     let default_as_of = latest_as_of(&ctx).await?;
     let mut query = HashMap::new();
     if let Some(d) = date {

@@ -13,7 +13,7 @@ pub fn filled_by(table: &str) -> &'static str {
         "bi_queries" => {
             "BI collectors: `usagelake sync CONNECTOR` (saved queries, charts, dashboards) or `usagelake mine CONNECTOR` (warehouse query logs), or a job with bi_sync / mine_logs steps"
         }
-        "product_usage_stats" => {
+        "product_usage_stats" | "table_usage_stats" => {
             "an `aggregate` step (or POST /spaces/{slug}/usage/aggregate) for a [[spaces]] entry, after the BI collectors"
         }
         t if t.starts_with("platform_") => {
@@ -52,12 +52,57 @@ const WHO_WHERE: &str = "($domain = '' OR d.customer_domain = $domain) AND ($rol
 /// The same filters on the roster itself (aliased `d`).
 const ROSTER_WHERE: &str = "d.as_of = $as_of::DATE AND ($domain = '' OR d.customer_domain = $domain) AND ($role = '' OR d.role = $role) AND ($license = '' OR d.license_type = $license)";
 
-/// The panel's SQL with the roster fragments in place (constant text only:
+/// `products`: each space's latest `product_usage_stats` up to the as-of
+/// date, with the configured names (`product_names`, `space_names`; the id
+/// when one is not configured), `label` = the product's name, prefixed with its
+/// space's when the lake holds more than one space.
+const PRODUCTS: &str = "latest_products AS ( \
+        SELECT space_id, max(as_of) AS as_of FROM product_usage_stats WHERE as_of <= $as_of::DATE GROUP BY space_id \
+    ), named_products AS ( \
+        SELECT p.space_id, p.product_id, p.query_count_30d, p.unique_users_30d, p.last_queried_at, p.popularity_score, \
+            COALESCE(n.product_name, p.product_id) AS product, \
+            COALESCE(s.space_name, p.space_id) AS space \
+        FROM product_usage_stats p JOIN latest_products l ON l.space_id = p.space_id AND l.as_of = p.as_of \
+        LEFT JOIN product_names n ON n.space_id = p.space_id AND n.product_id = p.product_id \
+        LEFT JOIN space_names s ON s.space_id = p.space_id \
+    ), products AS ( \
+        SELECT named_products.*, \
+            CASE WHEN k.spaces > 1 THEN space || ' / ' || product ELSE product END AS label \
+        FROM named_products CROSS JOIN (SELECT count(DISTINCT space_id) AS spaces FROM named_products) k \
+    )";
+/// `rollup`: each space's latest `table_usage_stats` up to the as-of date:
+/// level, `label` (the name, prefixed with the space's when the lake holds
+/// more than one), queries, users and the names of the space's products
+/// with a table there.
+const TABLE_USAGE: &str = "latest_usage AS ( \
+        SELECT space_id, max(as_of) AS as_of FROM table_usage_stats WHERE as_of <= $as_of::DATE GROUP BY space_id \
+    ), usage AS ( \
+        SELECT t.space_id, t.level, t.name, t.query_count_30d, t.unique_users_30d, t.product_ids \
+        FROM table_usage_stats t JOIN latest_usage l ON l.space_id = t.space_id AND l.as_of = t.as_of \
+    ), usage_products AS ( \
+        SELECT u.space_id, u.level, u.name, \
+            string_agg(COALESCE(n.product_name, u.product_id), ', ' ORDER BY COALESCE(n.product_name, u.product_id)) AS products \
+        FROM (SELECT space_id, level, name, unnest(product_ids) AS product_id FROM usage) u \
+        LEFT JOIN product_names n ON n.space_id = u.space_id AND n.product_id = u.product_id \
+        GROUP BY u.space_id, u.level, u.name \
+    ), rollup AS ( \
+        SELECT u.level, \
+            CASE WHEN k.spaces > 1 THEN COALESCE(s.space_name, u.space_id) || ' / ' || u.name \
+                ELSE u.name END AS label, \
+            u.query_count_30d AS queries, u.unique_users_30d AS users, COALESCE(p.products, '') AS products \
+        FROM usage u LEFT JOIN usage_products p ON p.space_id = u.space_id AND p.level = u.level AND p.name = u.name \
+        LEFT JOIN space_names s ON s.space_id = u.space_id \
+        CROSS JOIN (SELECT count(DISTINCT space_id) AS spaces FROM usage) k \
+    )";
+
+/// The panel's SQL with the shared fragments in place (constant text only:
 /// filter values stay placeholders).
 pub fn expand(sql: &str) -> String {
     sql.replace("{who}", WHO)
         .replace("{who_where}", WHO_WHERE)
         .replace("{roster_where}", ROSTER_WHERE)
+        .replace("{products}", PRODUCTS)
+        .replace("{table_usage}", TABLE_USAGE)
 }
 
 pub static TABS: &[Tab] = &[
@@ -81,19 +126,31 @@ pub static TABS: &[Tab] = &[
                 id: "active_series",
                 title: "DAU / WAU / MAU over time (rolling 1, 7 and 30 days)",
                 needs: &["user_day"],
+                // One scan of the range's user-day rows (and the 29 days
+                // before it), no user × day join: a user counts from each
+                // active day until the next one, or for 7 (WAU) / 30 (MAU)
+                // days when that comes first; those spans, counted per
+                // (start, ends), are a few hundred rows to join with the
+                // days. A day is kept while some span covers it (MAU > 0),
+                // as the day × 30-day-window join did.
                 sql: "WITH days AS ( \
                         SELECT DISTINCT \"date\" AS day FROM user_day \
                         WHERE \"date\" BETWEEN $from::DATE AND $to::DATE \
                     ), act AS ( \
-                        SELECT d.\"date\", d.customer_domain || '/' || d.user_id AS who \
+                        SELECT d.\"date\" AS day, \
+                            lead(d.\"date\") OVER (PARTITION BY d.customer_domain, d.user_id ORDER BY d.\"date\") AS next_day \
                         FROM user_day d {who} \
                         WHERE {who_where} AND d.\"date\" > $from::DATE - 30 AND d.\"date\" <= $to::DATE \
+                    ), spans AS ( \
+                        SELECT day, least(day + 7, COALESCE(next_day, day + 7)) AS wau_end, \
+                            least(day + 30, COALESCE(next_day, day + 30)) AS mau_end, count(*) AS users \
+                        FROM act GROUP BY 1, 2, 3 \
                     ) \
                     SELECT days.day AS \"date\", \
-                        count(DISTINCT CASE WHEN act.\"date\" = days.day THEN act.who END) AS dau, \
-                        count(DISTINCT CASE WHEN act.\"date\" > days.day - 7 THEN act.who END) AS wau, \
-                        count(DISTINCT act.who) AS mau \
-                    FROM days JOIN act ON act.\"date\" > days.day - 30 AND act.\"date\" <= days.day \
+                        sum(CASE WHEN s.day = days.day THEN s.users ELSE 0 END) AS dau, \
+                        sum(CASE WHEN s.wau_end > days.day THEN s.users ELSE 0 END) AS wau, \
+                        sum(s.users) AS mau \
+                    FROM days JOIN spans s ON s.day <= days.day AND s.mau_end > days.day \
                     GROUP BY days.day ORDER BY days.day",
                 drill: Some(
                     "SELECT d.customer_domain, d.user_id, r.email, r.username, r.role, r.license_type, d.events, d.sessions \
@@ -337,25 +394,52 @@ pub static TABS: &[Tab] = &[
         panels: &[
             Panel {
                 id: "product_popularity",
-                title: "Data product popularity (latest aggregation up to the as-of date)",
+                title: "Data product popularity (each space's latest aggregation up to the as-of date)",
                 needs: &["product_usage_stats"],
-                sql: "SELECT space_id, product_id, query_count_30d, unique_users_30d, popularity_score \
-                    FROM product_usage_stats \
-                    WHERE as_of = (SELECT max(as_of) FROM product_usage_stats WHERE as_of <= $as_of::DATE) \
-                    ORDER BY popularity_score DESC, product_id LIMIT 25",
+                sql: "WITH {products} \
+                    SELECT label AS product, space, product_id, query_count_30d, unique_users_30d, popularity_score \
+                    FROM products ORDER BY popularity_score DESC, label LIMIT 25",
+                drill: None,
+                point: &[],
+            },
+            Panel {
+                id: "table_rollup",
+                title: "Tables read (queries in each space's window, latest aggregation)",
+                needs: &["table_usage_stats"],
+                sql: "WITH {table_usage} \
+                    SELECT label AS table_name, queries, users, products FROM rollup WHERE level = 'table' \
+                    ORDER BY queries DESC, table_name LIMIT 20",
+                drill: None,
+                point: &[],
+            },
+            Panel {
+                id: "schema_rollup",
+                title: "Schemas read (queries in each space's window, latest aggregation)",
+                needs: &["table_usage_stats"],
+                sql: "WITH {table_usage} \
+                    SELECT label AS schema_name, queries, users, products FROM rollup WHERE level = 'schema' \
+                    ORDER BY queries DESC, schema_name LIMIT 20",
+                drill: None,
+                point: &[],
+            },
+            Panel {
+                id: "database_rollup",
+                title: "Databases read (queries in each space's window, latest aggregation)",
+                needs: &["table_usage_stats"],
+                sql: "WITH {table_usage} \
+                    SELECT label AS database, queries, users, products FROM rollup WHERE level = 'database' \
+                    ORDER BY queries DESC, database LIMIT 20",
                 drill: None,
                 point: &[],
             },
             Panel {
                 id: "unused_products",
-                title: "Unused data products (no query in 30 days) and coverage",
+                title: "Unused data products (no query in the space's window) and coverage",
                 needs: &["product_usage_stats"],
-                sql: "SELECT space_id, product_id, query_count_30d, last_queried_at, \
-                        (SELECT CAST(sum(CASE WHEN query_count_30d > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) FROM product_usage_stats \
-                         WHERE as_of = (SELECT max(as_of) FROM product_usage_stats WHERE as_of <= $as_of::DATE)) AS coverage \
-                    FROM product_usage_stats \
-                    WHERE as_of = (SELECT max(as_of) FROM product_usage_stats WHERE as_of <= $as_of::DATE) AND query_count_30d = 0 \
-                    ORDER BY space_id, product_id",
+                sql: "WITH {products} \
+                    SELECT space, product, product_id, query_count_30d, last_queried_at, \
+                        (SELECT CAST(sum(CASE WHEN query_count_30d > 0 THEN 1 ELSE 0 END) AS DOUBLE) / count(*) FROM products) AS coverage \
+                    FROM products WHERE query_count_30d = 0 ORDER BY space, product, product_id",
                 drill: None,
                 point: &[],
             },
@@ -373,27 +457,6 @@ pub static TABS: &[Tab] = &[
                     GROUP BY executed_by ORDER BY executions DESC, executed_by",
                 ),
                 point: &["query_fingerprint"],
-            },
-            Panel {
-                id: "table_rollup",
-                title: "Tables read (executions in the date range)",
-                needs: &["bi_queries"],
-                sql: "SELECT table_name, sum(execution_count) AS executions FROM ( \
-                        SELECT unnest(referenced_tables) AS table_name, execution_count FROM bi_queries \
-                        WHERE \"date\" BETWEEN $from::DATE AND $to::DATE \
-                    ) t GROUP BY table_name ORDER BY executions DESC, table_name LIMIT 20",
-                drill: None,
-                point: &[],
-            },
-            Panel {
-                id: "database_rollup",
-                title: "Databases queried (executions in the date range)",
-                needs: &["bi_queries"],
-                sql: "SELECT COALESCE(database, '(none)') AS database, sum(execution_count) AS executions, count(DISTINCT executed_by) AS users \
-                    FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE \
-                    GROUP BY COALESCE(database, '(none)') ORDER BY executions DESC, database LIMIT 20",
-                drill: None,
-                point: &[],
             },
         ],
     },
@@ -479,11 +542,9 @@ mod tests {
         for p in TABS.iter().flat_map(|t| t.panels) {
             assert_eq!(p.drill.is_some(), !p.point.is_empty(), "{}", p.id);
             let sql = expand(p.sql) + &expand(p.drill.unwrap_or(""));
-            assert!(
-                !sql.contains("{who") && !sql.contains("{roster"),
-                "{}",
-                p.id
-            );
+            for fragment in ["{who", "{roster", "{products}", "{table_usage}"] {
+                assert!(!sql.contains(fragment), "{}: {fragment}", p.id);
+            }
         }
     }
 }

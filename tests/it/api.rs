@@ -197,6 +197,13 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["panels"][0]["id"], "kpis");
+    let (status, body) = send(
+        http.get(url("/api/ui/panels/kpis?as_of=2026-11-23"))
+            .header("authorization", auth),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["id"], "kpis");
 
     // Trigger a run and follow it in /runs.
     let (status, started) = send(
@@ -380,6 +387,7 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
         [
             "/api/ui/drill/{panel}",
             "/api/ui/meta",
+            "/api/ui/panels/{panel}",
             "/api/ui/tabs/{tab}",
             "/connectors/{connector_id}/bi-sync",
             "/connectors/{connector_id}/query-log-mining",

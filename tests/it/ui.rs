@@ -28,6 +28,7 @@ use usagelake::metrics::{DeriveRequest, MetricParams, derive};
 use usagelake::sources::bi_queries::commit;
 use usagelake::sources::collect::{BiRow, Collected, ResourceType, RowScope, Slice};
 use usagelake::sources::segment::{IngestRequest, ingest};
+use usagelake::ui::UiState;
 
 use crate::support::{s3_none, sql, temp_lake};
 
@@ -352,8 +353,17 @@ fn at(text: &str) -> DateTime<Utc> {
 /// writer, then the space's usage aggregation as of `end`: revenue is read
 /// by one pattern three times (alice twice, bob once; the literals differ,
 /// the fingerprint does not), costs once by carol, churn never.
+fn collectors() -> AppConfig {
+    AppConfig::parse("collectors.toml", COLLECTORS, &|_| None).unwrap()
+}
+
+/// The page's data API over `lake`, with the names of COLLECTORS' space.
+fn ui_state(lake: &Lake) -> UiState {
+    UiState::fixed(lake.clone(), collectors().spaces)
+}
+
 async fn bi_tables(lake: &Lake, end: NaiveDate) {
-    let config = AppConfig::parse("collectors.toml", COLLECTORS, &|_| None).unwrap();
+    let config = collectors();
     let log = |id: &str, by: &str, time: &str, sql: &str| BiRow {
         sql: Some(sql.to_string()),
         database: Some("shop".to_string()),
@@ -665,6 +675,11 @@ async fn click_bar(browser: &Browser, panel: &str, category: &str) {
         .await;
 }
 
+/// The JSON answer of a GET.
+async fn get_json(http: &reqwest::Client, url: String) -> Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 /// One value of a one-row, one-column query.
 async fn scalar(lake: &Lake, query: &str) -> String {
     sql(lake, query)
@@ -697,7 +712,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     let addr = listener.local_addr().unwrap();
     let served = lake.clone();
     tokio::spawn(async move {
-        axum::serve(listener, usagelake::ui::router(served))
+        axum::serve(listener, usagelake::ui::router(ui_state(&served)))
             .await
             .unwrap()
     });
@@ -749,14 +764,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     assert_eq!(missing.status(), 404);
 
     // The cohort drilldown lists exactly the users the heatmap cell counts.
-    let cells: Value = http
-        .get(format!("{api}/tabs/retention"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let cells: Value = get_json(&http, format!("{api}/tabs/retention")).await;
     let cohort = cells["panels"]
         .as_array()
         .unwrap()
@@ -769,22 +777,75 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         .iter()
         .find(|r| r["months_since"] == 1)
         .unwrap_or_else(|| panic!("no month-1 cell: {cohort}"));
-    let users: Value = http
-        .get(format!(
+    let users: Value = get_json(
+        &http,
+        format!(
             "{api}/drill/cohort_heatmap?x={}&y={}",
             cell["cohort_month"].as_str().unwrap(),
             cell["activity_month"].as_str().unwrap()
-        ))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        ),
+    )
+    .await;
     assert_eq!(
         users["rows"].as_array().unwrap().len() as u64,
         cell["active_users"].as_u64().unwrap(),
         "{users}"
+    );
+
+    // The rolling series counts spans per user; a day × 30-day join with
+    // distinct counts (what the page ran before) gives the same rows, with
+    // and without filters.
+    for (from, domain, role) in [
+        ("2026-10-12", "", ""),
+        ("2026-09-01", "", ""),
+        ("2026-10-20", domains[0].as_str(), ""),
+        ("2026-10-01", "", "admin"),
+    ] {
+        let expected = lake_rows(
+            &lake,
+            &format!(
+                "WITH days AS ( \
+                    SELECT DISTINCT \"date\" AS day FROM user_day \
+                    WHERE \"date\" BETWEEN DATE '{from}' AND DATE '2026-11-10' \
+                 ), act AS ( \
+                    SELECT d.\"date\", d.customer_domain || '/' || d.user_id AS who \
+                    FROM user_day d LEFT JOIN user_roster r ON r.as_of = DATE '2026-11-10' \
+                        AND r.customer_domain = d.customer_domain AND r.user_id = d.user_id \
+                    WHERE ('{domain}' = '' OR d.customer_domain = '{domain}') AND ('{role}' = '' OR r.role = '{role}') \
+                        AND d.\"date\" > DATE '{from}' - 30 AND d.\"date\" <= DATE '2026-11-10' \
+                 ) \
+                 SELECT days.day AS \"date\", \
+                    count(DISTINCT CASE WHEN act.\"date\" = days.day THEN act.who END) AS dau, \
+                    count(DISTINCT CASE WHEN act.\"date\" > days.day - 7 THEN act.who END) AS wau, \
+                    count(DISTINCT act.who) AS mau \
+                 FROM days JOIN act ON act.\"date\" > days.day - 30 AND act.\"date\" <= days.day \
+                 GROUP BY days.day ORDER BY days.day"
+            ),
+        )
+        .await;
+        assert!(expected.len() > 5, "{from} {domain} {role}");
+        let series: Value = get_json(
+            &http,
+            format!("{api}/panels/active_series?from={from}&domain={domain}&role={role}"),
+        )
+        .await;
+        assert_eq!(series["id"], "active_series");
+        assert_eq!(series["columns"], json!(["date", "dau", "wau", "mau"]));
+        assert_eq!(
+            series["rows"],
+            json!(expected),
+            "from {from}, domain {domain:?}, role {role:?}"
+        );
+    }
+    let missing = http
+        .get(format!("{api}/panels/revenue"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(
+        missing.json::<Value>().await.unwrap()["error"],
+        "no panel \"revenue\"; GET /api/ui/meta lists the tabs and their panels"
     );
 
     // gzip for a client that accepts it: the same bytes, fewer of them.
@@ -838,14 +899,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         ("data_products", &["usagelake sync", "aggregate"][..]),
         ("platform", &["collect_events"][..]),
     ] {
-        let data: Value = http
-            .get(format!("{api}/tabs/{tab}"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let data: Value = get_json(&http, format!("{api}/tabs/{tab}")).await;
         for panel in data["panels"].as_array().unwrap() {
             let note = panel["note"].as_str().unwrap_or_else(|| panic!("{panel}"));
             assert!(fills.iter().any(|f| note.contains(f)), "{tab}: {note}");
@@ -868,6 +922,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         assert!(!panels.is_empty(), "{tab}: no panels");
         for (id, view) in panels {
             assert_ne!(view["kind"], "note", "{tab}/{id}: {view}");
+            assert_ne!(view["kind"], "error", "{tab}/{id}: {view}");
             if view["kind"] == "chart" {
                 assert!(view["points"].as_u64().unwrap() > 0, "{tab}/{id}");
             }
@@ -885,14 +940,29 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     // Data products: the figures are the lake's (and the hand-made rows').
     browser.click("#tab-data_products").await;
     browser.wait_page().await;
-    let products = lake_rows(
+    // Products by their configured names, in the lake's order.
+    let names = collectors().spaces[0]
+        .products
+        .iter()
+        .map(|p| (p.id_string(), p.name.clone()))
+        .collect::<std::collections::HashMap<_, _>>();
+    let mut products = lake_rows(
         &lake,
         "SELECT product_id, popularity_score, query_count_30d FROM product_usage_stats \
-         WHERE as_of = DATE '2026-11-10' ORDER BY popularity_score DESC, product_id",
+         WHERE as_of = DATE '2026-11-10'",
     )
     .await;
+    for row in &mut products {
+        row["product"] = json!(names[row["product_id"].as_str().unwrap()]);
+    }
+    products.sort_by(|a, b| {
+        let score = |r: &Value| r["popularity_score"].as_f64().unwrap();
+        score(b)
+            .total_cmp(&score(a))
+            .then_with(|| a["product"].as_str().cmp(&b["product"].as_str()))
+    });
     let chart = drawn(&browser, "product_popularity").await;
-    assert_eq!(chart["categories"], json!(texts(&products, "product_id")));
+    assert_eq!(chart["categories"], json!(texts(&products, "product")));
     assert_eq!(
         as_numbers(&chart["series"][0]),
         numbers(&products, "popularity_score")
@@ -901,7 +971,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         as_numbers(&chart["series"][1]),
         numbers(&products, "query_count_30d")
     );
-    let mut counts: Vec<(String, f64)> = texts(&products, "product_id")
+    let mut counts: Vec<(String, f64)> = texts(&products, "product")
         .into_iter()
         .zip(numbers(&products, "query_count_30d"))
         .collect();
@@ -909,9 +979,9 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     assert_eq!(
         counts,
         [
-            ("00000000-0000-4000-8000-000000000001".to_string(), 3.0),
-            ("00000000-0000-4000-8000-000000000002".to_string(), 1.0),
-            ("00000000-0000-4000-8000-000000000003".to_string(), 0.0),
+            ("churn".to_string(), 0.0),
+            ("costs".to_string(), 1.0),
+            ("revenue".to_string(), 3.0),
         ]
     );
     let cells = |panel: &str| {
@@ -922,13 +992,15 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     };
     let unused = browser.exec(&cells("unused_products")).await;
     assert_eq!(unused.as_array().unwrap().len(), 1, "{unused}");
-    assert_eq!(unused[0][1], "00000000-0000-4000-8000-000000000003");
+    assert_eq!(unused[0][0], "fin");
+    assert_eq!(unused[0][1], "churn");
+    assert_eq!(unused[0][2], "00000000-0000-4000-8000-000000000003");
     let caption = browser
         .exec("return document.querySelector('#panel-unused_products .hint').textContent")
         .await;
     assert_eq!(
         caption,
-        "Coverage (products with a query in 30 days): 66.7%"
+        "Coverage (products with a query in the window): 66.7%"
     );
     let patterns = lake_rows(
         &lake,
@@ -959,19 +1031,66 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         .zip(numbers(drill["rows"].as_array().unwrap(), "executions"))
         .collect();
     assert_eq!(who, [("alice".to_string(), 2.0), ("bob".to_string(), 1.0)]);
-    let tables = lake_rows(
-        &lake,
-        "SELECT table_name, sum(execution_count) AS executions FROM \
-         (SELECT unnest(referenced_tables) AS table_name, execution_count FROM bi_queries) t \
-         GROUP BY table_name ORDER BY executions DESC, table_name",
-    )
-    .await;
-    assert_eq!(numbers(&tables, "executions"), [3.0, 1.0]);
-    let chart = drawn(&browser, "table_rollup").await;
-    assert_eq!(chart["categories"], json!(texts(&tables, "table_name")));
-    assert_eq!(as_numbers(&chart["series"][0]), [3.0, 1.0]);
-    let chart = drawn(&browser, "database_rollup").await;
-    assert_eq!(chart, json!({"categories": ["shop"], "series": [[4], [3]]}));
+    // Table, schema and database rollups: table_usage_stats' figures, with
+    // the names of the products each table belongs to.
+    for (panel, level, key) in [
+        ("table_rollup", "table", "table_name"),
+        ("schema_rollup", "schema", "schema_name"),
+        ("database_rollup", "database", "database"),
+    ] {
+        let expected = lake_rows(
+            &lake,
+            &format!(
+                "SELECT name, query_count_30d, unique_users_30d FROM table_usage_stats \
+                 WHERE as_of = DATE '2026-11-10' AND level = '{level}' ORDER BY query_count_30d DESC, name"
+            ),
+        )
+        .await;
+        let chart = drawn(&browser, panel).await;
+        assert_eq!(
+            chart["categories"],
+            json!(texts(&expected, "name")),
+            "{panel}"
+        );
+        assert_eq!(
+            as_numbers(&chart["series"][0]),
+            numbers(&expected, "query_count_30d"),
+            "{panel}"
+        );
+        assert_eq!(
+            as_numbers(&chart["series"][1]),
+            numbers(&expected, "unique_users_30d"),
+            "{panel}"
+        );
+        let rows: Value = get_json(&http, format!("{api}/panels/{panel}")).await;
+        let rows = rows["rows"].clone();
+        let shown: Vec<(String, u64, u64, String)> = rows
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (
+                    r[key].as_str().unwrap().to_string(),
+                    r["queries"].as_u64().unwrap(),
+                    r["users"].as_u64().unwrap(),
+                    r["products"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        let want: &[(&str, u64, u64, &str)] = match level {
+            "table" => &[
+                ("shop.finance.revenue", 3, 2, "revenue"),
+                ("shop.finance.costs", 1, 1, "costs"),
+            ],
+            "schema" => &[("shop.finance", 4, 3, "costs, revenue")],
+            _ => &[("shop", 4, 3, "costs, revenue")],
+        };
+        let want: Vec<(String, u64, u64, String)> = want
+            .iter()
+            .map(|(n, q, u, p)| (n.to_string(), *q, *u, p.to_string()))
+            .collect();
+        assert_eq!(shown, want, "{panel}");
+    }
 
     // Platform: the hand-made rows' figures, a drilldown and the group filter.
     browser.click("#tab-platform").await;
@@ -1107,7 +1226,9 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
 
     // The exported report renders the same panels and numbers from disk.
     let report = dir.path().join("usage.html");
-    usagelake::ui::report(&lake, None, &report).await.unwrap();
+    usagelake::ui::report(&ui_state(&lake), None, &report)
+        .await
+        .unwrap();
     browser.goto(&format!("file://{}", report.display())).await;
     browser.wait_page().await;
     assert_eq!(
@@ -1149,14 +1270,7 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         .await;
     browser.screenshot("report-drilldown").await;
     let drill = drill_shown(&browser).await;
-    let live: Value = http
-        .get(format!("{api}/drill/active_series?x=2026-11-10"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let live: Value = get_json(&http, format!("{api}/drill/active_series?x=2026-11-10")).await;
     let all = live["rows"].as_array().unwrap();
     let total = scalar(
         &lake,
@@ -1176,5 +1290,44 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         }
     );
     assert_eq!(browser.errors().await, Vec::<String>::new());
+
+    // Each panel loads on its own: a table whose file is damaged fails its
+    // panel, which says why, and the tab's other panels still draw.
+    let damaged = dir
+        .path()
+        .join("lake/tables/engagement_tiers/as_of=2026-11-10/data.parquet");
+    assert!(damaged.exists(), "{}", damaged.display());
+    std::fs::write(&damaged, b"not parquet").unwrap();
+    browser
+        .goto(&format!("http://{addr}/ui/?tab=engagement"))
+        .await;
+    browser.wait_page().await;
+    let rendered = browser.exec("return window.__ui.rendered").await;
+    assert_eq!(rendered["engagement_tiers"]["kind"], "error", "{rendered}");
+    let error = rendered["engagement_tiers"]["error"].as_str().unwrap();
+    assert!(
+        error.starts_with("panel engagement_tiers: query failed: "),
+        "{error}"
+    );
+    for id in ["session_histogram", "actions_histogram", "session_duration"] {
+        assert_eq!(rendered[id]["kind"], "chart", "{id}: {rendered}");
+    }
+    assert_eq!(rendered["power_users"]["kind"], "table", "{rendered}");
+    assert_eq!(
+        browser
+            .exec("return document.getElementById('status').textContent")
+            .await,
+        "1 of 5 panels failed"
+    );
+    assert_eq!(
+        browser
+            .exec(
+                "return document.querySelector('#panel-engagement_tiers .note.error').textContent"
+            )
+            .await
+            .as_str(),
+        Some(error)
+    );
+    browser.screenshot("engagement-one-panel-failed").await;
     browser.quit().await;
 }
