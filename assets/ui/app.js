@@ -229,7 +229,7 @@
     var cat = { type: 'category', data: categories, axisLabel: horizontal
       ? { interval: 0, width: 200, overflow: 'truncate' }
       : { interval: 0, rotate: crowded ? 30 : 0, hideOverlap: categories.length > 24 } };
-    var val = { type: 'value', axisLabel: { formatter: function (v) { return compact.format(v); } } };
+    var val = valueAxis(series);
     return base({
       xAxis: horizontal ? val : cat,
       yAxis: horizontal ? Object.assign(cat, { inverse: true }) : val,
@@ -237,6 +237,31 @@
         return { name: s.name, type: 'bar', data: s.data, stack: stacked ? 'total' : undefined, emphasis: { focus: 'series' } };
       })
     });
+  }
+
+  // Horizontal bars of two measures in different units (calls and ms,
+  // popularity 0-100 and query counts): each measure on its own value axis,
+  // the first at the bottom with the grid lines, the second at the top, so
+  // neither flattens the other.
+  function dualBars(categories, first, second) {
+    var option = bars(categories, [first, second], true);
+    var axis = function (measure, position) {
+      return Object.assign(valueAxis([measure]), { name: measure.name, position: position, nameLocation: 'middle', nameGap: 24 });
+    };
+    option.xAxis = [axis(first, 'bottom'), Object.assign(axis(second, 'top'), { splitLine: { show: false } })];
+    option.series[1].xAxisIndex = 1;
+    option.grid.top = 64;
+    option.grid.bottom = 40;
+    return option;
+  }
+
+  // A value axis for `series`; counts (all values whole) get whole ticks,
+  // never 0.5 users.
+  function valueAxis(series) {
+    var whole = series.every(function (s) {
+      return s.data.every(function (v) { return v === null || v === undefined || Number.isInteger(Number(v)); });
+    });
+    return { type: 'value', minInterval: whole ? 1 : 0, axisLabel: { formatter: function (v) { return compact.format(v); } } };
   }
 
   function pivot(rows, xKey, seriesKey, valueKey) {
@@ -392,7 +417,7 @@
       return { kind: 'chart', option: option };
     },
     product_popularity: function (rows) {
-      var option = bars(col(rows, 'product'), [{ name: 'popularity', data: col(rows, 'popularity_score') }, { name: 'queries (window)', data: col(rows, 'query_count_30d') }], true);
+      var option = dualBars(col(rows, 'product'), { name: 'popularity (0-100)', data: col(rows, 'popularity_score') }, { name: 'queries (window)', data: col(rows, 'query_count_30d') });
       option.tooltip.formatter = function (ps) {
         var r = rows[ps[0].dataIndex];
         return esc(r.product) + '<br>space ' + esc(r.space) + '<br>popularity ' + fmt(r.popularity_score) + ', ' + fmt(r.query_count_30d) + ' queries, ' + fmt(r.unique_users_30d) + ' users<br><small>' + esc(r.product_id) + '</small>';
@@ -416,7 +441,7 @@
       };
     },
     function_usage: function (rows) {
-      return { kind: 'chart', option: bars(col(rows, 'function'), [{ name: 'calls', data: col(rows, 'calls') }, { name: 'mean ms', data: col(rows, 'avg_ms') }], true) };
+      return { kind: 'chart', option: dualBars(col(rows, 'function'), { name: 'calls', data: col(rows, 'calls') }, { name: 'mean ms', data: col(rows, 'avg_ms') }) };
     },
     errors: function (rows) {
       return { kind: 'chart', option: bars(col(rows, 'signature'), [{ name: 'errors', data: col(rows, 'errors') }, { name: 'users', data: col(rows, 'users') }], true) };
