@@ -111,6 +111,7 @@
     var id = path.replace(/^panels\//, '');
     var tab = REPORT.tabs[current.tab] || { panels: [] };
     var panel = tab.panels.find(function (p) { return p.id === id; });
+    if (panel && panel.error) return Promise.reject(new Error(panel.error));
     if (panel) return Promise.resolve(panel);
     return Promise.reject(new Error('no panel ' + id + ' in this report'));
   }

@@ -921,15 +921,38 @@ pub async fn report_html(state: &UiState, date: Option<NaiveDate>) -> Result<Str
     let mut tabs = serde_json::Map::new();
     let mut drills = serde_json::Map::new();
     for tab in TABS {
-        let data = tab_data(&ctx, tab, &filters).await?;
-        for panel in &data.panels {
-            if let Some(points) = report_drills(&ctx, panel, &filters).await? {
-                drills.insert(panel.id.to_string(), points);
+        // As on the live page, a panel that fails shows its error in its
+        // card and the rest of the report is still written.
+        let results =
+            futures::future::join_all(tab.panels.iter().map(|p| panel_data(&ctx, p, &filters)))
+                .await;
+        let mut panels = Vec::with_capacity(results.len());
+        for (panel, result) in tab.panels.iter().zip(results) {
+            match result {
+                Ok(data) => {
+                    if let Some(points) = report_drills(&ctx, &data, &filters).await? {
+                        drills.insert(panel.id.to_string(), points);
+                    }
+                    panels.push(serde_json::to_value(data).expect("panel data serializes"));
+                }
+                Err(error) => {
+                    tracing::warn!(panel = panel.id, %error, "the report shows this panel's error");
+                    panels.push(serde_json::json!({
+                        "id": panel.id,
+                        "title": panel.title,
+                        "error": error.to_string(),
+                    }));
+                }
             }
         }
         tabs.insert(
             tab.id.to_string(),
-            serde_json::to_value(data).expect("tab data serializes"),
+            serde_json::json!({
+                "tab": tab.id,
+                "title": tab.title,
+                "filters": FilterEcho::from(&filters),
+                "panels": panels,
+            }),
         );
     }
     let embedded = serde_json::json!({

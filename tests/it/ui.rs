@@ -1329,5 +1329,26 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         Some(error)
     );
     browser.screenshot("engagement-one-panel-failed").await;
+
+    // The exported report is still written, with the same error in that
+    // panel's card and the other panels drawn.
+    let report = dir.path().join("usage-one-panel-failed.html");
+    usagelake::ui::report(&ui_state(&lake), None, &report)
+        .await
+        .unwrap();
+    browser
+        .goto(&format!("file://{}?tab=engagement", report.display()))
+        .await;
+    browser.wait_page().await;
+    let rendered = browser.exec("return window.__ui.rendered").await;
+    assert_eq!(rendered["engagement_tiers"]["kind"], "error", "{rendered}");
+    assert_eq!(
+        rendered["engagement_tiers"]["error"].as_str(),
+        Some(error),
+        "{rendered}"
+    );
+    for id in ["session_histogram", "actions_histogram", "session_duration"] {
+        assert_eq!(rendered[id]["kind"], "chart", "{id}: {rendered}");
+    }
     browser.quit().await;
 }
