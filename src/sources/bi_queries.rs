@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::collect::{BiRow, Collected, RowScope, Slice, SyncJob};
 use crate::config::ConnectorConfig;
 use crate::lake::tables::{BI_QUERIES, SYNC_JOBS, TableContract};
-use crate::lake::{Lake, LakeError, PartitionValue, merge_dedup, read_partition};
+use crate::lake::{
+    Lake, LakeError, PartitionValue, Run, merge_dedup, read_partition, read_partition_filtered,
+    spill_run,
+};
 use crate::sql::{self, SqlDialect};
 
 /// Fixed namespace for row ids: the same execution or object always gets
@@ -136,11 +139,18 @@ pub async fn commit(
 /// so the memo is bounded; it only saves time.
 const RECENT_TEXTS: usize = 16_384;
 
+/// Rows of one slice held in memory before they are spilled as a sorted
+/// run (see [`PendingRows::spill_into`]): about 40 MiB of expanded rows
+/// while a chunk is sorted, and a few dozen runs for a day of millions.
+pub const SPILL_ROWS: usize = 64 * 1024;
+
 /// Rows on their way to the lake, held compact while a collect runs: each
 /// row's own fields go straight into Arrow builders of its slice, and its
 /// SQL is analyzed at once and kept as an index into the distinct stored
 /// forms. Memory follows the stored bytes of the row, not its raw text, so
-/// a collector can hand over a million log statements as it reads them.
+/// a collector can hand over a million log statements as it reads them;
+/// with a spill folder, a slice that grows past a chunk is written out as
+/// a sorted run, so memory stops following the day at all.
 pub struct PendingRows {
     connector_id: String,
     default_dialect: SqlDialect,
@@ -150,6 +160,56 @@ pub struct PendingRows {
     stored: Vec<Arc<StoredSql>>,
     stored_index: HashMap<Arc<StoredSql>, u32>,
     slices: BTreeMap<Slice, SliceRows>,
+    spill: Option<Spill>,
+}
+
+/// Where and how [`PendingRows`] spills.
+struct Spill {
+    /// Removed (with the runs) when the rows are committed or dropped.
+    dir: tempfile::TempDir,
+    chunk_rows: usize,
+    runs: BTreeMap<Slice, SpilledRuns>,
+    next_run: u64,
+    /// The first spill that failed: the commit reports it, as the rows of
+    /// that chunk are gone.
+    error: Option<LakeError>,
+}
+
+#[derive(Default)]
+struct SpilledRuns {
+    runs: Vec<Run>,
+    /// Rows handed over (before the per-run deduplication).
+    pushed: u64,
+}
+
+impl Spill {
+    fn next_path(&mut self) -> std::path::PathBuf {
+        self.next_run += 1;
+        self.dir
+            .path()
+            .join(format!("run-{:06}.parquet", self.next_run))
+    }
+}
+
+/// The prefix of a connector's spill folders: they are removed when its
+/// attempt ends, and by its next attempt if a crash left them.
+fn spill_prefix(connector_id: &str) -> String {
+    format!("spill-{connector_id}-")
+}
+
+/// Removes the spill folders a crashed attempt of `connector_id` left in
+/// `parent`. Call it holding the connector's lease: another attempt of the
+/// same connector would be using its own.
+pub fn remove_stale_spills(parent: &std::path::Path, connector_id: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let prefix = spill_prefix(connector_id);
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// What a row stores of its SQL: the analysis of its text, with the
@@ -193,12 +253,50 @@ impl PendingRows {
             stored: Vec::new(),
             stored_index: HashMap::new(),
             slices: BTreeMap::new(),
+            spill: None,
         }
     }
 
-    /// Rows held so far.
+    /// Spills a slice as a sorted run into a new folder under `parent`
+    /// each time it holds `chunk_rows` rows; the commit then merges the
+    /// runs into the partition as a stream.
+    pub fn spill_into(
+        mut self,
+        parent: &std::path::Path,
+        chunk_rows: usize,
+    ) -> Result<Self, LakeError> {
+        let spill_err = |source| LakeError::Spill {
+            path: parent.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(parent).map_err(spill_err)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&spill_prefix(&self.connector_id))
+            .tempdir_in(parent)
+            .map_err(spill_err)?;
+        self.spill = Some(Spill {
+            dir,
+            chunk_rows: chunk_rows.max(1),
+            runs: BTreeMap::new(),
+            next_run: 0,
+            error: None,
+        });
+        Ok(self)
+    }
+
+    /// Rows handed over so far (held or spilled).
     pub fn len(&self) -> usize {
-        self.slices.values().map(|s| s.execution_count.len()).sum()
+        let spilled: u64 = self
+            .spill
+            .iter()
+            .flat_map(|s| s.runs.values())
+            .map(|r| r.pushed)
+            .sum();
+        self.slices
+            .values()
+            .map(|s| s.execution_count.len())
+            .sum::<usize>()
+            + spilled as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -214,7 +312,8 @@ impl PendingRows {
         };
         let sql = self.stored_sql(row);
         let id = row_id(&self.connector_id, row);
-        let rows = self.slices.entry(Slice { date, scope }).or_default();
+        let slice = Slice { date, scope };
+        let rows = self.slices.entry(slice).or_default();
         rows.id.append_value(id);
         rows.resource_type.append_value(row.resource_type.as_str());
         rows.resource_id.append_value(&row.resource_id);
@@ -231,6 +330,37 @@ impl PendingRows {
         rows.created_at
             .push(row.created_at.unwrap_or(self.now).timestamp_micros());
         rows.sql.push(sql);
+        let held = rows.sql.len();
+        if self.spill.as_ref().is_some_and(|s| held >= s.chunk_rows) {
+            self.spill_slice(slice);
+        }
+    }
+
+    /// Writes a slice's held rows as one sorted run (SQL expanded for
+    /// these rows only).
+    fn spill_slice(&mut self, slice: Slice) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        let Some(rows) = self.slices.get_mut(&slice) else {
+            return;
+        };
+        let rows = std::mem::take(rows);
+        let pushed = rows.sql.len() as u64;
+        let path = spill.next_path();
+        let run = rows
+            .finish(&self.stored)
+            .and_then(|batch| spill_run(&BI_QUERIES, &[batch], &path));
+        match run {
+            Ok(run) => {
+                let spilled = spill.runs.entry(slice).or_default();
+                spilled.runs.push(run);
+                spilled.pushed += pushed;
+            }
+            Err(e) => {
+                spill.error.get_or_insert(e);
+            }
+        }
     }
 
     fn stored_sql(&mut self, row: &BiRow) -> Option<u32> {
@@ -305,14 +435,29 @@ impl PendingRows {
             connector_id,
             stored,
             slices: mut held,
+            spill,
             ..
         } = self;
+        let mut spill = match spill {
+            Some(Spill { error: Some(e), .. }) => return Err(e),
+            other => other,
+        };
+        let mut spilled = spill
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.runs))
+            .unwrap_or_default();
         let declared: BTreeSet<Slice> = slices.iter().copied().collect();
         let mut report = CommitReport {
             rows_outside_slices: held
                 .iter()
                 .filter(|(slice, _)| !declared.contains(slice))
                 .map(|(_, rows)| rows.execution_count.len() as u64)
+                .chain(
+                    spilled
+                        .iter()
+                        .filter(|(slice, _)| !declared.contains(slice))
+                        .map(|(_, runs)| runs.pushed),
+                )
                 .sum(),
             ..CommitReport::default()
         };
@@ -324,7 +469,12 @@ impl PendingRows {
                 .copied()
                 .collect();
             let mut incoming = Vec::new();
+            let mut incoming_runs = Vec::new();
             for slice in &replaced {
+                if let Some(runs) = spilled.remove(slice) {
+                    report.rows_upserted += runs.pushed;
+                    incoming_runs.extend(runs.runs);
+                }
                 if let Some(rows) = held.remove(slice) {
                     report.rows_upserted += rows.execution_count.len() as u64;
                     incoming.push(rows.finish(&stored)?);
@@ -334,20 +484,83 @@ impl PendingRows {
                 PartitionValue::Date(date),
                 PartitionValue::Str(connector_id.clone()),
             ];
-            let existing = read_partition(lake, &BI_QUERIES, &key)
-                .await?
-                .unwrap_or_default();
             let scopes: Vec<RowScope> = replaced.iter().map(|s| s.scope).collect();
-            let kept = keep_other_scopes(&existing, &scopes)?;
-            let merged = merge_dedup(&BI_QUERIES, &kept, &incoming)?;
-            lake.write_partition(&BI_QUERIES)
-                .partition(key)
-                .write(&[merged.batch])
-                .await?;
+            let (kept, kept_runs) = read_other_scopes(lake, &key, &scopes, spill.as_mut()).await?;
+            if incoming_runs.is_empty() && kept_runs.is_empty() {
+                let merged = merge_dedup(&BI_QUERIES, &kept, &incoming)?;
+                lake.write_partition(&BI_QUERIES)
+                    .partition(key)
+                    .write(&[merged.batch])
+                    .await?;
+            } else {
+                let spill = spill.as_mut().expect("runs come from a spill");
+                // The lake's rows first (they win a shared id), then the
+                // collect's in the order it handed them over.
+                let mut runs = kept_runs;
+                if !kept.is_empty() {
+                    runs.push(spill_run(&BI_QUERIES, &kept, &spill.next_path())?);
+                }
+                runs.extend(incoming_runs);
+                if incoming.iter().any(|b| b.num_rows() > 0) {
+                    runs.push(spill_run(&BI_QUERIES, &incoming, &spill.next_path())?);
+                }
+                lake.write_runs(&BI_QUERIES, &key, runs).await?;
+            }
             report.partitions += 1;
         }
         Ok(report)
     }
+}
+
+/// The rows of partition `key` whose scope is not replaced, read a batch at
+/// a time; once they pass a chunk they are spilled as sorted runs.
+async fn read_other_scopes(
+    lake: &Lake,
+    key: &[PartitionValue],
+    replaced: &[RowScope],
+    mut spill: Option<&mut Spill>,
+) -> Result<(Vec<RecordBatch>, Vec<Run>), LakeError> {
+    let type_index = BI_QUERIES
+        .file_schema()
+        .index_of("resource_type")
+        .expect("bi_queries has resource_type");
+    let replaced_type = |name: &[u8]| {
+        std::str::from_utf8(name)
+            .ok()
+            .and_then(super::collect::ResourceType::parse)
+            .is_some_and(|t| replaced.contains(&t.scope()))
+    };
+    // A row group of one replaced resource type (a day of query_log rows)
+    // is not even read.
+    let skip_group = |group: &datafusion::parquet::file::metadata::RowGroupMetaData| {
+        group
+            .column(type_index)
+            .statistics()
+            .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
+            .is_some_and(|(min, max)| min == max && replaced_type(min))
+    };
+    let chunk_rows = spill.as_ref().map_or(usize::MAX, |s| s.chunk_rows);
+    let mut kept = Vec::new();
+    let mut kept_rows = 0;
+    let mut runs = Vec::new();
+    read_partition_filtered(lake, &BI_QUERIES, key, skip_group, |batch| {
+        let batch = keep_other_scopes(&[batch], replaced)?.remove(0);
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        kept_rows += batch.num_rows();
+        kept.push(batch);
+        if kept_rows >= chunk_rows
+            && let Some(spill) = spill.as_deref_mut()
+        {
+            runs.push(spill_run(&BI_QUERIES, &kept, &spill.next_path())?);
+            kept.clear();
+            kept_rows = 0;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((kept, runs))
 }
 
 /// Something that takes rows as a collector reads them (see
