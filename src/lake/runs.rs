@@ -7,6 +7,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use datafusion::arrow::compute::interleave_record_batch;
 use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::arrow::record_batch::RecordBatch;
@@ -15,7 +16,6 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::arrow_reader::{
     ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
 };
-use bytes::Bytes;
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt, TryFutureExt};
 use object_store::buffered::BufWriter;
@@ -120,8 +120,8 @@ impl Lake {
             let upload = BufWriter::with_capacity(store, target.clone(), UPLOAD_PART_BYTES)
                 .with_max_concurrency(UPLOAD_PARTS_IN_FLIGHT);
             let properties = writer_properties(&schema);
-            let mut writer = AsyncArrowWriter::try_new(upload, schema, Some(properties))
-                .map_err(parquet_err)?;
+            let mut writer =
+                AsyncArrowWriter::try_new(upload, schema, Some(properties)).map_err(parquet_err)?;
             let mut rows = 0u64;
             let written = (|| {
                 while let Some(batch) = merger.next_batch()? {
@@ -225,7 +225,10 @@ fn store_err(e: object_store::Error) -> ParquetError {
 }
 
 impl AsyncFileReader for StoreReader {
-    fn get_bytes(&mut self, range: std::ops::Range<u64>) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
         self.store
             .get_range(&self.path, range)
             .map_err(store_err)
@@ -343,7 +346,11 @@ impl RunMerger {
     }
 
     /// A cursor on the next non-empty batch of `reader`, `None` at its end.
-    fn start(&mut self, mut reader: ParquetRecordBatchReader, path: PathBuf) -> Result<Option<Cursor>> {
+    fn start(
+        &mut self,
+        mut reader: ParquetRecordBatchReader,
+        path: PathBuf,
+    ) -> Result<Option<Cursor>> {
         loop {
             let Some(batch) = reader.next() else {
                 return Ok(None);
@@ -410,7 +417,8 @@ impl RunMerger {
             return Ok(None);
         }
         let sources: Vec<&RecordBatch> = self.sources.iter().collect();
-        let merged = interleave_record_batch(&sources, &self.picks).map_err(|e| self.arrow_err(e))?;
+        let merged =
+            interleave_record_batch(&sources, &self.picks).map_err(|e| self.arrow_err(e))?;
         self.picks.clear();
         // Keep only the batches the cursors still read from.
         let mut live = Vec::with_capacity(self.cursors.len());

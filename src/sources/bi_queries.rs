@@ -822,4 +822,218 @@ mod tests {
             ["shop.public.orders.id", "shop.public.orders.total"]
         );
     }
+
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use crate::lake::LakeLocation;
+
+    fn day() -> NaiveDate {
+        "2026-11-02".parse().unwrap()
+    }
+
+    /// `n` statements of `day()` (and every 10th of the next day, outside
+    /// the slice), every 7th a re-delivery of an earlier one under another
+    /// title: the first delivery must win.
+    fn statements(n: usize) -> Vec<BiRow> {
+        let start = day().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let created = start + chrono::Duration::days(3);
+        (0..n)
+            .map(|i| {
+                let (source, title) = if i % 7 == 6 {
+                    (i - 6, format!("again {i}"))
+                } else {
+                    (i, format!("first {i}"))
+                };
+                let mut at = start + chrono::Duration::seconds(source as i64 * 3);
+                if source % 10 == 9 {
+                    at += chrono::Duration::days(1);
+                }
+                BiRow {
+                    title: Some(title),
+                    sql: Some(format!(
+                        "SELECT total FROM orders WHERE id = {source} AND shop = {}",
+                        source % 13
+                    )),
+                    executed_by: Some(format!("user{}", source % 3)),
+                    executed_at: Some(at),
+                    created_at: Some(created),
+                    ..BiRow::new(ResourceType::QueryLog, format!("log:{}", source % 50))
+                }
+            })
+            .collect()
+    }
+
+    fn definitions() -> Vec<BiRow> {
+        (0..9)
+            .map(|i| BiRow {
+                sql: Some(format!("SELECT name FROM shops WHERE id = {i}")),
+                created_at: Some(day().and_hms_opt(1, 0, 0).unwrap().and_utc()),
+                ..BiRow::new(ResourceType::SavedQuery, format!("q{i}"))
+            })
+            .collect()
+    }
+
+    fn slice(scope: RowScope) -> Slice {
+        Slice { date: day(), scope }
+    }
+
+    fn lake(dir: &tempfile::TempDir) -> Lake {
+        Lake::open(&LakeLocation::Local(dir.path().to_path_buf())).unwrap()
+    }
+
+    fn key() -> [PartitionValue; 2] {
+        [
+            PartitionValue::Date(day()),
+            PartitionValue::Str(connector().id_string()),
+        ]
+    }
+
+    async fn partition(lake: &Lake) -> RecordBatch {
+        let batches = read_partition(lake, &BI_QUERIES, &key())
+            .await
+            .unwrap()
+            .unwrap();
+        concat_batches(&BI_QUERIES.file_schema(), &batches).unwrap()
+    }
+
+    /// Commits `rows` for `scope`, spilling every `chunk` rows (`None`: in memory).
+    async fn commit_rows(
+        lake: &Lake,
+        rows: &[BiRow],
+        scope: RowScope,
+        chunk: Option<usize>,
+    ) -> Result<CommitReport, LakeError> {
+        let mut pending = PendingRows::new(&connector(), day());
+        if let Some(chunk) = chunk {
+            pending = pending.spill_into(&lake.staging_dir(), chunk).unwrap();
+        }
+        for row in rows {
+            pending.push(row);
+        }
+        pending.commit(lake, &[slice(scope)]).await
+    }
+
+    fn staging_entries(lake: &Lake) -> Vec<String> {
+        std::fs::read_dir(lake.staging_dir())
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn spilled_runs_write_exactly_the_rows_of_the_one_shot_path_and_rewrite_idempotently() {
+        let (one_dir, chunked_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (one, chunked) = (lake(&one_dir), lake(&chunked_dir));
+        let rows = statements(200);
+        // The other scope's rows already in the partition are kept (and,
+        // past a chunk, spilled too).
+        for lake in [&one, &chunked] {
+            commit_rows(lake, &definitions(), RowScope::Definitions, None)
+                .await
+                .unwrap();
+        }
+        let expected = commit_rows(&one, &rows, RowScope::Executions, None)
+            .await
+            .unwrap();
+        let report = commit_rows(&chunked, &rows, RowScope::Executions, Some(4))
+            .await
+            .unwrap();
+        assert_eq!(report, expected);
+        assert_eq!(expected.rows_outside_slices, 21);
+        assert_eq!(expected.rows_upserted, 179);
+        let want = partition(&one).await;
+        let got = partition(&chunked).await;
+        assert_eq!(got, want);
+        // 9 definitions + the day's distinct statements (every 7th row repeats one).
+        assert_eq!(want.num_rows(), 9 + 154);
+        let titles = want.column_by_name("title").unwrap().as_string::<i32>();
+        assert!(titles.iter().flatten().all(|t| !t.starts_with("again")));
+        let ids = want.column_by_name("id").unwrap().as_string::<i32>();
+        let types = want
+            .column_by_name("resource_type")
+            .unwrap()
+            .as_string::<i32>();
+        let resources = want
+            .column_by_name("resource_id")
+            .unwrap()
+            .as_string::<i32>();
+        let order: Vec<(&str, &str, &str)> = (0..want.num_rows())
+            .map(|i| (types.value(i), resources.value(i), ids.value(i)))
+            .collect();
+        assert!(order.is_sorted(), "sorted by the table's sort key");
+
+        // Mining the same day again gives the same partition, either way.
+        commit_rows(&chunked, &rows, RowScope::Executions, Some(4))
+            .await
+            .unwrap();
+        assert_eq!(partition(&chunked).await, want);
+        commit_rows(&chunked, &rows, RowScope::Executions, None)
+            .await
+            .unwrap();
+        assert_eq!(partition(&chunked).await, want);
+        assert_eq!(staging_entries(&chunked), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_run_that_fails_mid_merge_leaves_the_partition_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(&dir);
+        commit_rows(&lake, &definitions(), RowScope::Definitions, None)
+            .await
+            .unwrap();
+        let before = partition(&lake).await;
+
+        // Three runs of 10,000 rows, two row groups each; the last run's
+        // second row group is damaged, so the merge fails after it has
+        // streamed more than two batches into the partition's upload.
+        let start = day().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let mut pending = PendingRows::new(&connector(), day())
+            .spill_into(&lake.staging_dir(), 10_000)
+            .unwrap();
+        for i in 0..30_000 {
+            pending.push(&BiRow {
+                sql: Some("SELECT total FROM orders WHERE id = 1".into()),
+                executed_at: Some(start + chrono::Duration::milliseconds(i)),
+                created_at: Some(start),
+                ..BiRow::new(ResourceType::QueryLog, format!("log:{i:06}"))
+            });
+        }
+        let runs = &pending.spill.as_ref().unwrap().runs[&slice(RowScope::Executions)].runs;
+        assert_eq!(runs.len(), 3);
+        let damaged = runs[2].path.clone();
+        let metadata =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&damaged).unwrap())
+                .unwrap()
+                .metadata()
+                .clone();
+        assert_eq!(metadata.num_row_groups(), 2);
+        let (offset, length) = metadata.row_group(1).column(0).byte_range();
+        let mut bytes = std::fs::read(&damaged).unwrap();
+        for b in &mut bytes[offset as usize..(offset + length) as usize] {
+            *b = 0xA5;
+        }
+        std::fs::write(&damaged, bytes).unwrap();
+
+        let error = pending
+            .commit(&lake, &[slice(RowScope::Executions)])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("run-000003.parquet"), "{error}");
+        assert_eq!(partition(&lake).await, before);
+        let partition_dir = dir
+            .path()
+            .join("tables/bi_queries/date=2026-11-02")
+            .join(format!("connector_id={}", connector().id_string()));
+        let files: Vec<String> = std::fs::read_dir(partition_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["data.parquet"]);
+        assert_eq!(staging_entries(&lake), Vec::<String>::new());
+    }
 }
