@@ -136,8 +136,8 @@ impl Lake {
                 let _ = handle.block_on(upload.abort());
                 return Err(e);
             }
+            handle.block_on(writer.finish()).map_err(parquet_err)?;
             let bytes = writer.bytes_written() as u64;
-            handle.block_on(writer.close()).map_err(parquet_err)?;
             Ok((rows, bytes))
         })
         .await
