@@ -38,6 +38,10 @@ const RUN_ROW_GROUP_ROWS: usize = 8 * 1024;
 const RUN_READ_ROWS: usize = 1024;
 /// Rows per batch handed to the partition's Parquet writer.
 const MERGED_BATCH_ROWS: usize = 8 * 1024;
+/// Runs merged at once: more runs are first merged in groups of this many
+/// into longer runs, so the merge holds at most this many open readers
+/// however big the day.
+const MAX_FAN_IN: usize = 16;
 /// Bytes buffered per part of the partition's upload, and parts in flight.
 const UPLOAD_PART_BYTES: usize = 8 * 1024 * 1024;
 const UPLOAD_PARTS_IN_FLIGHT: usize = 2;
@@ -59,6 +63,16 @@ pub fn spill_run(table: &'static TableSpec, batches: &[RecordBatch], path: &Path
         path: path.display().to_string(),
         source,
     };
+    let mut writer = run_writer(table, path)?;
+    writer.write(&sorted).map_err(parquet_err)?;
+    writer.close().map_err(parquet_err)?;
+    Ok(Run {
+        path: path.to_path_buf(),
+        rows: sorted.num_rows() as u64,
+    })
+}
+
+fn run_writer(table: &TableSpec, path: &Path) -> Result<ArrowWriter<File>> {
     let file = File::create(path).map_err(|source| LakeError::Spill {
         path: path.display().to_string(),
         source,
@@ -68,13 +82,48 @@ pub fn spill_run(table: &'static TableSpec, batches: &[RecordBatch], path: &Path
         .into_builder()
         .set_max_row_group_row_count(Some(RUN_ROW_GROUP_ROWS))
         .build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties)).map_err(parquet_err)?;
-    writer.write(&sorted).map_err(parquet_err)?;
-    writer.close().map_err(parquet_err)?;
-    Ok(Run {
-        path: path.to_path_buf(),
-        rows: sorted.num_rows() as u64,
+    ArrowWriter::try_new(file, schema, Some(properties)).map_err(|source| LakeError::Parquet {
+        path: path.display().to_string(),
+        source,
     })
+}
+
+/// Merges consecutive groups of [`MAX_FAN_IN`] runs into one run each
+/// (consecutive, so an earlier run still wins a shared key) until few
+/// enough are left to merge at once.
+fn cascade(table: &'static TableSpec, mut runs: Vec<Run>) -> Result<Vec<Run>> {
+    let mut level = 0;
+    while runs.len() > MAX_FAN_IN {
+        level += 1;
+        let mut merged = Vec::with_capacity(runs.len().div_ceil(MAX_FAN_IN));
+        for (group, chunk) in runs.chunks(MAX_FAN_IN).enumerate() {
+            if let [only] = chunk {
+                merged.push(only.clone());
+                continue;
+            }
+            let dir = chunk[0].path.parent().unwrap_or(Path::new("."));
+            let path = dir.join(format!("merged-{level}-{group:04}.parquet"));
+            let parquet_err = |source| LakeError::Parquet {
+                path: path.display().to_string(),
+                source,
+            };
+            let mut merger = RunMerger::open(table, chunk)?;
+            let mut writer = run_writer(table, &path)?;
+            let mut rows = 0;
+            while let Some(batch) = merger.next_batch()? {
+                rows += batch.num_rows() as u64;
+                writer.write(&batch).map_err(parquet_err)?;
+            }
+            writer.close().map_err(parquet_err)?;
+            drop(merger);
+            for run in chunk {
+                let _ = std::fs::remove_file(&run.path);
+            }
+            merged.push(Run { path, rows });
+        }
+        runs = merged;
+    }
+    Ok(runs)
 }
 
 /// Equal keys must meet while merging: the sort key holds the dedup key
@@ -115,6 +164,7 @@ impl Lake {
                 path: target.to_string(),
                 source,
             };
+            let runs = cascade(table, runs)?;
             let mut merger = RunMerger::open(table, &runs)?;
             let schema = table.file_schema();
             let upload = BufWriter::with_capacity(store, target.clone(), UPLOAD_PART_BYTES)
