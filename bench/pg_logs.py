@@ -96,6 +96,8 @@ def main():
     parser.add_argument("--bin", action="append",
                         help="binary to run (repeat to compare builds on the same files); "
                              "default target/release/usagelake")
+    parser.add_argument("--rerun", action="store_true",
+                        help="mine the day a second time over the first run's lake (the partition rewrite)")
     args = parser.parse_args()
     binaries = [os.path.abspath(b) for b in (args.bin or ["target/release/usagelake"])]
     for fmt in ["csv", "json"]:
@@ -110,15 +112,16 @@ def main():
             size = os.path.getsize(path) / 2**20
             for binary in binaries:
                 shutil.rmtree(os.path.join(work, "lake"), ignore_errors=True)
-                out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", binary, "mine", "pg", "--date", DAY],
-                                     cwd=work, capture_output=True, text=True)
-                if out.returncode != 0:
-                    sys.exit(f"mine failed:\n{out.stdout}\n{out.stderr}")
-                stats = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1].split()
-                secs, rss = float(stats[1]), int(stats[2]) / 1024
-                print(f"{fmt}log {args.statements} statements ({size:.0f} MiB), {binary}: {secs:.2f} s, "
-                      f"{args.statements / secs:,.0f} statements/s, peak RSS {rss:,.0f} MiB; {out.stdout.strip()}",
-                      flush=True)
+                for run in ["", ", rerun"] if args.rerun else [""]:
+                    out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", binary, "mine", "pg", "--date", DAY],
+                                         cwd=work, capture_output=True, text=True)
+                    if out.returncode != 0:
+                        sys.exit(f"mine failed:\n{out.stdout}\n{out.stderr}")
+                    stats = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1].split()
+                    secs, rss = float(stats[1]), int(stats[2]) / 1024
+                    print(f"{fmt}log {args.statements} statements ({size:.0f} MiB){run}, {binary}: {secs:.2f} s, "
+                          f"{args.statements / secs:,.0f} statements/s, peak RSS {rss:,.0f} MiB; {out.stdout.strip()}",
+                          flush=True)
 
 
 if __name__ == "__main__":
