@@ -3,8 +3,9 @@
 csvlog and a generated jsonlog of --statements statements each (one day,
 20 users in sessions of 200 statements: simple and extended protocol,
 multi-line statements, IN-lists, transactions, 1 in 100 failing with its
-ERROR record). Prints wall time, statements/s and peak RSS per format
-(/usr/bin/time). Needs a release build:
+ERROR record). Prints wall time, statements/s, CPU seconds and peak RSS
+per format (/usr/bin/time); --rerun mines the day again over the first
+run's lake. Needs a release build:
 
   cargo build --release && python3 bench/pg_logs.py --statements 1000000
   python3 bench/pg_logs.py --bin old/usagelake --bin target/release/usagelake   # compare builds
@@ -96,6 +97,8 @@ def main():
     parser.add_argument("--bin", action="append",
                         help="binary to run (repeat to compare builds on the same files); "
                              "default target/release/usagelake")
+    parser.add_argument("--rerun", action="store_true",
+                        help="mine the day a second time over the first run's lake (the partition rewrite)")
     args = parser.parse_args()
     binaries = [os.path.abspath(b) for b in (args.bin or ["target/release/usagelake"])]
     for fmt in ["csv", "json"]:
@@ -110,15 +113,16 @@ def main():
             size = os.path.getsize(path) / 2**20
             for binary in binaries:
                 shutil.rmtree(os.path.join(work, "lake"), ignore_errors=True)
-                out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", binary, "mine", "pg", "--date", DAY],
-                                     cwd=work, capture_output=True, text=True)
-                if out.returncode != 0:
-                    sys.exit(f"mine failed:\n{out.stdout}\n{out.stderr}")
-                stats = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1].split()
-                secs, rss = float(stats[1]), int(stats[2]) / 1024
-                print(f"{fmt}log {args.statements} statements ({size:.0f} MiB), {binary}: {secs:.2f} s, "
-                      f"{args.statements / secs:,.0f} statements/s, peak RSS {rss:,.0f} MiB; {out.stdout.strip()}",
-                      flush=True)
+                for run in ["", ", rerun"] if args.rerun else [""]:
+                    out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M %U %S", binary, "mine", "pg", "--date", DAY],
+                                         cwd=work, capture_output=True, text=True)
+                    if out.returncode != 0:
+                        sys.exit(f"mine failed:\n{out.stdout}\n{out.stderr}")
+                    stats = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1].split()
+                    secs, rss, cpu = float(stats[1]), int(stats[2]) / 1024, float(stats[3]) + float(stats[4])
+                    print(f"{fmt}log {args.statements} statements ({size:.0f} MiB){run}, {binary}: {secs:.2f} s, "
+                          f"{args.statements / secs:,.0f} statements/s, {cpu:.1f} CPU-s, peak RSS {rss:,.0f} MiB; {out.stdout.strip()}",
+                          flush=True)
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@
 
 mod location;
 mod merge;
+mod runs;
 mod session;
 mod stats;
 pub mod tables;
@@ -16,6 +17,7 @@ use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use location::{LakeLocation, S3Options, open_store};
 pub use merge::{Merged, merge_dedup};
+pub use runs::{Run, read_partition_filtered, spill_run};
 pub use session::{LAKE_URL, listing_table as listing_table_for, register_tables, session_for};
 pub use stats::{PartitionStats, parquet_rows, partition_stats};
 pub use tables::{DerivedTable, PartitionType, PartitionValue, TableContract, TableSpec};
@@ -68,6 +70,12 @@ pub enum LakeError {
         #[source]
         source: std::io::Error,
     },
+    #[error("spilling sorted rows to {path}: {source}; check the free space and permissions there")]
+    Spill {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     #[error("datafusion: {0}")]
     DataFusion(#[from] datafusion::error::DataFusionError),
 }
@@ -109,6 +117,16 @@ impl Lake {
     /// Starts writing one leaf partition of `table` (one object, one atomic put).
     pub fn write_partition<'a>(&'a self, table: &'a dyn TableContract) -> PartitionWrite<'a> {
         PartitionWrite::new(self, table)
+    }
+
+    /// A local folder for rows spilled while a big partition is written:
+    /// inside a local lake (same disk as the partitions), else the system's
+    /// temporary folder.
+    pub fn staging_dir(&self) -> std::path::PathBuf {
+        match &self.location {
+            LakeLocation::Local(root) => root.join("_usagelake").join("staging"),
+            _ => std::env::temp_dir(),
+        }
     }
 
     /// Path of usagelake's own bookkeeping object `name` (outside `tables/`).

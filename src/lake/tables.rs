@@ -288,7 +288,9 @@ pub static BI_QUERIES: TableSpec = TableSpec {
         ("connector_id", PartitionType::Utf8),
     ],
     dedup_key: &["id"],
-    sort_key: &["resource_type", "resource_id"],
+    // `id` last: one total order, and equal ids meet when sorted runs of a
+    // big partition are merged (src/lake/runs.rs).
+    sort_key: &["resource_type", "resource_id", "id"],
     description: "Saved queries, charts and query-log entries from BI tools and warehouses (SQL anonymized)",
 };
 

@@ -91,7 +91,7 @@ impl<'a> PartitionWrite<'a> {
     }
 }
 
-fn object_path(table: &dyn TableContract, values: &[PartitionValue]) -> Result<Path> {
+pub(super) fn object_path(table: &dyn TableContract, values: &[PartitionValue]) -> Result<Path> {
     for ((key, _), value) in table.partition_keys().iter().zip(values) {
         if !value.is_safe() {
             return Err(LakeError::UnsafePartitionValue {
@@ -185,7 +185,7 @@ fn check_schema(table: &dyn TableContract, batch: &RecordBatch) -> Result<()> {
 /// A writer killed mid-put leaves its local temp file (`data.parquet#N`) in
 /// the partition folder. Readers never see it (object_store hides it, other
 /// engines glob `*.parquet`), but it would pile up: the next write removes it.
-fn remove_stale_staging_files(data_file: &std::path::Path) {
+pub(super) fn remove_stale_staging_files(data_file: &std::path::Path) {
     let (Some(dir), Some(name)) = (data_file.parent(), data_file.file_name()) else {
         return;
     };

@@ -81,7 +81,11 @@ async fn attempt(
     let checkpoint = bi_queries::read_checkpoint(lake, &connector_id, kind.as_str()).await?;
     let outcome = async {
         let collector = build_collector(connector)?;
-        let sink = Arc::new(RowSink::new(PendingRows::new(connector, date)));
+        // Held under the connector's lease: a crashed attempt's spill is ours to remove.
+        bi_queries::remove_stale_spills(&lake.staging_dir(), &connector_id);
+        let pending = PendingRows::new(connector, date)
+            .spill_into(&lake.staging_dir(), bi_queries::SPILL_ROWS)?;
+        let sink = Arc::new(RowSink::new(pending));
         let collected = collector
             .collect(&CollectContext {
                 lake,

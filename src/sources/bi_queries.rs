@@ -17,7 +17,10 @@ use serde::{Deserialize, Serialize};
 use super::collect::{BiRow, Collected, RowScope, Slice, SyncJob};
 use crate::config::ConnectorConfig;
 use crate::lake::tables::{BI_QUERIES, SYNC_JOBS, TableContract};
-use crate::lake::{Lake, LakeError, PartitionValue, merge_dedup, read_partition};
+use crate::lake::{
+    Lake, LakeError, PartitionValue, Run, merge_dedup, read_partition, read_partition_filtered,
+    spill_run,
+};
 use crate::sql::{self, SqlDialect};
 
 /// Fixed namespace for row ids: the same execution or object always gets
@@ -136,11 +139,18 @@ pub async fn commit(
 /// so the memo is bounded; it only saves time.
 const RECENT_TEXTS: usize = 16_384;
 
+/// Rows of one slice held in memory before they are spilled as a sorted
+/// run (see [`PendingRows::spill_into`]): about 40 MiB of expanded rows
+/// while a chunk is sorted, and a few dozen runs for a day of millions.
+pub const SPILL_ROWS: usize = 64 * 1024;
+
 /// Rows on their way to the lake, held compact while a collect runs: each
 /// row's own fields go straight into Arrow builders of its slice, and its
 /// SQL is analyzed at once and kept as an index into the distinct stored
 /// forms. Memory follows the stored bytes of the row, not its raw text, so
-/// a collector can hand over a million log statements as it reads them.
+/// a collector can hand over a million log statements as it reads them;
+/// with a spill folder, a slice that grows past a chunk is written out as
+/// a sorted run, so memory stops following the day at all.
 pub struct PendingRows {
     connector_id: String,
     default_dialect: SqlDialect,
@@ -150,6 +160,56 @@ pub struct PendingRows {
     stored: Vec<Arc<StoredSql>>,
     stored_index: HashMap<Arc<StoredSql>, u32>,
     slices: BTreeMap<Slice, SliceRows>,
+    spill: Option<Spill>,
+}
+
+/// Where and how [`PendingRows`] spills.
+struct Spill {
+    /// Removed (with the runs) when the rows are committed or dropped.
+    dir: tempfile::TempDir,
+    chunk_rows: usize,
+    runs: BTreeMap<Slice, SpilledRuns>,
+    next_run: u64,
+    /// The first spill that failed: the commit reports it, as the rows of
+    /// that chunk are gone.
+    error: Option<LakeError>,
+}
+
+#[derive(Default)]
+struct SpilledRuns {
+    runs: Vec<Run>,
+    /// Rows handed over (before the per-run deduplication).
+    pushed: u64,
+}
+
+impl Spill {
+    fn next_path(&mut self) -> std::path::PathBuf {
+        self.next_run += 1;
+        self.dir
+            .path()
+            .join(format!("run-{:06}.parquet", self.next_run))
+    }
+}
+
+/// The prefix of a connector's spill folders: they are removed when its
+/// attempt ends, and by its next attempt if a crash left them.
+fn spill_prefix(connector_id: &str) -> String {
+    format!("spill-{connector_id}-")
+}
+
+/// Removes the spill folders a crashed attempt of `connector_id` left in
+/// `parent`. Call it holding the connector's lease: another attempt of the
+/// same connector would be using its own.
+pub fn remove_stale_spills(parent: &std::path::Path, connector_id: &str) {
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    let prefix = spill_prefix(connector_id);
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with(&prefix) {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
+    }
 }
 
 /// What a row stores of its SQL: the analysis of its text, with the
@@ -193,12 +253,50 @@ impl PendingRows {
             stored: Vec::new(),
             stored_index: HashMap::new(),
             slices: BTreeMap::new(),
+            spill: None,
         }
     }
 
-    /// Rows held so far.
+    /// Spills a slice as a sorted run into a new folder under `parent`
+    /// each time it holds `chunk_rows` rows; the commit then merges the
+    /// runs into the partition as a stream.
+    pub fn spill_into(
+        mut self,
+        parent: &std::path::Path,
+        chunk_rows: usize,
+    ) -> Result<Self, LakeError> {
+        let spill_err = |source| LakeError::Spill {
+            path: parent.display().to_string(),
+            source,
+        };
+        std::fs::create_dir_all(parent).map_err(spill_err)?;
+        let dir = tempfile::Builder::new()
+            .prefix(&spill_prefix(&self.connector_id))
+            .tempdir_in(parent)
+            .map_err(spill_err)?;
+        self.spill = Some(Spill {
+            dir,
+            chunk_rows: chunk_rows.max(1),
+            runs: BTreeMap::new(),
+            next_run: 0,
+            error: None,
+        });
+        Ok(self)
+    }
+
+    /// Rows handed over so far (held or spilled).
     pub fn len(&self) -> usize {
-        self.slices.values().map(|s| s.execution_count.len()).sum()
+        let spilled: u64 = self
+            .spill
+            .iter()
+            .flat_map(|s| s.runs.values())
+            .map(|r| r.pushed)
+            .sum();
+        self.slices
+            .values()
+            .map(|s| s.execution_count.len())
+            .sum::<usize>()
+            + spilled as usize
     }
 
     pub fn is_empty(&self) -> bool {
@@ -214,7 +312,8 @@ impl PendingRows {
         };
         let sql = self.stored_sql(row);
         let id = row_id(&self.connector_id, row);
-        let rows = self.slices.entry(Slice { date, scope }).or_default();
+        let slice = Slice { date, scope };
+        let rows = self.slices.entry(slice).or_default();
         rows.id.append_value(id);
         rows.resource_type.append_value(row.resource_type.as_str());
         rows.resource_id.append_value(&row.resource_id);
@@ -231,6 +330,37 @@ impl PendingRows {
         rows.created_at
             .push(row.created_at.unwrap_or(self.now).timestamp_micros());
         rows.sql.push(sql);
+        let held = rows.sql.len();
+        if self.spill.as_ref().is_some_and(|s| held >= s.chunk_rows) {
+            self.spill_slice(slice);
+        }
+    }
+
+    /// Writes a slice's held rows as one sorted run (SQL expanded for
+    /// these rows only).
+    fn spill_slice(&mut self, slice: Slice) {
+        let Some(spill) = self.spill.as_mut() else {
+            return;
+        };
+        let Some(rows) = self.slices.get_mut(&slice) else {
+            return;
+        };
+        let rows = std::mem::take(rows);
+        let pushed = rows.sql.len() as u64;
+        let path = spill.next_path();
+        let run = rows
+            .finish(&self.stored)
+            .and_then(|batch| spill_run(&BI_QUERIES, &[batch], &path));
+        match run {
+            Ok(run) => {
+                let spilled = spill.runs.entry(slice).or_default();
+                spilled.runs.push(run);
+                spilled.pushed += pushed;
+            }
+            Err(e) => {
+                spill.error.get_or_insert(e);
+            }
+        }
     }
 
     fn stored_sql(&mut self, row: &BiRow) -> Option<u32> {
@@ -305,14 +435,29 @@ impl PendingRows {
             connector_id,
             stored,
             slices: mut held,
+            spill,
             ..
         } = self;
+        let mut spill = match spill {
+            Some(Spill { error: Some(e), .. }) => return Err(e),
+            other => other,
+        };
+        let mut spilled = spill
+            .as_mut()
+            .map(|s| std::mem::take(&mut s.runs))
+            .unwrap_or_default();
         let declared: BTreeSet<Slice> = slices.iter().copied().collect();
         let mut report = CommitReport {
             rows_outside_slices: held
                 .iter()
                 .filter(|(slice, _)| !declared.contains(slice))
                 .map(|(_, rows)| rows.execution_count.len() as u64)
+                .chain(
+                    spilled
+                        .iter()
+                        .filter(|(slice, _)| !declared.contains(slice))
+                        .map(|(_, runs)| runs.pushed),
+                )
                 .sum(),
             ..CommitReport::default()
         };
@@ -324,7 +469,12 @@ impl PendingRows {
                 .copied()
                 .collect();
             let mut incoming = Vec::new();
+            let mut incoming_runs = Vec::new();
             for slice in &replaced {
+                if let Some(runs) = spilled.remove(slice) {
+                    report.rows_upserted += runs.pushed;
+                    incoming_runs.extend(runs.runs);
+                }
                 if let Some(rows) = held.remove(slice) {
                     report.rows_upserted += rows.execution_count.len() as u64;
                     incoming.push(rows.finish(&stored)?);
@@ -334,20 +484,83 @@ impl PendingRows {
                 PartitionValue::Date(date),
                 PartitionValue::Str(connector_id.clone()),
             ];
-            let existing = read_partition(lake, &BI_QUERIES, &key)
-                .await?
-                .unwrap_or_default();
             let scopes: Vec<RowScope> = replaced.iter().map(|s| s.scope).collect();
-            let kept = keep_other_scopes(&existing, &scopes)?;
-            let merged = merge_dedup(&BI_QUERIES, &kept, &incoming)?;
-            lake.write_partition(&BI_QUERIES)
-                .partition(key)
-                .write(&[merged.batch])
-                .await?;
+            let (kept, kept_runs) = read_other_scopes(lake, &key, &scopes, spill.as_mut()).await?;
+            if incoming_runs.is_empty() && kept_runs.is_empty() {
+                let merged = merge_dedup(&BI_QUERIES, &kept, &incoming)?;
+                lake.write_partition(&BI_QUERIES)
+                    .partition(key)
+                    .write(&[merged.batch])
+                    .await?;
+            } else {
+                let spill = spill.as_mut().expect("runs come from a spill");
+                // The lake's rows first (they win a shared id), then the
+                // collect's in the order it handed them over.
+                let mut runs = kept_runs;
+                if !kept.is_empty() {
+                    runs.push(spill_run(&BI_QUERIES, &kept, &spill.next_path())?);
+                }
+                runs.extend(incoming_runs);
+                if incoming.iter().any(|b| b.num_rows() > 0) {
+                    runs.push(spill_run(&BI_QUERIES, &incoming, &spill.next_path())?);
+                }
+                lake.write_runs(&BI_QUERIES, &key, runs).await?;
+            }
             report.partitions += 1;
         }
         Ok(report)
     }
+}
+
+/// The rows of partition `key` whose scope is not replaced, read a batch at
+/// a time; once they pass a chunk they are spilled as sorted runs.
+async fn read_other_scopes(
+    lake: &Lake,
+    key: &[PartitionValue],
+    replaced: &[RowScope],
+    mut spill: Option<&mut Spill>,
+) -> Result<(Vec<RecordBatch>, Vec<Run>), LakeError> {
+    let type_index = BI_QUERIES
+        .file_schema()
+        .index_of("resource_type")
+        .expect("bi_queries has resource_type");
+    let replaced_type = |name: &[u8]| {
+        std::str::from_utf8(name)
+            .ok()
+            .and_then(super::collect::ResourceType::parse)
+            .is_some_and(|t| replaced.contains(&t.scope()))
+    };
+    // A row group of one replaced resource type (a day of query_log rows)
+    // is not even read.
+    let skip_group = |group: &datafusion::parquet::file::metadata::RowGroupMetaData| {
+        group
+            .column(type_index)
+            .statistics()
+            .and_then(|s| Some((s.min_bytes_opt()?, s.max_bytes_opt()?)))
+            .is_some_and(|(min, max)| min == max && replaced_type(min))
+    };
+    let chunk_rows = spill.as_ref().map_or(usize::MAX, |s| s.chunk_rows);
+    let mut kept = Vec::new();
+    let mut kept_rows = 0;
+    let mut runs = Vec::new();
+    read_partition_filtered(lake, &BI_QUERIES, key, skip_group, |batch| {
+        let batch = keep_other_scopes(&[batch], replaced)?.remove(0);
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        kept_rows += batch.num_rows();
+        kept.push(batch);
+        if kept_rows >= chunk_rows
+            && let Some(spill) = spill.as_deref_mut()
+        {
+            runs.push(spill_run(&BI_QUERIES, &kept, &spill.next_path())?);
+            kept.clear();
+            kept_rows = 0;
+        }
+        Ok(())
+    })
+    .await?;
+    Ok((kept, runs))
 }
 
 /// Something that takes rows as a collector reads them (see
@@ -608,5 +821,219 @@ mod tests {
             given.columns,
             ["shop.public.orders.id", "shop.public.orders.total"]
         );
+    }
+
+    use datafusion::arrow::compute::concat_batches;
+    use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+    use crate::lake::LakeLocation;
+
+    fn day() -> NaiveDate {
+        "2026-11-02".parse().unwrap()
+    }
+
+    /// `n` statements of `day()` (and every 10th of the next day, outside
+    /// the slice), every 7th a re-delivery of an earlier one under another
+    /// title: the first delivery must win.
+    fn statements(n: usize) -> Vec<BiRow> {
+        let start = day().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let created = start + chrono::Duration::days(3);
+        (0..n)
+            .map(|i| {
+                let (source, title) = if i % 7 == 6 {
+                    (i - 6, format!("again {i}"))
+                } else {
+                    (i, format!("first {i}"))
+                };
+                let mut at = start + chrono::Duration::seconds(source as i64 * 3);
+                if source % 10 == 9 {
+                    at += chrono::Duration::days(1);
+                }
+                BiRow {
+                    title: Some(title),
+                    sql: Some(format!(
+                        "SELECT total FROM orders WHERE id = {source} AND shop = {}",
+                        source % 13
+                    )),
+                    executed_by: Some(format!("user{}", source % 3)),
+                    executed_at: Some(at),
+                    created_at: Some(created),
+                    ..BiRow::new(ResourceType::QueryLog, format!("log:{}", source % 50))
+                }
+            })
+            .collect()
+    }
+
+    fn definitions() -> Vec<BiRow> {
+        (0..9)
+            .map(|i| BiRow {
+                sql: Some(format!("SELECT name FROM shops WHERE id = {i}")),
+                created_at: Some(day().and_hms_opt(1, 0, 0).unwrap().and_utc()),
+                ..BiRow::new(ResourceType::SavedQuery, format!("q{i}"))
+            })
+            .collect()
+    }
+
+    fn slice(scope: RowScope) -> Slice {
+        Slice { date: day(), scope }
+    }
+
+    fn lake(dir: &tempfile::TempDir) -> Lake {
+        Lake::open(&LakeLocation::Local(dir.path().to_path_buf())).unwrap()
+    }
+
+    fn key() -> [PartitionValue; 2] {
+        [
+            PartitionValue::Date(day()),
+            PartitionValue::Str(connector().id_string()),
+        ]
+    }
+
+    async fn partition(lake: &Lake) -> RecordBatch {
+        let batches = read_partition(lake, &BI_QUERIES, &key())
+            .await
+            .unwrap()
+            .unwrap();
+        concat_batches(&BI_QUERIES.file_schema(), &batches).unwrap()
+    }
+
+    /// Commits `rows` for `scope`, spilling every `chunk` rows (`None`: in memory).
+    async fn commit_rows(
+        lake: &Lake,
+        rows: &[BiRow],
+        scope: RowScope,
+        chunk: Option<usize>,
+    ) -> Result<CommitReport, LakeError> {
+        let mut pending = PendingRows::new(&connector(), day());
+        if let Some(chunk) = chunk {
+            pending = pending.spill_into(&lake.staging_dir(), chunk).unwrap();
+        }
+        for row in rows {
+            pending.push(row);
+        }
+        pending.commit(lake, &[slice(scope)]).await
+    }
+
+    fn staging_entries(lake: &Lake) -> Vec<String> {
+        std::fs::read_dir(lake.staging_dir())
+            .map(|entries| {
+                entries
+                    .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    #[tokio::test]
+    async fn spilled_runs_write_exactly_the_rows_of_the_one_shot_path_and_rewrite_idempotently() {
+        let (one_dir, chunked_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let (one, chunked) = (lake(&one_dir), lake(&chunked_dir));
+        let rows = statements(200);
+        // The other scope's rows already in the partition are kept (and,
+        // past a chunk, spilled too).
+        for lake in [&one, &chunked] {
+            commit_rows(lake, &definitions(), RowScope::Definitions, None)
+                .await
+                .unwrap();
+        }
+        let expected = commit_rows(&one, &rows, RowScope::Executions, None)
+            .await
+            .unwrap();
+        let report = commit_rows(&chunked, &rows, RowScope::Executions, Some(4))
+            .await
+            .unwrap();
+        assert_eq!(report, expected);
+        assert_eq!(expected.rows_outside_slices, 21);
+        assert_eq!(expected.rows_upserted, 179);
+        let want = partition(&one).await;
+        let got = partition(&chunked).await;
+        assert_eq!(got, want);
+        // 9 definitions + the day's distinct statements (every 7th row repeats one).
+        assert_eq!(want.num_rows(), 9 + 154);
+        let titles = want.column_by_name("title").unwrap().as_string::<i32>();
+        assert!(titles.iter().flatten().all(|t| !t.starts_with("again")));
+        let ids = want.column_by_name("id").unwrap().as_string::<i32>();
+        let types = want
+            .column_by_name("resource_type")
+            .unwrap()
+            .as_string::<i32>();
+        let resources = want
+            .column_by_name("resource_id")
+            .unwrap()
+            .as_string::<i32>();
+        let order: Vec<(&str, &str, &str)> = (0..want.num_rows())
+            .map(|i| (types.value(i), resources.value(i), ids.value(i)))
+            .collect();
+        assert!(order.is_sorted(), "sorted by the table's sort key");
+
+        // Mining the same day again gives the same partition, either way.
+        commit_rows(&chunked, &rows, RowScope::Executions, Some(4))
+            .await
+            .unwrap();
+        assert_eq!(partition(&chunked).await, want);
+        commit_rows(&chunked, &rows, RowScope::Executions, None)
+            .await
+            .unwrap();
+        assert_eq!(partition(&chunked).await, want);
+        assert_eq!(staging_entries(&chunked), Vec::<String>::new());
+    }
+
+    #[tokio::test]
+    async fn a_run_that_fails_mid_merge_leaves_the_partition_as_it_was() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = lake(&dir);
+        commit_rows(&lake, &definitions(), RowScope::Definitions, None)
+            .await
+            .unwrap();
+        let before = partition(&lake).await;
+
+        // Three runs of 10,000 rows, two row groups each; the last run's
+        // second row group is damaged, so the merge fails after it has
+        // streamed more than two batches into the partition's upload.
+        let start = day().and_hms_opt(0, 0, 0).unwrap().and_utc();
+        let mut pending = PendingRows::new(&connector(), day())
+            .spill_into(&lake.staging_dir(), 10_000)
+            .unwrap();
+        for i in 0..30_000 {
+            pending.push(&BiRow {
+                sql: Some("SELECT total FROM orders WHERE id = 1".into()),
+                executed_at: Some(start + chrono::Duration::milliseconds(i)),
+                created_at: Some(start),
+                ..BiRow::new(ResourceType::QueryLog, format!("log:{i:06}"))
+            });
+        }
+        let runs = &pending.spill.as_ref().unwrap().runs[&slice(RowScope::Executions)].runs;
+        assert_eq!(runs.len(), 3);
+        let damaged = runs[2].path.clone();
+        let metadata =
+            ParquetRecordBatchReaderBuilder::try_new(std::fs::File::open(&damaged).unwrap())
+                .unwrap()
+                .metadata()
+                .clone();
+        assert_eq!(metadata.num_row_groups(), 2);
+        let (offset, length) = metadata.row_group(1).column(0).byte_range();
+        let mut bytes = std::fs::read(&damaged).unwrap();
+        for b in &mut bytes[offset as usize..(offset + length) as usize] {
+            *b = 0xA5;
+        }
+        std::fs::write(&damaged, bytes).unwrap();
+
+        let error = pending
+            .commit(&lake, &[slice(RowScope::Executions)])
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("run-000003.parquet"), "{error}");
+        assert_eq!(partition(&lake).await, before);
+        let partition_dir = dir
+            .path()
+            .join("tables/bi_queries/date=2026-11-02")
+            .join(format!("connector_id={}", connector().id_string()));
+        let files: Vec<String> = std::fs::read_dir(partition_dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(files, ["data.parquet"]);
+        assert_eq!(staging_entries(&lake), Vec::<String>::new());
     }
 }

@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
@@ -145,7 +145,7 @@ impl Collector for BigqueryCollector {
         &'a self,
         ctx: &'a CollectContext<'a>,
     ) -> BoxFuture<'a, Result<Collected, CollectError>> {
-        async move { self.mine(ctx.date).await }.boxed()
+        async move { self.mine(ctx).await }.boxed()
     }
 }
 
@@ -194,7 +194,8 @@ impl BigqueryCollector {
         CollectError::source(&self.connector, message)
     }
 
-    async fn mine(&self, date: NaiveDate) -> Result<Collected, CollectError> {
+    async fn mine(&self, ctx: &CollectContext<'_>) -> Result<Collected, CollectError> {
+        let date = ctx.date;
         let day_start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
         let day_end = day_start + Days::new(1);
         let query = format!(
@@ -245,6 +246,12 @@ impl BigqueryCollector {
                         Keep::Excluded => excluded += 1,
                     }
                 }
+                // One page at a time: its rows go to the sink before the
+                // next is fetched.
+                let mut sink = ctx.rows.lock().unwrap_or_else(|e| e.into_inner());
+                for row in rows.drain(..) {
+                    sink.push(&row);
+                }
             }
             // A running job answers without rows or token: ask again.
             let token = match (&response.page_token, response.job_complete) {
@@ -274,7 +281,7 @@ impl BigqueryCollector {
             report.insert(key.into(), value.into());
         }
         Ok(Collected {
-            rows,
+            rows: Vec::new(),
             slices: vec![Slice {
                 date,
                 scope: RowScope::Executions,

@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Days, NaiveDate, Utc};
+use chrono::{DateTime, Days, Utc};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use reqwest::{Method, StatusCode};
@@ -71,7 +71,7 @@ impl Collector for SnowflakeCollector {
         &'a self,
         ctx: &'a CollectContext<'a>,
     ) -> BoxFuture<'a, Result<Collected, CollectError>> {
-        async move { self.mine(ctx.date).await }.boxed()
+        async move { self.mine(ctx).await }.boxed()
     }
 }
 
@@ -134,10 +134,20 @@ struct AccessedColumn {
     column_name: String,
 }
 
-/// The rows of one statement: column names and every partition's cells.
+/// One partition of a statement's result: column names and its cells.
 struct Table {
     columns: HashMap<String, usize>,
     rows: Vec<Vec<Option<String>>>,
+}
+
+/// A statement's result being read partition by partition.
+struct Pages {
+    columns: HashMap<String, usize>,
+    /// Partition 0, which comes with the statement's answer.
+    first: Option<Vec<Vec<Option<String>>>>,
+    status_path: String,
+    next: usize,
+    count: usize,
 }
 
 impl Table {
@@ -151,7 +161,8 @@ impl SnowflakeCollector {
         CollectError::source(&self.connector, message)
     }
 
-    async fn mine(&self, date: NaiveDate) -> Result<Collected, CollectError> {
+    async fn mine(&self, ctx: &CollectContext<'_>) -> Result<Collected, CollectError> {
+        let date = ctx.date;
         let day_start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
         let day_end = day_start + Days::new(1);
         let now = Utc::now();
@@ -170,85 +181,97 @@ impl SnowflakeCollector {
             day_start.format("%Y-%m-%d %H:%M:%S"),
             day_end.format("%Y-%m-%d %H:%M:%S"),
         );
-        let table = self.run(&statement, "QUERY_HISTORY").await?;
-        let mut seen = HashSet::new();
-        let (mut duplicates, mut failed, mut excluded, mut control) = (0u64, 0u64, 0u64, 0u64);
-        let mut rows = Vec::new();
-        for (index, row) in table.rows.iter().enumerate() {
-            let Some(query_id) = table.cell(row, "QUERY_ID") else {
-                continue;
-            };
-            // QUERY_HISTORY is known to repeat a query: one row per id.
-            if !seen.insert(query_id.to_string()) {
-                duplicates += 1;
-                continue;
-            }
-            if table.cell(row, "EXECUTION_STATUS") != Some("SUCCESS") {
-                failed += 1;
-                continue;
-            }
-            let user = table.cell(row, "USER_NAME");
-            if user.is_some_and(|u| {
-                SYSTEM_USERS.contains(&u)
-                    || self
-                        .connector
-                        .exclude_users
-                        .iter()
-                        .any(|x| x.eq_ignore_ascii_case(u))
-            }) {
-                excluded += 1;
-                continue;
-            }
-            if table
-                .cell(row, "QUERY_TYPE")
-                .is_some_and(|t| SESSION_CONTROL.contains(&t))
-            {
-                control += 1;
-                continue;
-            }
-            let executed_at = table
-                .cell(row, "START_US")
-                .and_then(|us| us.split('.').next()?.parse::<i64>().ok())
-                .and_then(DateTime::from_timestamp_micros)
-                .ok_or_else(|| {
-                    self.source_err(format!(
-                        "QUERY_HISTORY row {} has no START_TIME the API wrote as a number",
-                        index + 1
-                    ))
-                })?;
-            rows.push(BiRow {
-                sql: table.cell(row, "QUERY_TEXT").map(str::to_string),
-                database: table.cell(row, "DATABASE_NAME").map(str::to_string),
-                executed_by: user.map(str::to_string),
-                executed_at: Some(executed_at),
-                ..BiRow::new(ResourceType::QueryLog, query_id)
-            });
-        }
+        let mut pages = self.start(&statement, "QUERY_HISTORY").await?;
         let mut report = serde_json::Map::new();
         // The columns a query read, as Snowflake resolved them, exist only
         // on Enterprise accounts; elsewhere the analyzer's stand.
-        match self.access_history(day_start, day_end).await {
-            Ok(accessed) => {
-                let mut matched = 0u64;
-                for row in &mut rows {
-                    if let Some((tables, columns)) = accessed.get(&row.resource_id) {
-                        row.tables.clone_from(tables);
-                        row.columns.clone_from(columns);
-                        matched += 1;
-                    }
-                }
-                report.insert("access_history_rows".into(), matched.into());
-            }
+        let accessed = match self.access_history(day_start, day_end).await {
+            Ok(accessed) => Some(accessed),
             Err(e) => {
                 tracing::info!(connector = %self.connector.name, "ACCESS_HISTORY not read: {e}");
                 report.insert(
                     "access_history".into(),
                     format!("not read, columns come from the SQL: {e}").into(),
                 );
+                None
+            }
+        };
+        let mut seen = HashSet::new();
+        let (mut duplicates, mut failed, mut excluded, mut control) = (0u64, 0u64, 0u64, 0u64);
+        let (mut history_rows, mut matched) = (0u64, 0u64);
+        // One partition of the result at a time: its rows go to the sink
+        // before the next is fetched.
+        let mut rows = Vec::new();
+        while let Some(table) = self.next_page(&mut pages).await? {
+            for row in &table.rows {
+                history_rows += 1;
+                let Some(query_id) = table.cell(row, "QUERY_ID") else {
+                    continue;
+                };
+                // QUERY_HISTORY is known to repeat a query: one row per id.
+                if !seen.insert(query_id.to_string()) {
+                    duplicates += 1;
+                    continue;
+                }
+                if table.cell(row, "EXECUTION_STATUS") != Some("SUCCESS") {
+                    failed += 1;
+                    continue;
+                }
+                let user = table.cell(row, "USER_NAME");
+                if user.is_some_and(|u| {
+                    SYSTEM_USERS.contains(&u)
+                        || self
+                            .connector
+                            .exclude_users
+                            .iter()
+                            .any(|x| x.eq_ignore_ascii_case(u))
+                }) {
+                    excluded += 1;
+                    continue;
+                }
+                if table
+                    .cell(row, "QUERY_TYPE")
+                    .is_some_and(|t| SESSION_CONTROL.contains(&t))
+                {
+                    control += 1;
+                    continue;
+                }
+                let executed_at = table
+                    .cell(row, "START_US")
+                    .and_then(|us| us.split('.').next()?.parse::<i64>().ok())
+                    .and_then(DateTime::from_timestamp_micros)
+                    .ok_or_else(|| {
+                        self.source_err(format!(
+                            "QUERY_HISTORY row {history_rows} has no START_TIME the API wrote as a number"
+                        ))
+                    })?;
+                let (tables, columns) = match accessed.as_ref().and_then(|a| a.get(query_id)) {
+                    Some((tables, columns)) => {
+                        matched += 1;
+                        (tables.clone(), columns.clone())
+                    }
+                    None => Default::default(),
+                };
+                rows.push(BiRow {
+                    sql: table.cell(row, "QUERY_TEXT").map(str::to_string),
+                    tables,
+                    columns,
+                    database: table.cell(row, "DATABASE_NAME").map(str::to_string),
+                    executed_by: user.map(str::to_string),
+                    executed_at: Some(executed_at),
+                    ..BiRow::new(ResourceType::QueryLog, query_id)
+                });
+            }
+            let mut sink = ctx.rows.lock().unwrap_or_else(|e| e.into_inner());
+            for row in rows.drain(..) {
+                sink.push(&row);
             }
         }
+        if accessed.is_some() {
+            report.insert("access_history_rows".into(), matched.into());
+        }
         for (key, value) in [
-            ("history_rows", table.rows.len() as u64),
+            ("history_rows", history_rows),
             ("duplicate_query_ids", duplicates),
             ("failed_statements", failed),
             ("excluded_user_statements", excluded),
@@ -257,7 +280,7 @@ impl SnowflakeCollector {
             report.insert(key.into(), value.into());
         }
         Ok(Collected {
-            rows,
+            rows: Vec::new(),
             slices: vec![Slice {
                 date,
                 scope: RowScope::Executions,
@@ -282,43 +305,48 @@ impl SnowflakeCollector {
             day_start.format("%Y-%m-%d %H:%M:%S"),
             day_end.format("%Y-%m-%d %H:%M:%S"),
         );
-        let table = self.run(&statement, "ACCESS_HISTORY").await?;
+        let mut pages = self.start(&statement, "ACCESS_HISTORY").await?;
         let mut accessed = HashMap::new();
-        for (index, row) in table.rows.iter().enumerate() {
-            let (Some(query_id), Some(objects)) = (
-                table.cell(row, "QUERY_ID"),
-                table.cell(row, "DIRECT_OBJECTS_ACCESSED"),
-            ) else {
-                continue;
-            };
-            let objects: Vec<AccessedObject> = serde_json::from_str(objects).map_err(|e| {
+        let mut index = 0;
+        while let Some(table) = self.next_page(&mut pages).await? {
+            for row in &table.rows {
+                index += 1;
+                let (Some(query_id), Some(objects)) = (
+                    table.cell(row, "QUERY_ID"),
+                    table.cell(row, "DIRECT_OBJECTS_ACCESSED"),
+                ) else {
+                    continue;
+                };
+                let objects: Vec<AccessedObject> = serde_json::from_str(objects).map_err(|e| {
                 self.source_err(format!(
                     "ACCESS_HISTORY row {}: DIRECT_OBJECTS_ACCESSED is not the documented array of objects ({})",
-                    index + 1,
+                    index,
                     json_reason(&e)
                 ))
             })?;
-            let (mut tables, mut columns) = (Vec::new(), Vec::new());
-            for object in objects {
-                // Stages and functions are accessed too; only relations have columns.
-                if !RELATION_DOMAINS.contains(&object.object_domain.as_str()) {
-                    continue;
+                let (mut tables, mut columns) = (Vec::new(), Vec::new());
+                for object in objects {
+                    // Stages and functions are accessed too; only relations have columns.
+                    if !RELATION_DOMAINS.contains(&object.object_domain.as_str()) {
+                        continue;
+                    }
+                    columns.extend(
+                        object
+                            .columns
+                            .iter()
+                            .map(|c| format!("{}.{}", object.object_name, c.column_name)),
+                    );
+                    tables.push(object.object_name);
                 }
-                columns.extend(
-                    object
-                        .columns
-                        .iter()
-                        .map(|c| format!("{}.{}", object.object_name, c.column_name)),
-                );
-                tables.push(object.object_name);
+                accessed.insert(query_id.to_string(), (tables, columns));
             }
-            accessed.insert(query_id.to_string(), (tables, columns));
         }
         Ok(accessed)
     }
 
-    /// Runs one statement and reads every partition of its result.
-    async fn run(&self, statement: &str, what: &str) -> Result<Table, CollectError> {
+    /// Runs one statement until its result is ready; its partitions are
+    /// then read one at a time with [`Self::next_page`].
+    async fn start(&self, statement: &str, what: &str) -> Result<Pages, CollectError> {
         let mut body = serde_json::json!({ "statement": statement, "timeout": MAX_WAIT.as_secs() });
         for (key, value) in [
             ("warehouse", &self.connector.warehouse),
@@ -364,18 +392,30 @@ impl SnowflakeCollector {
             .enumerate()
             .map(|(i, c)| (c.name.to_ascii_uppercase(), i))
             .collect();
-        let mut rows = std::mem::take(&mut first.data);
-        for partition in 1..meta.partition_info.len() {
-            let (_, part) = self
-                .request(
-                    Method::GET,
-                    &format!("{status_path}?partition={partition}"),
-                    None,
-                )
-                .await?;
-            rows.extend(part.data);
-        }
-        Ok(Table { columns, rows })
+        Ok(Pages {
+            columns,
+            first: Some(std::mem::take(&mut first.data)),
+            status_path,
+            next: 1,
+            count: meta.partition_info.len(),
+        })
+    }
+
+    /// The next partition of a result, `None` after the last.
+    async fn next_page(&self, pages: &mut Pages) -> Result<Option<Table>, CollectError> {
+        let rows = match pages.first.take() {
+            Some(rows) => rows,
+            None if pages.next < pages.count => {
+                let path = format!("{}?partition={}", pages.status_path, pages.next);
+                pages.next += 1;
+                self.request(Method::GET, &path, None).await?.1.data
+            }
+            None => return Ok(None),
+        };
+        Ok(Some(Table {
+            columns: pages.columns.clone(),
+            rows,
+        }))
     }
 
     async fn request(
