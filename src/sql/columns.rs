@@ -45,15 +45,42 @@ use super::{SqlDialect, template};
 
 /// Identifier case as the dialect stores it: unquoted names fold (Snowflake
 /// upper, Postgres and Redshift lower), quoted names are kept.
-pub(super) fn fold(ident: &Ident, dialect: SqlDialect) -> String {
+/// Borrowed when folding changes nothing (most names): a name is folded
+/// for every reference resolved.
+pub(super) fn fold(ident: &Ident, dialect: SqlDialect) -> Cow<'_, str> {
+    let value = ident.value.as_str();
     if ident.quote_style.is_some() {
-        return ident.value.clone();
+        return Cow::Borrowed(value);
     }
     match dialect {
-        SqlDialect::Snowflake => ident.value.to_uppercase(),
-        SqlDialect::Postgres | SqlDialect::Redshift => ident.value.to_lowercase(),
-        _ => ident.value.clone(),
+        SqlDialect::Snowflake
+            if value
+                .bytes()
+                .any(|b| b.is_ascii_lowercase() || !b.is_ascii()) =>
+        {
+            Cow::Owned(value.to_uppercase())
+        }
+        SqlDialect::Postgres | SqlDialect::Redshift => lowered(value),
+        _ => Cow::Borrowed(value),
     }
+}
+
+/// Name parts joined by dots.
+fn joined<S: AsRef<str>>(parts: &[S]) -> String {
+    parts
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<&str>>()
+        .join(".")
+}
+
+/// `table.column`.
+fn dotted(table: &str, column: &str) -> String {
+    let mut out = String::with_capacity(table.len() + 1 + column.len());
+    out.push_str(table);
+    out.push('.');
+    out.push_str(column);
+    out
 }
 
 /// A table name's parts as the dialect stores them. Databricks (Unity
@@ -66,7 +93,7 @@ pub(super) fn object_name(name: &ObjectName, dialect: SqlDialect) -> Vec<String>
             ObjectNamePart::Identifier(ident) if dialect == SqlDialect::Databricks => {
                 ident.value.to_lowercase()
             }
-            ObjectNamePart::Identifier(ident) => fold(ident, dialect),
+            ObjectNamePart::Identifier(ident) => fold(ident, dialect).into_owned(),
             other => other.to_string(),
         })
         .collect()
@@ -143,7 +170,7 @@ enum Found<'a> {
 impl Found<'_> {
     fn into_column(self) -> Option<String> {
         match self {
-            Found::Column(table, column) => Some(format!("{table}.{column}")),
+            Found::Column(table, column) => Some(dotted(table, column)),
             Found::Bare(name) => Some(name.to_string()),
             Found::Base(base) => base.clone(),
             Found::Nothing => None,
@@ -270,14 +297,14 @@ impl<'s> Scope<'_, 's> {
     }
 
     /// The source `qualifier` names, nearest scope first.
-    fn find(&self, qualifier: &[String]) -> Option<&Source<'s>> {
+    fn find<S: AsRef<str>>(&self, qualifier: &[S]) -> Option<&Source<'s>> {
         let found = match qualifier {
             [alias] => self
                 .sources
                 .iter()
-                .find(|s| s.alias.eq_ignore_ascii_case(alias)),
+                .find(|s| s.alias.eq_ignore_ascii_case(alias.as_ref())),
             _ => {
-                let name = qualifier.join(".").to_lowercase();
+                let name = joined(qualifier).to_lowercase();
                 self.sources.iter().find(|s| {
                     s.table.as_deref().is_some_and(|t| {
                         t == name
@@ -290,28 +317,24 @@ impl<'s> Scope<'_, 's> {
     }
 
     /// The column a (folded) reference stands for.
-    fn resolve(&self, parts: &[String], dialect: SqlDialect) -> Option<String> {
+    fn resolve<S: AsRef<str>>(&self, parts: &[S], dialect: SqlDialect) -> Option<String> {
         // BigQuery quotes a whole path in one pair of backticks.
-        if dialect == SqlDialect::Bigquery && parts.iter().any(|p| p.contains('.')) {
-            let split: Vec<String> = parts
-                .iter()
-                .flat_map(|p| p.split('.'))
-                .map(str::to_string)
-                .collect();
+        if dialect == SqlDialect::Bigquery && parts.iter().any(|p| p.as_ref().contains('.')) {
+            let split: Vec<&str> = parts.iter().flat_map(|p| p.as_ref().split('.')).collect();
             return self.resolve(&split, dialect);
         }
         if let [column] = parts {
-            return self.name(column);
+            return self.name(column.as_ref());
         }
         // `alias.column`, `schema.table.column`, then struct fields after it.
         for split in 1..parts.len() {
             if let Some(source) = self.find(&parts[..split]) {
-                let column = &parts[split];
+                let column = parts[split].as_ref();
                 return match owner(&source.provides, column, &lowered(column)) {
                     Owner::Yes(found) | Owner::Maybe(found) => found.into_column(),
                     // The text says so even if the schema does not.
                     Owner::No => match &source.provides {
-                        Provides::Table { name, .. } => Some(format!("{name}.{column}")),
+                        Provides::Table { name, .. } => Some(dotted(name, column)),
                         _ => None,
                     },
                 };
@@ -319,14 +342,14 @@ impl<'s> Scope<'_, 's> {
         }
         // No source by that name: a struct column's field access where the
         // dialect has them, else the name as written.
-        let lower = lowered(&parts[0]);
-        if let Owner::Yes(found) = among(self.visible(), &parts[0], &lower) {
+        let first = parts[0].as_ref();
+        if let Owner::Yes(found) = among(self.visible(), first, &lowered(first)) {
             return found.into_column();
         }
         match dialect {
-            SqlDialect::Bigquery | SqlDialect::Databricks => self.name(&parts[0]),
-            _ if parts.len() == 2 => Some(parts[1].clone()),
-            _ => Some(parts.join(".")),
+            SqlDialect::Bigquery | SqlDialect::Databricks => self.name(first),
+            _ if parts.len() == 2 => Some(parts[1].as_ref().to_string()),
+            _ => Some(joined(parts)),
         }
     }
 }
@@ -550,7 +573,7 @@ impl Exprs<'_, '_, '_> {
         {
             return;
         }
-        let parts: Vec<String> = idents.iter().map(|i| fold(i, dialect)).collect();
+        let parts: Vec<Cow<str>> = idents.iter().map(|i| fold(i, dialect)).collect();
         if let Some(column) = self.scope.resolve(&parts, dialect) {
             self.walker.columns.insert(column);
         }
@@ -820,7 +843,7 @@ impl<'s> Walker<'s> {
         }
         match target {
             Provides::Table { name: table, .. } => {
-                self.columns.insert(format!("{table}.{name}"));
+                self.columns.insert(dotted(table, name));
             }
             Provides::Unknown => {
                 self.columns.insert(name.clone());
@@ -1459,7 +1482,10 @@ impl<'s> Walker<'s> {
                     };
                     let name = match item {
                         SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                        _ => passes.as_ref().and_then(|p| p.last().cloned()),
+                        _ => passes
+                            .as_ref()
+                            .and_then(|p| p.last())
+                            .map(|n| n.to_string()),
                     };
                     let name = name.or_else(|| output_name(expr));
                     if let Some(name) = name {
