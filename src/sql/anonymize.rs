@@ -383,8 +383,12 @@ pub fn normalized(units: &[Unit]) -> String {
             out.push(' ');
         }
         // Case changed in place, not through a new string per unit.
+        let start = out.len();
         match unit.kind {
-            UnitKind::Keyword => out.extend(unit.text.chars().map(|c| c.to_ascii_uppercase())),
+            UnitKind::Keyword => {
+                out.push_str(&unit.text);
+                out[start..].make_ascii_uppercase();
+            }
             UnitKind::Identifier { quoted } => {
                 let text = if quoted {
                     &unit.text[1..unit.text.len().saturating_sub(1).max(1)]
@@ -392,7 +396,8 @@ pub fn normalized(units: &[Unit]) -> String {
                     unit.text.as_ref()
                 };
                 if text.is_ascii() {
-                    out.extend(text.chars().map(|c| c.to_ascii_lowercase()));
+                    out.push_str(text);
+                    out[start..].make_ascii_lowercase();
                 } else {
                     out.push_str(&text.to_lowercase());
                 }
