@@ -5,8 +5,8 @@ usagelake: the release binary's `usagelake sql analyze` (one process, one
 thread) over a JSON-lines file holding the queries repeated to about 20,000
 lines: anonymize + fingerprint + tables + columns per query, with
 `--schema` for TPC-H and TPC-DS; best of 3 runs, start-up included.
-TPC-H, TPC-DS and the whole corpus (every tests/data/sql/*.jsonl, one run
-per dialect).
+TPC-H, TPC-DS, both together (the mix of the two files) and the whole
+corpus (every tests/data/sql/*.jsonl, one run per dialect).
 sqlglot (compiled build, `pip install "sqlglot[c]"`), the same work per
 query: parse in the query's dialect, replace every literal with a
 placeholder, generate the SQL, hash it, collect tables, and resolve columns
@@ -14,7 +14,8 @@ to their tables with sqlglot's `qualify` pass (as DataHub does for column
 lineage) since ours resolves them through aliases, subqueries and CTEs.
 
   cargo build --release
-  python3 bench/sql.py [--bin PATH]   # default: $CARGO_TARGET_DIR or target, /release/usagelake
+  python3 bench/sql.py [--bin PATH] [--only tpch,tpcds,tpch+ds,corpus]
+  # default binary: $CARGO_TARGET_DIR or target, /release/usagelake
 """
 import hashlib
 import json
@@ -163,11 +164,15 @@ def main():
         binary = sys.argv[sys.argv.index("--bin") + 1]
     if not os.path.exists(binary):
         sys.exit(f"{binary}: not found; run `cargo build --release` first (or pass --bin PATH)")
-    for name, prefix in [("tpch", "tpch."), ("tpcds", "tpcds."), ("corpus", "")]:
-        queries = corpus(prefix)
+    runs = [("tpch", ["tpch."]), ("tpcds", ["tpcds."]), ("tpch+ds", ["tpch.", "tpcds."]), ("corpus", [""])]
+    only = sys.argv[sys.argv.index("--only") + 1].split(",") if "--only" in sys.argv else None
+    for name, prefixes in runs:
+        if only and name not in only:
+            continue
+        queries = [q for prefix in prefixes for q in corpus(prefix)]
         us = ours_rate(binary, queries)
         theirs, failed = sqlglot_rate(queries)
-        print(f"{name:7} usagelake {us:9.0f} q/s   sqlglot[{compiled}] {theirs:7.0f} q/s   ratio {us / theirs:6.1f}x")
+        print(f"{name:8} usagelake {us:9.0f} q/s   sqlglot[{compiled}] {theirs:7.0f} q/s   ratio {us / theirs:6.1f}x")
         if failed:
             print(f"        sqlglot raised on {len(failed)} queries: {', '.join(failed)}")
 

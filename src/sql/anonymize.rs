@@ -2,6 +2,7 @@
 //! means every statement gets anonymized, also one the parser rejects, and
 //! nothing the tokenizer classified as a literal can survive.
 
+use std::borrow::Cow;
 use std::fmt::Write;
 
 use datafusion::sql::sqlparser::dialect::Dialect;
@@ -21,7 +22,8 @@ pub struct Statement {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Unit {
-    pub text: String,
+    /// Static for `?` and common punctuation: no string per token.
+    pub text: Cow<'static, str>,
     pub kind: UnitKind,
     /// Whitespace (or a comment) came before it in the input.
     pub spaced: bool,
@@ -33,6 +35,33 @@ pub enum UnitKind {
     Keyword,
     Identifier { quoted: bool },
     Punct,
+}
+
+/// A punctuation token's text, as its `Display` writes it.
+fn punct(token: &Token) -> Cow<'static, str> {
+    Cow::Borrowed(match token {
+        Token::Comma => ",",
+        Token::Period => ".",
+        Token::LParen => "(",
+        Token::RParen => ")",
+        Token::Eq => "=",
+        Token::Neq => "<>",
+        Token::Lt => "<",
+        Token::Gt => ">",
+        Token::LtEq => "<=",
+        Token::GtEq => ">=",
+        Token::Plus => "+",
+        Token::Minus => "-",
+        Token::Mul => "*",
+        Token::Div => "/",
+        Token::Mod => "%",
+        Token::StringConcat => "||",
+        Token::Colon => ":",
+        Token::DoubleColon => "::",
+        Token::LBracket => "[",
+        Token::RBracket => "]",
+        other => return Cow::Owned(other.to_string()),
+    })
 }
 
 fn is_literal(token: &Token) -> bool {
@@ -65,8 +94,9 @@ fn is_literal(token: &Token) -> bool {
 /// Splits `sql` into statements of anonymized units. `Err` carries the
 /// tokenizer's position when the text cannot be tokenized.
 pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64, u64)> {
-    // Sized once (about a token per 3 bytes of SQL) instead of regrown.
-    let mut tokens = Vec::with_capacity(sql.len() / 3 + 8);
+    // Sized once instead of regrown (each growth copies every token):
+    // whitespace runs are tokens too, so about one per 2 bytes of SQL.
+    let mut tokens = Vec::with_capacity(sql.len() / 2 + 8);
     Tokenizer::new(dialect, sql)
         .with_unescape(false)
         .tokenize_with_location_into_buf(&mut tokens)
@@ -143,10 +173,11 @@ pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64
                 None => word.value.clone(),
                 Some(_) => token.to_string(),
             };
+            let text = Cow::Owned(text);
             Unit { text, kind, spaced }
         } else {
             Unit {
-                text: token.to_string(),
+                text: punct(token),
                 kind: UnitKind::Punct,
                 spaced,
             }
@@ -257,7 +288,7 @@ fn keyword(unit: Option<&Unit>, word: &str) -> bool {
 /// If `units[start]` opens a list (`(` or `[`) holding only literals and
 /// commas, the index of its closing unit.
 fn literal_list_end(units: &[Unit], start: usize) -> Option<usize> {
-    let close = match units.get(start)?.text.as_str() {
+    let close = match units.get(start)?.text.as_ref() {
         "(" => ")",
         "[" => "]",
         _ => return None,
@@ -326,9 +357,14 @@ fn collapse_lists(units: &mut Vec<Unit>) {
     *units = out;
 }
 
+/// The length of the units' text with a space between each.
+fn text_len(units: &[Unit]) -> usize {
+    units.iter().map(|u| u.text.len() + 1).sum()
+}
+
 /// The statement as text, spaced where the input was.
 pub fn render(units: &[Unit]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(text_len(units));
     for (i, unit) in units.iter().enumerate() {
         if i > 0 && unit.spaced {
             out.push(' ');
@@ -341,20 +377,30 @@ pub fn render(units: &[Unit]) -> String {
 /// Canonical text for the fingerprint: one space between units, keywords
 /// upper case, identifiers lower case without quotes.
 pub fn normalized(units: &[Unit]) -> String {
-    let mut out = String::new();
+    let mut out = String::with_capacity(text_len(units));
     for (i, unit) in units.iter().enumerate() {
         if i > 0 {
             out.push(' ');
         }
+        // Case changed in place, not through a new string per unit.
+        let start = out.len();
         match unit.kind {
-            UnitKind::Keyword => out.push_str(&unit.text.to_ascii_uppercase()),
+            UnitKind::Keyword => {
+                out.push_str(&unit.text);
+                out[start..].make_ascii_uppercase();
+            }
             UnitKind::Identifier { quoted } => {
                 let text = if quoted {
                     &unit.text[1..unit.text.len().saturating_sub(1).max(1)]
                 } else {
-                    unit.text.as_str()
+                    unit.text.as_ref()
                 };
-                out.push_str(&text.to_lowercase());
+                if text.is_ascii() {
+                    out.push_str(text);
+                    out[start..].make_ascii_lowercase();
+                } else {
+                    out.push_str(&text.to_lowercase());
+                }
             }
             UnitKind::Literal | UnitKind::Punct => out.push_str(&unit.text),
         }
@@ -417,4 +463,39 @@ pub fn scrub(sql: &str) -> String {
         }
     }
     out.trim().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Token, punct};
+
+    #[test]
+    fn punctuation_reads_as_the_tokenizer_prints_it() {
+        let tokens = [
+            Token::Comma,
+            Token::Period,
+            Token::LParen,
+            Token::RParen,
+            Token::Eq,
+            Token::Neq,
+            Token::Lt,
+            Token::Gt,
+            Token::LtEq,
+            Token::GtEq,
+            Token::Plus,
+            Token::Minus,
+            Token::Mul,
+            Token::Div,
+            Token::Mod,
+            Token::StringConcat,
+            Token::Colon,
+            Token::DoubleColon,
+            Token::LBracket,
+            Token::RBracket,
+            Token::Arrow,
+        ];
+        for token in tokens {
+            assert_eq!(punct(&token), token.to_string());
+        }
+    }
 }

@@ -21,8 +21,8 @@
 //!   values, not columns; type names and date parts are not columns.
 //!
 //! Each subquery is resolved while the expression holding it is walked
-//! (never cloned), so the work stays linear in the statement's size but
-//! for one re-visit per nesting level.
+//! (never cloned), in a scope of its own, and the walk of the enclosing
+//! expression does not enter it again: every expression is visited once.
 
 use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
@@ -30,12 +30,13 @@ use std::ops::ControlFlow;
 use std::rc::Rc;
 
 use datafusion::sql::sqlparser::ast::{
-    AssignmentTarget, CopySource, Delete, Expr, FromTable, FunctionArg, FunctionArgExpr,
-    FunctionArguments, Ident, Insert, JoinConstraint, JoinOperator, Merge, MergeAction,
-    MergeClauseKind, MergeInsertKind, ObjectName, ObjectNamePart, OnConflictAction, OnInsert,
-    OrderByKind, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr, Statement,
-    TableAlias, TableFactor, TableObject, TableWithJoins, Update, UpdateTableFromKind, Visit,
-    Visitor,
+    AssignmentTarget, ConnectByKind, CopySource, Delete, Expr, ExprWithAlias, FromTable, Function,
+    FunctionArg, FunctionArgExpr, FunctionArguments, GroupByExpr, Ident, Insert, JoinConstraint,
+    JoinOperator, Merge, MergeAction, MergeClauseKind, MergeInsertKind, NamedWindowDefinition,
+    ObjectName, ObjectNamePart, OnConflictAction, OnInsert, OrderByExpr, OrderByKind, OutputClause,
+    PivotValueSource, Query, Select, SelectItem, SelectItemQualifiedWildcardKind, SetExpr,
+    Statement, TableAlias, TableFactor, TableObject, TableWithJoins, Top, Update,
+    UpdateTableFromKind, Values, Visit, Visitor, WindowType,
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
@@ -44,15 +45,42 @@ use super::{SqlDialect, template};
 
 /// Identifier case as the dialect stores it: unquoted names fold (Snowflake
 /// upper, Postgres and Redshift lower), quoted names are kept.
-pub(super) fn fold(ident: &Ident, dialect: SqlDialect) -> String {
+/// Borrowed when folding changes nothing (most names): a name is folded
+/// for every reference resolved.
+pub(super) fn fold(ident: &Ident, dialect: SqlDialect) -> Cow<'_, str> {
+    let value = ident.value.as_str();
     if ident.quote_style.is_some() {
-        return ident.value.clone();
+        return Cow::Borrowed(value);
     }
     match dialect {
-        SqlDialect::Snowflake => ident.value.to_uppercase(),
-        SqlDialect::Postgres | SqlDialect::Redshift => ident.value.to_lowercase(),
-        _ => ident.value.clone(),
+        SqlDialect::Snowflake
+            if value
+                .bytes()
+                .any(|b| b.is_ascii_lowercase() || !b.is_ascii()) =>
+        {
+            Cow::Owned(value.to_uppercase())
+        }
+        SqlDialect::Postgres | SqlDialect::Redshift => lowered(value),
+        _ => Cow::Borrowed(value),
     }
+}
+
+/// Name parts joined by dots.
+fn joined<S: AsRef<str>>(parts: &[S]) -> String {
+    parts
+        .iter()
+        .map(AsRef::as_ref)
+        .collect::<Vec<&str>>()
+        .join(".")
+}
+
+/// `table.column`.
+fn dotted(table: &str, column: &str) -> String {
+    let mut out = String::with_capacity(table.len() + 1 + column.len());
+    out.push_str(table);
+    out.push('.');
+    out.push_str(column);
+    out
 }
 
 /// A table name's parts as the dialect stores them. Databricks (Unity
@@ -65,7 +93,7 @@ pub(super) fn object_name(name: &ObjectName, dialect: SqlDialect) -> Vec<String>
             ObjectNamePart::Identifier(ident) if dialect == SqlDialect::Databricks => {
                 ident.value.to_lowercase()
             }
-            ObjectNamePart::Identifier(ident) => fold(ident, dialect),
+            ObjectNamePart::Identifier(ident) => fold(ident, dialect).into_owned(),
             other => other.to_string(),
         })
         .collect()
@@ -142,7 +170,7 @@ enum Found<'a> {
 impl Found<'_> {
     fn into_column(self) -> Option<String> {
         match self {
-            Found::Column(table, column) => Some(format!("{table}.{column}")),
+            Found::Column(table, column) => Some(dotted(table, column)),
             Found::Bare(name) => Some(name.to_string()),
             Found::Base(base) => base.clone(),
             Found::Nothing => None,
@@ -269,14 +297,14 @@ impl<'s> Scope<'_, 's> {
     }
 
     /// The source `qualifier` names, nearest scope first.
-    fn find(&self, qualifier: &[String]) -> Option<&Source<'s>> {
+    fn find<S: AsRef<str>>(&self, qualifier: &[S]) -> Option<&Source<'s>> {
         let found = match qualifier {
             [alias] => self
                 .sources
                 .iter()
-                .find(|s| s.alias.eq_ignore_ascii_case(alias)),
+                .find(|s| s.alias.eq_ignore_ascii_case(alias.as_ref())),
             _ => {
-                let name = qualifier.join(".").to_lowercase();
+                let name = joined(qualifier).to_lowercase();
                 self.sources.iter().find(|s| {
                     s.table.as_deref().is_some_and(|t| {
                         t == name
@@ -289,28 +317,24 @@ impl<'s> Scope<'_, 's> {
     }
 
     /// The column a (folded) reference stands for.
-    fn resolve(&self, parts: &[String], dialect: SqlDialect) -> Option<String> {
+    fn resolve<S: AsRef<str>>(&self, parts: &[S], dialect: SqlDialect) -> Option<String> {
         // BigQuery quotes a whole path in one pair of backticks.
-        if dialect == SqlDialect::Bigquery && parts.iter().any(|p| p.contains('.')) {
-            let split: Vec<String> = parts
-                .iter()
-                .flat_map(|p| p.split('.'))
-                .map(str::to_string)
-                .collect();
+        if dialect == SqlDialect::Bigquery && parts.iter().any(|p| p.as_ref().contains('.')) {
+            let split: Vec<&str> = parts.iter().flat_map(|p| p.as_ref().split('.')).collect();
             return self.resolve(&split, dialect);
         }
         if let [column] = parts {
-            return self.name(column);
+            return self.name(column.as_ref());
         }
         // `alias.column`, `schema.table.column`, then struct fields after it.
         for split in 1..parts.len() {
             if let Some(source) = self.find(&parts[..split]) {
-                let column = &parts[split];
+                let column = parts[split].as_ref();
                 return match owner(&source.provides, column, &lowered(column)) {
                     Owner::Yes(found) | Owner::Maybe(found) => found.into_column(),
                     // The text says so even if the schema does not.
                     Owner::No => match &source.provides {
-                        Provides::Table { name, .. } => Some(format!("{name}.{column}")),
+                        Provides::Table { name, .. } => Some(dotted(name, column)),
                         _ => None,
                     },
                 };
@@ -318,14 +342,14 @@ impl<'s> Scope<'_, 's> {
         }
         // No source by that name: a struct column's field access where the
         // dialect has them, else the name as written.
-        let lower = lowered(&parts[0]);
-        if let Owner::Yes(found) = among(self.visible(), &parts[0], &lower) {
+        let first = parts[0].as_ref();
+        if let Owner::Yes(found) = among(self.visible(), first, &lowered(first)) {
             return found.into_column();
         }
         match dialect {
-            SqlDialect::Bigquery | SqlDialect::Databricks => self.name(&parts[0]),
-            _ if parts.len() == 2 => Some(parts[1].clone()),
-            _ => Some(parts.join(".")),
+            SqlDialect::Bigquery | SqlDialect::Databricks => self.name(first),
+            _ if parts.len() == 2 => Some(parts[1].as_ref().to_string()),
+            _ => Some(joined(parts)),
         }
     }
 }
@@ -549,9 +573,233 @@ impl Exprs<'_, '_, '_> {
         {
             return;
         }
-        let parts: Vec<String> = idents.iter().map(|i| fold(i, dialect)).collect();
+        let parts: Vec<Cow<str>> = idents.iter().map(|i| fold(i, dialect)).collect();
         if let Some(column) = self.scope.resolve(&parts, dialect) {
             self.walker.columns.insert(column);
+        }
+    }
+}
+
+/// An AST part whose expressions `Exprs` resolves. The common
+/// expression shapes are walked by hand, so a subquery is handed to its own
+/// scope and not entered again; sqlparser's visitor (which cannot skip a
+/// subtree) walks only the rare rest.
+trait Walk {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>);
+}
+
+impl Walk for Expr {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        exprs.expr(self);
+    }
+}
+
+impl<T: Walk> Walk for Option<T> {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        if let Some(node) = self {
+            node.walk(exprs);
+        }
+    }
+}
+
+impl<T: Walk> Walk for Box<T> {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        T::walk(self, exprs);
+    }
+}
+
+impl<T: Walk> Walk for [T] {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        for node in self {
+            node.walk(exprs);
+        }
+    }
+}
+
+impl<T: Walk> Walk for Vec<T> {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        self.as_slice().walk(exprs);
+    }
+}
+
+impl Walk for SelectItem {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        match self {
+            SelectItem::UnnamedExpr(expr) | SelectItem::ExprWithAlias { expr, .. } => {
+                exprs.expr(expr)
+            }
+            other => exprs.visit(other),
+        }
+    }
+}
+
+impl Walk for OrderByExpr {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        exprs.expr(&self.expr);
+        exprs.visit(&self.with_fill);
+    }
+}
+
+impl Walk for GroupByExpr {
+    fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+        match self {
+            GroupByExpr::Expressions(list, modifiers) => {
+                list.walk(exprs);
+                exprs.visit(modifiers);
+            }
+            GroupByExpr::All(modifiers) => exprs.visit(modifiers),
+        }
+    }
+}
+
+/// Parts left to sqlparser's visitor.
+macro_rules! walk_by_visitor {
+    ($($t:ty),* $(,)?) => {
+        $(impl Walk for $t {
+            fn walk(&self, exprs: &mut Exprs<'_, '_, '_>) {
+                exprs.visit(self);
+            }
+        })*
+    };
+}
+
+walk_by_visitor!(
+    Top,
+    ConnectByKind,
+    NamedWindowDefinition,
+    OutputClause,
+    FunctionArg,
+    ExprWithAlias,
+    Values,
+    PivotValueSource,
+);
+
+impl Exprs<'_, '_, '_> {
+    /// The visitor's walk of a part, from the top (not inside a subquery).
+    fn visit<V: Visit + ?Sized>(&mut self, node: &V) {
+        let _ = node.visit(self);
+    }
+
+    fn subquery(&mut self, query: &Query) {
+        self.walker.query(query, Some(self.scope));
+    }
+
+    /// What `pre_visit_expr` and the visitor's walk below it do, for the
+    /// shapes that make up nearly all of real SQL.
+    fn expr(&mut self, expr: &Expr) {
+        match expr {
+            Expr::Identifier(ident) => self.reference(std::slice::from_ref(ident)),
+            Expr::CompoundIdentifier(idents) => self.reference(idents),
+            Expr::Value(_) | Expr::TypedString(_) | Expr::Wildcard(_) => {}
+            Expr::BinaryOp { left, right, .. }
+            | Expr::IsDistinctFrom(left, right)
+            | Expr::IsNotDistinctFrom(left, right)
+            | Expr::AnyOp { left, right, .. }
+            | Expr::AllOp { left, right, .. }
+            | Expr::Like {
+                expr: left,
+                pattern: right,
+                ..
+            }
+            | Expr::ILike {
+                expr: left,
+                pattern: right,
+                ..
+            }
+            | Expr::AtTimeZone {
+                timestamp: left,
+                time_zone: right,
+            } => {
+                self.expr(left);
+                self.expr(right);
+            }
+            Expr::Nested(inner)
+            | Expr::UnaryOp { expr: inner, .. }
+            | Expr::IsNull(inner)
+            | Expr::IsNotNull(inner)
+            | Expr::IsTrue(inner)
+            | Expr::IsNotTrue(inner)
+            | Expr::IsFalse(inner)
+            | Expr::IsNotFalse(inner)
+            | Expr::Cast { expr: inner, .. }
+            | Expr::Extract { expr: inner, .. } => self.expr(inner),
+            Expr::InList { expr, list, .. } => {
+                self.expr(expr);
+                list.walk(self);
+            }
+            Expr::Between {
+                expr, low, high, ..
+            } => {
+                self.expr(expr);
+                self.expr(low);
+                self.expr(high);
+            }
+            Expr::InSubquery { expr, subquery, .. } => {
+                self.expr(expr);
+                self.subquery(subquery);
+            }
+            Expr::Exists { subquery, .. } | Expr::Subquery(subquery) => self.subquery(subquery),
+            Expr::Case {
+                operand,
+                conditions,
+                else_result,
+                ..
+            } => {
+                operand.walk(self);
+                for when in conditions {
+                    self.expr(&when.condition);
+                    self.expr(&when.result);
+                }
+                else_result.walk(self);
+            }
+            Expr::Tuple(list) => list.walk(self),
+            Expr::Function(function) => self.function(function),
+            other => self.visit(other),
+        }
+    }
+
+    fn function(&mut self, function: &Function) {
+        let name = function
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map_or("", |i| i.value.as_str());
+        self.visit(&function.parameters);
+        match &function.args {
+            FunctionArguments::None => {}
+            FunctionArguments::Subquery(query) => self.subquery(query),
+            FunctionArguments::List(list) => {
+                let dated = one_of(DATE_PART_FUNCTIONS, name);
+                for arg in &list.args {
+                    match arg {
+                        // A named argument's name is not a column.
+                        FunctionArg::Named { arg, .. } | FunctionArg::ExprNamed { arg, .. } => {
+                            self.function_arg(arg)
+                        }
+                        FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Identifier(ident)))
+                            if dated
+                                && ident.quote_style.is_none()
+                                && one_of(DATE_PARTS, &ident.value) => {}
+                        FunctionArg::Unnamed(arg) => self.function_arg(arg),
+                    }
+                }
+                self.visit(&list.clauses);
+            }
+        }
+        function.filter.walk(self);
+        if let Some(WindowType::WindowSpec(spec)) = &function.over {
+            spec.partition_by.walk(self);
+            spec.order_by.walk(self);
+            self.visit(&spec.window_frame);
+        }
+        function.within_group.walk(self);
+    }
+
+    fn function_arg(&mut self, arg: &FunctionArgExpr) {
+        match arg {
+            FunctionArgExpr::Expr(expr) => self.expr(expr),
+            other => self.visit(other),
         }
     }
 }
@@ -574,11 +822,7 @@ impl<'s> Walker<'s> {
     }
 
     /// Resolves the references of `node` (any AST part) in `scope`.
-    fn exprs<V: Visit>(&mut self, node: &V, scope: &Scope<'_, 's>, aliases: &[String]) {
-        self.exprs_all(std::slice::from_ref(node), scope, aliases);
-    }
-
-    fn exprs_all<V: Visit>(&mut self, nodes: &[V], scope: &Scope<'_, 's>, aliases: &[String]) {
+    fn exprs<W: Walk + ?Sized>(&mut self, node: &W, scope: &Scope<'_, 's>, aliases: &[String]) {
         let mut visitor = Exprs {
             walker: self,
             scope,
@@ -587,9 +831,7 @@ impl<'s> Walker<'s> {
             skip: Vec::new(),
             lambda: Vec::new(),
         };
-        for node in nodes {
-            let _ = node.visit(&mut visitor);
-        }
+        node.walk(&mut visitor);
     }
 
     /// `table.column` for a column of a known target.
@@ -601,7 +843,7 @@ impl<'s> Walker<'s> {
         }
         match target {
             Provides::Table { name: table, .. } => {
-                self.columns.insert(format!("{table}.{name}"));
+                self.columns.insert(dotted(table, name));
             }
             Provides::Unknown => {
                 self.columns.insert(name.clone());
@@ -916,7 +1158,7 @@ impl<'s> Walker<'s> {
                     }],
                     parent,
                 };
-                self.exprs_all(order_by, &scope, &[]);
+                self.exprs(order_by, &scope, &[]);
                 outputs
             }
         };
@@ -1223,7 +1465,7 @@ impl<'s> Walker<'s> {
         self.exprs(&select.group_by, &scope, &aliases);
         self.exprs(&select.having, &scope, &aliases);
         self.exprs(&select.qualify, &scope, &aliases);
-        self.exprs_all(order_by, &scope, &aliases);
+        self.exprs(order_by, &scope, &aliases);
         self.exprs(&select.sort_by, &scope, &aliases);
         self.exprs(&select.cluster_by, &scope, &aliases);
         self.exprs(&select.distribute_by, &scope, &aliases);
@@ -1240,7 +1482,10 @@ impl<'s> Walker<'s> {
                     };
                     let name = match item {
                         SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
-                        _ => passes.as_ref().and_then(|p| p.last().cloned()),
+                        _ => passes
+                            .as_ref()
+                            .and_then(|p| p.last())
+                            .map(|n| n.to_string()),
                     };
                     let name = name.or_else(|| output_name(expr));
                     if let Some(name) = name {

@@ -12,7 +12,6 @@ use std::ops::ControlFlow;
 use datafusion::sql::sqlparser::ast::{
     CopyIntoSnowflakeKind, CopySource, FromTable, ObjectName, ObjectNamePart, Query, SetExpr,
     Statement, TableFactor, TableObject, TableWithJoins, UpdateTableFromKind, Visit, Visitor,
-    visit_relations,
 };
 
 use super::SqlDialect;
@@ -41,9 +40,16 @@ struct Targets {
     read: Vec<String>,
 }
 
+/// One pass over the statement for everything but columns: the relations
+/// it names, its CTE names and what it writes (each a full walk of the
+/// tree when they were three visitors).
 struct TargetVisitor<'t> {
     dialect: SqlDialect,
     targets: &'t mut Targets,
+    /// Every relation name met, in order; none for a SHOW that lists a
+    /// container.
+    relations: Option<Vec<String>>,
+    cte_names: Vec<String>,
 }
 
 impl TargetVisitor<'_> {
@@ -221,6 +227,18 @@ impl Visitor for TargetVisitor<'_> {
 
     fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
         self.select_into(&query.body);
+        if let Some(with) = &query.with {
+            self.cte_names
+                .extend(with.cte_tables.iter().map(|c| c.alias.name.value.clone()));
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_relation(&mut self, relation: &ObjectName) -> ControlFlow<()> {
+        let dialect = self.dialect;
+        if let Some(relations) = &mut self.relations {
+            relations.push(object_name(relation, dialect).join("."));
+        }
         ControlFlow::Continue(())
     }
 
@@ -258,20 +276,16 @@ fn lists_a_container(statement: &Statement) -> bool {
 pub fn references(statement: &Statement, dialect: SqlDialect, schema: &Schema) -> References {
     let mut walker = Walker::new(dialect, schema);
     walker.statement(statement);
-    let mut cte_names = Vec::new();
-    let _ = statement.visit(&mut CteNames(&mut cte_names));
     let mut targets = Targets::default();
-    let _ = statement.visit(&mut TargetVisitor {
+    let mut visitor = TargetVisitor {
         dialect,
         targets: &mut targets,
-    });
-    let mut relations: Vec<String> = Vec::new();
-    if !lists_a_container(statement) {
-        let _ = visit_relations(statement, |name| {
-            relations.push(object_name(name, dialect).join("."));
-            ControlFlow::<()>::Continue(())
-        });
-    }
+        relations: (!lists_a_container(statement)).then(Vec::new),
+        cte_names: Vec::new(),
+    };
+    let _ = statement.visit(&mut visitor);
+    let mut relations = visitor.relations.unwrap_or_default();
+    let cte_names = visitor.cte_names;
     for name in &targets.not_read {
         if let Some(i) = relations.iter().position(|r| r == name) {
             relations.remove(i);
@@ -294,19 +308,5 @@ pub fn references(statement: &Statement, dialect: SqlDialect, schema: &Schema) -
             .into_iter()
             .collect(),
         columns: walker.columns.into_iter().collect(),
-    }
-}
-
-struct CteNames<'a>(&'a mut Vec<String>);
-
-impl Visitor for CteNames<'_> {
-    type Break = ();
-
-    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
-        if let Some(with) = &query.with {
-            self.0
-                .extend(with.cte_tables.iter().map(|c| c.alias.name.value.clone()));
-        }
-        ControlFlow::Continue(())
     }
 }
