@@ -10,6 +10,7 @@ use usagelake::config::{self, ConfigErrors, Loaded, parse_set};
 use usagelake::daemon::{self, ServeOptions, logging::LogFormat};
 use usagelake::demo;
 use usagelake::demo::generator::GeneratorOptions;
+use usagelake::engine::{self, Engine};
 use usagelake::lake::{Lake, LakeLocation};
 use usagelake::query::{self, OutputFormat};
 use usagelake::runner::{self, Ledger, RunOptions};
@@ -54,6 +55,10 @@ enum Command {
         /// Override a job parameter for this run (repeatable): --set key=value
         #[arg(long = "set", value_parser = parse_set)]
         overrides: Vec<(String, toml::Value)>,
+        /// Where derive steps run: local, ballista ([engine] scheduler), df://HOST:PORT or
+        /// standalone (an in-process cluster) [default: [engine]]
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Run a job for every date in a range; resumes where an interrupted backfill stopped
     Backfill {
@@ -70,6 +75,9 @@ enum Command {
         fail_fast: bool,
         #[arg(long = "set", value_parser = parse_set)]
         overrides: Vec<(String, toml::Value)>,
+        /// Where derive steps run (as for `run`) [default: [engine]]
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Ingest every Segment file under SOURCE now (no job, no date selection)
     Ingest {
@@ -180,6 +188,12 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// A node of an Apache Ballista cluster that runs derive steps (builds with
+    /// --features distributed); every node reads the lake of --lake / [lake]
+    Ballista {
+        #[command(subcommand)]
+        command: BallistaCommand,
+    },
     /// Generate a synthetic Segment dataset and run the daily job over it into the lake
     Demo {
         /// Folder for the generated event files
@@ -197,6 +211,29 @@ enum Command {
         /// Only write the event files
         #[arg(long)]
         generate_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BallistaCommand {
+    /// The scheduler: plans each query into stages and hands them to executors;
+    /// runs point at it with --engine df://HOST:PORT
+    Scheduler {
+        /// IP:PORT to listen on
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: String,
+    },
+    /// An executor: runs the stages the scheduler hands out, until SIGTERM
+    Executor {
+        /// The scheduler's IP:PORT
+        #[arg(long)]
+        scheduler: String,
+        /// IP:PORT this executor serves its shuffle data on
+        #[arg(long)]
+        bind: String,
+        /// Tasks at once [default: the machine's cores]
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
     },
 }
 
@@ -245,6 +282,7 @@ async fn main() -> ExitCode {
         Command::Serve { log_format, .. } => {
             daemon::logging::init(*log_format, "warn,usagelake=info")
         }
+        Command::Ballista { .. } => daemon::logging::init(LogFormat::Text, "warn,usagelake=info"),
         _ => daemon::logging::init(LogFormat::Text, "error"),
     }
     let loaded = match config::load(cli.config.as_deref()) {
@@ -270,6 +308,13 @@ fn open_lake(cli_lake: Option<&str>, loaded: &Loaded) -> Result<Lake, String> {
     let url = cli_lake.unwrap_or(&loaded.config.lake.url);
     let location = LakeLocation::parse(url, &loaded.config.lake.s3).map_err(|e| e.to_string())?;
     Lake::open(&location).map_err(|e| e.to_string())
+}
+
+fn chosen_engine(given: Option<&str>, loaded: &Loaded) -> Result<Option<Engine>, String> {
+    given
+        .map(|given| Engine::choose(given, &loaded.config.engine))
+        .transpose()
+        .map_err(|e| e.to_string())
 }
 
 fn job<'a>(loaded: &'a Loaded, name: &str) -> Result<&'a config::JobConfig, String> {
@@ -315,6 +360,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             job: name,
             date,
             overrides,
+            engine,
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
@@ -327,6 +373,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             });
             let options = RunOptions {
                 overrides,
+                engine: chosen_engine(engine.as_deref(), &loaded)?,
                 ..Default::default()
             };
             let record = runner::run_job(&lake, &loaded.config, job, date, &options)
@@ -344,6 +391,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             force,
             fail_fast,
             overrides,
+            engine,
         } => {
             if from > to {
                 return Err(format!("--from {from} is after --to {to}"));
@@ -354,6 +402,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 overrides,
                 force,
                 fail_fast,
+                engine: chosen_engine(engine.as_deref(), &loaded)?,
                 ..Default::default()
             };
             let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
@@ -561,6 +610,18 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("wrote {}", out.display());
+        }
+        Command::Ballista { command } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            match command {
+                BallistaCommand::Scheduler { bind } => engine::run_scheduler(&bind, &lake).await,
+                BallistaCommand::Executor {
+                    scheduler,
+                    bind,
+                    concurrent_tasks,
+                } => engine::run_executor(&scheduler, &bind, concurrent_tasks, &lake).await,
+            }
+            .map_err(|e| e.to_string())?;
         }
         Command::Demo {
             data,
