@@ -339,3 +339,71 @@ fn a_scheduler_and_two_executor_processes_derive_what_the_local_engine_does() {
     });
     assert_same_tables(&local, &clustered);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_without_our_functions_fails_the_run_with_the_reason() {
+    use std::sync::Arc;
+
+    use ballista::prelude::SessionConfigExt;
+    use ballista_core::RuntimeProducer;
+    use ballista_core::serde::BallistaCodec;
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    use ballista_core::utils::default_session_builder;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::SessionConfig;
+    use usagelake::config::SchedulerAddress;
+    use usagelake::engine::ballista::{LogicalCodec, PhysicalCodec, register_lake, session_config};
+
+    let dir = tempfile::tempdir().unwrap();
+    let lake = demo_lake(dir.path()).await;
+    // Our scheduler (it plans with our codec) …
+    let scheduler_lake = lake.clone();
+    let builder: ballista_scheduler::SessionBuilder = Arc::new(move |config| {
+        let state = default_session_builder(config)?;
+        register_lake(state.runtime_env(), &scheduler_lake);
+        Ok(state)
+    });
+    let config = || session_config(SessionConfig::new_with_ballista());
+    let ours = BallistaCodec::new(
+        Arc::new(LogicalCodec::default()),
+        Arc::new(PhysicalCodec::default()),
+    );
+    let at = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
+        builder,
+        Arc::new(config),
+        ours,
+    )
+    .await
+    .unwrap();
+    let client = SchedulerGrpcClient::connect(format!("http://localhost:{}", at.port()))
+        .await
+        .unwrap();
+    // … and a plain Ballista executor: Ballista's codec, none of our functions.
+    let executor_lake = lake.clone();
+    let runtime: RuntimeProducer = Arc::new(move |_| {
+        let runtime = RuntimeEnvBuilder::new().build_arc()?;
+        register_lake(&runtime, &executor_lake);
+        Ok(runtime)
+    });
+    ballista_executor::new_standalone_executor_from_builder(
+        client,
+        2,
+        Arc::new(config),
+        runtime,
+        BallistaCodec::default(),
+        Default::default(),
+    )
+    .await
+    .unwrap();
+
+    let engine = Engine::Ballista(SchedulerAddress {
+        host: "localhost".into(),
+        port: at.port(),
+    });
+    let err = derive_on(&lake, &request(), &engine).await.unwrap_err();
+    let message = err.to_string();
+    assert!(
+        message.contains("PhysicalExtensionCodec is not provided for"),
+        "{message}"
+    );
+}

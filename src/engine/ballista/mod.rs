@@ -30,7 +30,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// `config` with our codecs and message limits: every node of a usagelake
 /// cluster builds its sessions from this.
 pub fn session_config(config: SessionConfig) -> SessionConfig {
+    // First Ballista's own settings (no round-robin repartition, no string
+    // views over Flight): they apply only to a config not yet upgraded.
     config
+        .upgrade_for_ballista()
         .with_ballista_logical_extension_codec(Arc::new(LogicalCodec::default()))
         .with_ballista_physical_extension_codec(Arc::new(PhysicalCodec::default()))
         .with_ballista_grpc_client_max_message_size(MAX_MESSAGE_BYTES)
