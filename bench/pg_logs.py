@@ -7,10 +7,12 @@ ERROR record). Prints wall time, statements/s and peak RSS per format
 (/usr/bin/time). Needs a release build:
 
   cargo build --release && python3 bench/pg_logs.py --statements 1000000
+  python3 bench/pg_logs.py --bin old/usagelake --bin target/release/usagelake   # compare builds
 """
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -91,9 +93,11 @@ def write_logs(folder, count, fmt):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--statements", type=int, default=1_000_000)
-    parser.add_argument("--bin", default="target/release/usagelake")
+    parser.add_argument("--bin", action="append",
+                        help="binary to run (repeat to compare builds on the same files); "
+                             "default target/release/usagelake")
     args = parser.parse_args()
-    binary = os.path.abspath(args.bin)
+    binaries = [os.path.abspath(b) for b in (args.bin or ["target/release/usagelake"])]
     for fmt in ["csv", "json"]:
         with tempfile.TemporaryDirectory() as work:
             logs = os.path.join(work, "logs")
@@ -104,14 +108,17 @@ def main():
                 conf.write(f'[lake]\nurl = "./lake"\n\n[[connectors]]\nid = "{CONNECTOR_ID}"\n'
                            f'name = "pg"\ntype = "postgres"\nlog_dir = "{logs}"\n')
             size = os.path.getsize(path) / 2**20
-            out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", binary, "mine", "pg", "--date", DAY],
-                                 cwd=work, capture_output=True, text=True)
-            if out.returncode != 0:
-                sys.exit(f"mine failed:\n{out.stdout}\n{out.stderr}")
-            stats = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1].split()
-            secs, rss = float(stats[1]), int(stats[2]) / 1024
-            print(f"{fmt}log {args.statements} statements ({size:.0f} MiB): {secs:.2f} s, "
-                  f"{args.statements / secs:,.0f} statements/s, peak RSS {rss:,.0f} MiB; {out.stdout.strip()}")
+            for binary in binaries:
+                shutil.rmtree(os.path.join(work, "lake"), ignore_errors=True)
+                out = subprocess.run(["/usr/bin/time", "-f", "@@ %e %M", binary, "mine", "pg", "--date", DAY],
+                                     cwd=work, capture_output=True, text=True)
+                if out.returncode != 0:
+                    sys.exit(f"mine failed:\n{out.stdout}\n{out.stderr}")
+                stats = [l for l in out.stderr.splitlines() if l.startswith("@@ ")][-1].split()
+                secs, rss = float(stats[1]), int(stats[2]) / 1024
+                print(f"{fmt}log {args.statements} statements ({size:.0f} MiB), {binary}: {secs:.2f} s, "
+                      f"{args.statements / secs:,.0f} statements/s, peak RSS {rss:,.0f} MiB; {out.stdout.strip()}",
+                      flush=True)
 
 
 if __name__ == "__main__":

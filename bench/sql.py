@@ -135,7 +135,7 @@ def ours_rate(binary, queries, target=20000):
                         f.write(json.dumps({"id": q["id"], "sql": q["sql"]}) + "\n")
             cmd = [binary, "sql", "analyze", "--dialect", dialect, path]
             if schema:
-                cmd[4:4] = ["--schema", schema]
+                cmd[5:5] = ["--schema", schema]
             best = None
             for _ in range(3):
                 started = time.perf_counter()

@@ -55,6 +55,9 @@ enum Command {
         /// Override a job parameter for this run (repeatable): --set key=value
         #[arg(long = "set", value_parser = parse_set)]
         overrides: Vec<(String, toml::Value)>,
+        /// Derive every local day's per-day tables again instead of reusing unchanged ones
+        #[arg(long)]
+        force: bool,
         /// Where derive steps run: local, ballista ([engine] scheduler), df://HOST:PORT or
         /// standalone (an in-process cluster) [default: [engine]]
         #[arg(long)]
@@ -67,7 +70,7 @@ enum Command {
         from: NaiveDate,
         #[arg(long)]
         to: NaiveDate,
-        /// Re-run dates the ledger marks done
+        /// Re-run dates the ledger marks done (and derive the per-day tables again, once)
         #[arg(long)]
         force: bool,
         /// Stop at the first failing date
@@ -274,6 +277,9 @@ const EXIT_INVALID_CONFIG: u8 = 2;
 /// damage: schedulers should notice without treating the date as failed.
 const EXIT_QUARANTINED_INPUT: u8 = 3;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -360,6 +366,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             job: name,
             date,
             overrides,
+            force,
             engine,
         } => {
             let lake = open_lake(lake_url, &loaded)?;
@@ -373,6 +380,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             });
             let options = RunOptions {
                 overrides,
+                force,
                 engine: chosen_engine(engine.as_deref(), &loaded)?,
                 ..Default::default()
             };

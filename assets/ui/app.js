@@ -78,7 +78,7 @@
   }
 
   function api(path, extra) {
-    if (REPORT) return reportApi(path);
+    if (REPORT) return reportApi(path, extra);
     var url = new URL('../api/ui/' + path + '?' + filterQuery(extra), location.href);
     var headers = {};
     var token = sessionStorage.getItem(TOKEN_KEY);
@@ -95,12 +95,27 @@
     });
   }
 
-  function reportApi(path) {
+  // The point key the report's drilldowns are stored under (see
+  // report_drills in src/ui/mod.rs).
+  function pointKey(x, y) { return String(x) + '\u0001' + (y === undefined || y === null ? '' : String(y)); }
+
+  function reportApi(path, extra) {
     if (path === 'meta') return Promise.resolve(REPORT.meta);
+    var drill = /^drill\/(.*)$/.exec(path);
+    if (drill) {
+      var points = (REPORT.drills || {})[drill[1]] || {};
+      var found = points[pointKey(extra.x, extra.y)];
+      if (found) return Promise.resolve(found);
+      return Promise.reject(new Error('this exported report holds no rows for that point; the live page has them (usagelake ui or serve)'));
+    }
     var tab = path.replace(/^tabs\//, '');
     if (REPORT.tabs[tab]) return Promise.resolve(REPORT.tabs[tab]);
-    return Promise.reject(new Error('this exported report holds the charts only; drilldowns need the live page (usagelake ui or serve)'));
+    return Promise.reject(new Error('no tab ' + tab + ' in this report'));
   }
+
+  // A panel's points open their rows: from the API, or in a report from
+  // the rows embedded for it.
+  function canDrill(p) { return p.drill && (!REPORT || !!(REPORT.drills || {})[p.id]); }
 
   // ---- filters and tabs --------------------------------------------------
 
@@ -130,7 +145,7 @@
       var banner = $('banner');
       banner.hidden = false;
       banner.textContent = 'Report exported ' + REPORT.generated_at + ' for as-of ' + f.as_of + ' (' + f.from + ' to ' + f.to +
-        '). Filters and drilldowns need the live page: usagelake ui (or serve).';
+        '). Drilldowns show the first ' + REPORT.drill_rows + ' rows of each point; filters and full drilldowns need the live page: usagelake ui (or serve).';
     }
   }
 
@@ -186,16 +201,25 @@
       backgroundColor: 'transparent',
       tooltip: { trigger: 'axis', confine: true },
       legend: { top: 0, type: 'scroll' },
-      grid: { left: 50, right: 20, top: 36, bottom: 30, containLabel: true },
+      grid: { left: 50, right: 30, top: 36, bottom: 30, containLabel: true },
       animation: false
     };
     Object.keys(extra).forEach(function (k) { option[k] = extra[k]; });
     return option;
   }
 
+  // Axis numbers as 300K / 1.2M: full numbers overlap on a narrow value axis.
+  var compact = new Intl.NumberFormat('en-US', { notation: 'compact', maximumFractionDigits: 1 });
+
   function bars(categories, series, horizontal, stacked) {
-    var cat = { type: 'category', data: categories, axisLabel: { hideOverlap: !horizontal && categories.length > 8 } };
-    var val = { type: 'value' };
+    // Every category label shown; turned when they would not fit side by
+    // side (about 7 px a character in a ~460 px wide plot).
+    var longest = categories.reduce(function (m, c) { return Math.max(m, String(c).length); }, 0);
+    var crowded = !horizontal && categories.length * longest * 7 > 460;
+    var cat = { type: 'category', data: categories, axisLabel: horizontal
+      ? { interval: 0, width: 200, overflow: 'truncate' }
+      : { interval: 0, rotate: crowded ? 30 : 0, hideOverlap: categories.length > 24 } };
+    var val = { type: 'value', axisLabel: { formatter: function (v) { return compact.format(v); } } };
     return base({
       xAxis: horizontal ? val : cat,
       yAxis: horizontal ? Object.assign(cat, { inverse: true }) : val,
@@ -351,7 +375,11 @@
       ]) };
     },
     funnel: function (rows) {
-      return { kind: 'chart', option: bars(col(rows, 'step_name'), [{ name: 'users', data: col(rows, 'users') }]) };
+      var option = bars(col(rows, 'step_name'), [{ name: 'users', data: col(rows, 'users') }]);
+      // Each step's users and their share of the first step's.
+      var first = rows[0].users;
+      option.series[0].label = { show: true, position: 'top', formatter: function (p) { return fmt(p.value) + (first ? ' (' + pct(p.value / first) + ')' : ''); } };
+      return { kind: 'chart', option: option };
     },
     product_popularity: function (rows) {
       return { kind: 'chart', option: bars(col(rows, 'product_id'), [{ name: 'popularity', data: col(rows, 'popularity_score') }, { name: 'queries (30 d)', data: col(rows, 'query_count_30d') }], true) };
@@ -390,8 +418,8 @@
     }
   };
 
-  function table(rows, rowDrill, panel) {
-    var columns = Object.keys(rows[0]);
+  function table(rows, rowDrill, panel, columns) {
+    if (!columns || !columns.length) columns = Object.keys(rows[0]);
     var head = el('tr', {}, columns.map(function (c) { return el('th', { text: c }); }));
     var body = rows.map(function (r) {
       var tr = el('tr', {}, columns.map(function (c) { return el('td', { text: fmt(r[c]), className: typeof r[c] === 'number' ? 'num' : '' }); }));
@@ -423,7 +451,7 @@
         return;
       }
       var view = renderers[p.id](p.rows);
-      if (view.hint && p.drill && !REPORT) card.appendChild(el('p', { className: 'hint', text: view.hint }));
+      if (view.hint && canDrill(p)) card.appendChild(el('p', { className: 'hint', text: view.hint }));
       if (view.kind === 'kpis') {
         card.classList.add('wide');
         card.appendChild(el('div', { className: 'kpis' }, view.items.map(function (k) {
@@ -433,7 +461,7 @@
       } else if (view.kind === 'table') {
         card.classList.add('wide');
         if (view.caption) card.appendChild(el('p', { className: 'hint', text: view.caption }));
-        card.appendChild(table(p.rows, p.drill && !REPORT ? view.rowDrill : null, p.id));
+        card.appendChild(table(p.rows, canDrill(p) ? view.rowDrill : null, p.id, p.columns));
         ui.rendered[p.id] = { kind: 'table', rows: p.rows.length };
       } else {
         var div = el('div', { className: 'chart', id: 'chart-' + p.id });
@@ -441,10 +469,12 @@
         var chart = echarts.init(div, darkQuery.matches ? 'dark' : null);
         chart.setOption(view.option);
         ui.charts[p.id] = chart;
-        if (p.drill && view.drill && !REPORT) {
+        // Milliseconds since navigation began: bench/ui.py's time to first chart.
+        if (ui.firstChartMs === undefined) ui.firstChartMs = performance.now();
+        if (canDrill(p) && view.drill) {
           chart.on('click', function (e) { openDrill(p.id, view.drill(e)); });
         }
-        if (p.drill && view.columnDrill && !REPORT) {
+        if (canDrill(p) && view.columnDrill) {
           chart.getZr().on('click', function (e) {
             var point = [e.offsetX, e.offsetY];
             if (!chart.containPixel('grid', point)) return;
@@ -466,6 +496,7 @@
       current.data = data;
       renderTab(data);
       setState('ready', '');
+      if (ui.readyMs === undefined) ui.readyMs = performance.now();
     }).catch(function (e) {
       if (seq !== current.seq) return;
       disposeCharts();
@@ -500,7 +531,10 @@
     if (point.y !== undefined) extra.y = point.y;
     api('drill/' + panel, extra).then(function (d) {
       ui.lastDrill = d;
-      $('drill-count').textContent = d.rows.length + ' row(s)' + (d.truncated ? ' (first rows only)' : '');
+      var shown = d.rows.length.toLocaleString('en-US');
+      $('drill-count').textContent = d.truncated
+        ? 'first ' + shown + ' of ' + (d.total === undefined ? 'more' : d.total.toLocaleString('en-US')) + ' rows'
+        : shown + ' row(s)';
       var t = $('drill-table');
       t.appendChild(el('thead', {}, [el('tr', {}, d.columns.map(function (c) { return el('th', { text: c }); }))]));
       t.appendChild(el('tbody', {}, d.rows.map(function (r) {

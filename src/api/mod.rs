@@ -6,6 +6,7 @@
 //! only). Errors are `{"error": "…"}` with a status that says whose fault.
 
 mod collect;
+pub mod gzip;
 mod metrics;
 
 use std::sync::Arc;
@@ -56,13 +57,14 @@ pub fn router(state: ApiState) -> Router {
         .with_state(state)
         .merge(crate::ui::page_routes())
         .merge(ui_api)
+        .layer(middleware::from_fn(gzip::compress))
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "usagelake",
-        description = "The daemon's HTTP API: run history, job triggers, metrics."
+        description = "The daemon's HTTP API: run history, job triggers, collectors, usage, metrics, and the Usage Analysis page's data API."
     ),
     paths(
         health,
@@ -73,7 +75,10 @@ pub fn router(state: ApiState) -> Router {
         collect::bi_sync,
         collect::query_log_mining,
         collect::aggregate,
-        collect::unused
+        collect::unused,
+        crate::ui::meta_handler,
+        crate::ui::tab_handler,
+        crate::ui::drill_handler
     ),
     components(schemas(
         Health,
@@ -86,7 +91,14 @@ pub fn router(state: ApiState) -> Router {
         collect::AggregateResponse,
         collect::ProductSummary,
         collect::Coverage,
-        collect::MissingDays
+        collect::MissingDays,
+        crate::ui::Meta,
+        crate::ui::TabMeta,
+        crate::ui::PanelMeta,
+        crate::ui::FilterEcho,
+        crate::ui::TabData,
+        crate::ui::PanelData,
+        crate::ui::Drill
     )),
     modifiers(&BearerToken),
     security(("bearer" = []))

@@ -119,6 +119,7 @@ impl ConnectorKind {
             ],
             Self::PowerBi => &[
                 "url",
+                "authority_url",
                 "tenant_id",
                 "client_id",
                 "client_secret",
@@ -230,6 +231,9 @@ pub struct ConnectorConfig {
     pub client_secret: Option<Secret>,
     /// Power BI: the Azure AD tenant.
     pub tenant_id: Option<String>,
+    /// Power BI: the token authority (default the public cloud's
+    /// `https://login.microsoftonline.com`).
+    pub authority_url: Option<String>,
     /// Tableau: the site's content URL ("" is the default site).
     pub site: Option<String>,
     /// Snowflake account identifier (`orgname-account` or locator).
@@ -301,6 +305,7 @@ impl ConnectorConfig {
         add("client_id", self.client_id.is_some());
         add("client_secret", self.client_secret.is_some());
         add("tenant_id", self.tenant_id.is_some());
+        add("authority_url", self.authority_url.is_some());
         add("site", self.site.is_some());
         add("account", self.account.is_some());
         add("private_key_path", self.private_key_path.is_some());
@@ -380,7 +385,9 @@ impl ConnectorConfig {
                 ));
             }
         }
-        if let Some(url) = &self.url {
+        let urls = [("url", &self.url), ("authority_url", &self.authority_url)];
+        for (key, url) in urls {
+            let Some(url) = url else { continue };
             let schemes: &[&str] = match self.kind {
                 ConnectorKind::Postgres | ConnectorKind::EventStore => &["postgres", "postgresql"],
                 _ => &["http", "https"],
@@ -390,9 +397,9 @@ impl ConnectorConfig {
                 .is_some_and(|(scheme, rest)| schemes.contains(&scheme) && !rest.is_empty());
             if !ok {
                 problems.push((
-                    "url".to_string(),
+                    key.to_string(),
                     format!(
-                        "url must start with {}:// and name a host",
+                        "{key} must start with {}:// and name a host",
                         schemes.join(":// or ")
                     ),
                 ));

@@ -11,13 +11,13 @@ mod writer;
 
 use std::sync::Arc;
 
-use object_store::ObjectStore;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 pub use location::{LakeLocation, S3Options, open_store};
 pub use merge::{Merged, merge_dedup};
 pub use session::{LAKE_URL, listing_table as listing_table_for, register_tables, session_for};
-pub use stats::{PartitionStats, partition_stats};
+pub use stats::{PartitionStats, parquet_rows, partition_stats};
 pub use tables::{DerivedTable, PartitionType, PartitionValue, TableContract, TableSpec};
 pub use writer::{PartitionWrite, WriteReport, read_partition};
 
@@ -114,5 +114,31 @@ impl Lake {
     /// Path of usagelake's own bookkeeping object `name` (outside `tables/`).
     pub fn meta_path(&self, name: &str) -> Path {
         Path::from(format!("_usagelake/{name}"))
+    }
+
+    /// The bookkeeping object at `path` (from [`Lake::meta_path`]); `None`
+    /// when there is none.
+    pub async fn read_meta(&self, path: &Path) -> Result<Option<bytes::Bytes>> {
+        let store_err = |source| LakeError::Store {
+            path: path.to_string(),
+            source,
+        };
+        match self.store.get(path).await {
+            Ok(result) => Ok(Some(result.bytes().await.map_err(store_err)?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err(e)),
+        }
+    }
+
+    /// Replaces the bookkeeping object at `path` (one atomic put).
+    pub async fn write_meta(&self, path: &Path, body: Vec<u8>) -> Result<()> {
+        self.store
+            .put(path, object_store::PutPayload::from(body))
+            .await
+            .map_err(|source| LakeError::Store {
+                path: path.to_string(),
+                source,
+            })?;
+        Ok(())
     }
 }

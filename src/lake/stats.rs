@@ -55,6 +55,14 @@ pub async fn partition_stats(
     Ok(out)
 }
 
+/// Rows of one Parquet object, from its footer.
+pub async fn parquet_rows(lake: &Lake, path: &Path, size: u64) -> Result<u64> {
+    Ok(read_footer(lake, path, size)
+        .await?
+        .file_metadata()
+        .num_rows() as u64)
+}
+
 /// Reads only a Parquet file's footer (two small range reads).
 async fn read_footer(lake: &Lake, path: &Path, size: u64) -> Result<ParquetMetaData> {
     let store_err = |source| LakeError::Store {

@@ -1,18 +1,17 @@
-//! Splitting the history into chunks of local days for the daily tables.
+//! Splitting the days to derive into chunks of local days for the daily
+//! tables.
 //!
 //! Every `scope: daily` table is a function of one local day's events, so
 //! computing it over days [a, b] and then [b+1, c] and concatenating gives
 //! exactly the table over [a, c]. Chunks are cut so each holds about
 //! `chunk_events` raw events (from the Parquet footers of `pages` and
 //! `tracks`, no data read): memory then depends on the chunk, not on how
-//! long the history is.
+//! many days a run derives.
 
 use std::collections::BTreeMap;
 
 use chrono::{NaiveDate, Offset, TimeZone};
 use chrono_tz::Tz;
-
-use crate::lake::{Lake, LakeError, partition_stats, tables};
 
 /// An inclusive range of local days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,60 +52,40 @@ impl DayRange {
     }
 }
 
-/// Cuts local days up to `as_of` into chunks of about `chunk_events` raw
-/// events each. Always at least one chunk, so every daily table exists
-/// (empty) on an empty lake.
-pub async fn plan(
-    lake: &Lake,
-    as_of: NaiveDate,
-    chunk_events: u64,
-) -> Result<Vec<DayRange>, LakeError> {
-    let mut per_day: BTreeMap<NaiveDate, u64> = BTreeMap::new();
-    for spec in [
-        &tables::PAGES as &dyn crate::lake::TableContract,
-        &tables::TRACKS,
-    ] {
-        for (partition, stats) in partition_stats(lake, spec).await? {
-            let Some(date) = partition
-                .strip_prefix("date=")
-                .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-            else {
-                continue;
-            };
-            *per_day.entry(date).or_default() += stats.rows;
-        }
-    }
-    Ok(cut(&per_day, as_of, chunk_events))
-}
-
-/// The pure part of [`plan`]: `per_day` holds raw events per UTC day.
+/// Cuts the local days to derive (ascending) into ranges of consecutive
+/// days holding about `chunk_events` raw events each. `utc_rows` holds raw
+/// events per UTC day; local day d is counted with UTC day d, close enough
+/// for a memory budget.
 pub fn cut(
-    per_day: &BTreeMap<NaiveDate, u64>,
-    as_of: NaiveDate,
+    days: &[NaiveDate],
+    utc_rows: &BTreeMap<NaiveDate, u64>,
     chunk_events: u64,
 ) -> Vec<DayRange> {
-    let day = chrono::Days::new(1);
-    // A UTC day's events can fall on the local day before it.
-    let first = per_day
-        .keys()
-        .next()
-        .map_or(as_of, |&d| (d - day).min(as_of));
     let mut chunks = Vec::new();
-    let (mut start, mut held) = (first, 0u64);
-    let mut d = first;
-    while d <= as_of {
-        let rows = per_day.get(&d).copied().unwrap_or(0);
-        if held > 0 && held + rows > chunk_events {
-            chunks.push(DayRange {
-                start,
-                end: d - day,
-            });
-            (start, held) = (d, 0);
+    let mut current: Option<(DayRange, u64)> = None;
+    for &day in days {
+        let rows = utc_rows.get(&day).copied().unwrap_or(0);
+        match &mut current {
+            Some((range, held))
+                if range.end.succ_opt() == Some(day)
+                    && (*held == 0 || *held + rows <= chunk_events) =>
+            {
+                range.end = day;
+                *held += rows;
+            }
+            _ => {
+                chunks.extend(current.take().map(|(range, _)| range));
+                current = Some((
+                    DayRange {
+                        start: day,
+                        end: day,
+                    },
+                    rows,
+                ));
+            }
         }
-        held += rows;
-        d = d + day;
     }
-    chunks.push(DayRange { start, end: as_of });
+    chunks.extend(current.map(|(range, _)| range));
     chunks
 }
 
@@ -126,7 +105,7 @@ mod tests {
     }
 
     #[test]
-    fn chunks_hold_about_the_budget_and_cover_every_day() {
+    fn chunks_hold_about_the_budget_and_keep_to_consecutive_days() {
         let per_day: BTreeMap<_, _> = [
             ("2026-01-01", 40),
             ("2026-01-02", 40),
@@ -137,8 +116,12 @@ mod tests {
         .into_iter()
         .map(|(d, n)| (date(d), n))
         .collect();
+        let all: Vec<NaiveDate> = date("2025-12-31")
+            .iter_days()
+            .take_while(|d| *d <= date("2026-01-07"))
+            .collect();
         assert_eq!(
-            cut(&per_day, date("2026-01-07"), 80),
+            cut(&all, &per_day, 80),
             vec![
                 // 40 + 40 is within the budget of 80; 40 more is not.
                 range("2025-12-31", "2026-01-02"),
@@ -149,18 +132,19 @@ mod tests {
             ]
         );
         assert_eq!(
-            cut(&per_day, date("2026-01-07"), 1_000),
+            cut(&all, &per_day, 1_000),
             vec![range("2025-12-31", "2026-01-07")]
         );
-        // Days after as_of are not read; an empty lake is one chunk.
+        // Days left out (reused) split the ranges.
+        let some = [date("2026-01-01"), date("2026-01-02"), date("2026-01-06")];
         assert_eq!(
-            cut(&per_day, date("2026-01-02"), 1_000),
-            vec![range("2025-12-31", "2026-01-02")]
+            cut(&some, &per_day, 1_000),
+            vec![
+                range("2026-01-01", "2026-01-02"),
+                range("2026-01-06", "2026-01-06")
+            ]
         );
-        assert_eq!(
-            cut(&BTreeMap::new(), date("2026-01-02"), 10),
-            vec![range("2026-01-02", "2026-01-02")]
-        );
+        assert_eq!(cut(&[], &per_day, 10), vec![]);
     }
 
     #[test]

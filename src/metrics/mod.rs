@@ -5,20 +5,22 @@
 //!
 //! 1. views over the lake's raw tables (`activity_all`, …), evaluated where
 //!    used so partition pruning sees the bound dates;
-//! 2. cached and intermediate tables (`user_day`, `user_sessions`,
-//!    `user_day_feature`, …), computed once and held in memory so no metric
-//!    rescans raw events; intermediates are also written, by local `date`;
+//! 2. the per-day (`scope: daily`) tables of the local days the lake does
+//!    not already hold as their input now is (see `manifest`): the
+//!    intermediates (`user_day`, `user_sessions`, `user_day_feature`) are
+//!    written by local `date`, and every later file reads them from the
+//!    lake, up to D, so no metric rescans old raw events;
 //! 3. the metrics, each written as `tables/<name>/as_of=D/data.parquet`.
 
 mod chunks;
 mod collect;
 mod definition;
 mod functions;
+mod manifest;
 mod params;
 mod percentile;
-mod scratch;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -31,11 +33,10 @@ use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{SessionConfig, SessionContext, col, lit};
 use serde::Serialize;
 
 use chunks::DayRange;
-use scratch::Scratch;
 
 pub use definition::{
     Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog, load_sql_files,
@@ -73,14 +74,6 @@ pub enum DeriveError {
     },
     #[error("{origin}: the result does not match the declared columns: {message}")]
     Shape { origin: String, message: String },
-    #[error(
-        "scratch file for {table} in the temporary folder: {source}; point TMPDIR at a folder with free space"
-    )]
-    Scratch {
-        table: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-    },
     #[error("unknown metric {name:?}; `usagelake metrics list` shows the known ones")]
     UnknownMetric { name: String },
     #[error(transparent)]
@@ -107,6 +100,9 @@ pub struct DeriveRequest {
     pub sql_dir: Option<PathBuf>,
     /// Only these metrics (all when `None`); the pipeline tables always run.
     pub metrics: Option<Vec<String>>,
+    /// Derive every local day's per-day tables again instead of reusing
+    /// those whose inputs did not change.
+    pub force: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -121,6 +117,10 @@ pub struct TableOutcome {
 #[derive(Debug, Clone, Serialize)]
 pub struct DeriveReport {
     pub as_of: NaiveDate,
+    /// Local days whose per-day tables this run computed.
+    pub days_derived: usize,
+    /// Local days whose per-day tables were read as the lake held them.
+    pub days_reused: usize,
     pub tables: Vec<TableOutcome>,
     pub millis: u64,
 }
@@ -139,7 +139,15 @@ impl std::fmt::Display for DeriveReport {
             "derived {metrics} metric tables ({rows} rows) as of {} in {:.1} s",
             self.as_of,
             self.millis as f64 / 1000.0
-        )
+        )?;
+        if self.days_derived + self.days_reused > 0 {
+            write!(
+                f,
+                "; per-day tables of {} days derived, {} reused",
+                self.days_derived, self.days_reused
+            )?;
+        }
+        Ok(())
     }
 }
 
@@ -229,27 +237,35 @@ pub async fn derive_on(
         outcome.partitions += derived.partitions;
         outcome.millis += millis;
     };
-    // The scratch folder must outlive every query that reads it.
-    let mut scratch = Scratch::default();
+    let mut days = (0, 0);
+    let window_cached = window_cached(&catalog);
 
-    // Phase 1: the daily tables (and the views before them), chunk by chunk.
+    // Phase 1: the daily tables (and the views before them) of the days the
+    // lake does not already hold as they are now, chunk by chunk.
     if let Some(last_daily) = catalog.iter().rposition(|d| d.daily) {
-        let read_later: HashSet<&str> = catalog
+        let pipeline = manifest::daily_pipeline(&catalog);
+        let intermediates: Vec<DerivedTable> = pipeline
             .iter()
-            .filter(|d| d.daily)
-            .map(|d| d.name.as_str())
-            .filter(|name| {
-                catalog
-                    .iter()
-                    .filter(|d| !d.daily)
-                    .any(|d| mentions(&d.sql, name))
-            })
+            .filter(|d| d.kind == SqlKind::Intermediate)
+            .filter_map(|d| output_table(d))
             .collect();
-        let chunks = chunks::plan(lake, as_of, params.chunk_events).await?;
-        tracing::debug!(chunks = chunks.len(), "daily tables");
-        // One chunk: its in-memory tables stay registered for phase 2, as
-        // fast as it gets. More: each chunk's rows go to the scratch folder.
-        let spill = chunks.len() > 1;
+        let plan = manifest::plan(
+            lake,
+            params,
+            manifest::shape_hash(params, &pipeline),
+            &intermediates,
+            request.force,
+        )
+        .await?;
+        let chunks = chunks::cut(&plan.dirty, &plan.utc_rows, params.chunk_events);
+        tracing::debug!(
+            derived = plan.dirty.len(),
+            reused = plan.reused,
+            chunks = chunks.len(),
+            "daily tables"
+        );
+        plan.begin(lake).await?;
+        let mut written: BTreeMap<String, BTreeSet<NaiveDate>> = BTreeMap::new();
         for range in &chunks {
             let placeholders = with_days(&base, *range, params);
             for (index, def) in catalog[..=last_daily].iter().enumerate() {
@@ -258,17 +274,22 @@ pub async fn derive_on(
                 }
                 let step_started = Instant::now();
                 let derived = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
-                if let Some((schema, batches)) = &derived.kept
-                    && spill
-                    && read_later.contains(def.name.as_str())
-                {
-                    scratch.append(&def.name, schema, batches)?;
-                }
+                written
+                    .entry(def.name.clone())
+                    .or_default()
+                    .extend(&derived.dates);
                 record(index, def, &derived, step_started);
             }
         }
-        if spill {
-            scratch.register_all(&ctx).await?;
+        let deleted = plan.finish(lake, &written).await?;
+        tracing::debug!(deleted, "stale per-day partitions");
+        days = (plan.dirty.len(), plan.reused);
+        // Phase 2 reads every day up to as_of from the lake: the days just
+        // written and the ones reused alike.
+        for def in &pipeline {
+            if def.kind == SqlKind::Intermediate {
+                register_from_lake(&ctx, def, as_of)?;
+            }
         }
     }
 
@@ -280,12 +301,17 @@ pub async fn derive_on(
     };
     let placeholders = with_days(&base, window, params);
     for (index, def) in catalog.iter().enumerate() {
-        if def.daily
-            || (def.kind == SqlKind::Metric
-                && request
-                    .metrics
-                    .as_ref()
-                    .is_some_and(|only| !only.contains(&def.name)))
+        if def.daily {
+            if def.kind == SqlKind::Cached && window_cached.contains(def.name.as_str()) {
+                run_definition(&ctx, lake, def, &placeholders, as_of).await?;
+            }
+            continue;
+        }
+        if def.kind == SqlKind::Metric
+            && request
+                .metrics
+                .as_ref()
+                .is_some_and(|only| !only.contains(&def.name))
         {
             continue;
         }
@@ -295,6 +321,8 @@ pub async fn derive_on(
     }
     Ok(DeriveReport {
         as_of,
+        days_derived: days.0,
+        days_reused: days.1,
         tables: outcomes.into_values().collect(),
         millis: started.elapsed().as_millis() as u64,
     })
@@ -326,6 +354,41 @@ pub async fn run_catalog(
         }
     }
     Ok(outcomes)
+}
+
+/// The daily cached tables phase 2 computes over the window: they are not
+/// in the lake, so those a later file reads, and the daily cached tables
+/// they come from, are computed again for the days phase 2 reads.
+fn window_cached(catalog: &[SqlDefinition]) -> HashSet<&str> {
+    let daily_cached = || {
+        catalog
+            .iter()
+            .filter(|d| d.daily && d.kind == SqlKind::Cached)
+    };
+    let mut needed: HashSet<&str> = daily_cached()
+        .filter(|d| {
+            catalog
+                .iter()
+                .any(|x| !x.daily && mentions(&x.sql, &d.name))
+        })
+        .map(|d| d.name.as_str())
+        .collect();
+    loop {
+        let more: Vec<&str> = daily_cached()
+            .filter(|d| !needed.contains(d.name.as_str()))
+            .filter(|d| {
+                catalog
+                    .iter()
+                    .filter(|x| needed.contains(x.name.as_str()))
+                    .any(|x| mentions(&x.sql, &d.name))
+            })
+            .map(|d| d.name.as_str())
+            .collect();
+        if more.is_empty() {
+            return needed;
+        }
+        needed.extend(more);
+    }
 }
 
 /// `base` plus the day range being computed: `$day_start`/`$day_end` (local
@@ -449,9 +512,8 @@ fn register_parameter_tables(
 struct Derived {
     rows: u64,
     partitions: usize,
-    /// The rows registered for the files after it (cached and
-    /// intermediate tables), for the scratch folder.
-    kept: Option<(SchemaRef, Vec<RecordBatch>)>,
+    /// The `date=` partitions an intermediate wrote.
+    dates: Vec<NaiveDate>,
 }
 
 async fn run_definition(
@@ -468,10 +530,9 @@ async fn run_definition(
         .map_err(err)?
         .with_param_values(placeholders.clone())
         .map_err(err)?;
-    let keep = |schema: SchemaRef, batches: Vec<RecordBatch>| -> Result<_, DeriveError> {
-        let table = MemTable::try_new(Arc::clone(&schema), vec![batches.clone()]).map_err(err)?;
-        replace_table(ctx, &def.name, Arc::new(table)).map_err(err)?;
-        Ok(Some((schema, batches)))
+    let keep = |schema: SchemaRef, batches: Vec<RecordBatch>| -> Result<(), DeriveError> {
+        let table = MemTable::try_new(schema, vec![batches]).map_err(err)?;
+        replace_table(ctx, &def.name, Arc::new(table)).map_err(err)
     };
     match def.kind {
         SqlKind::View => {
@@ -479,17 +540,18 @@ async fn run_definition(
             Ok(Derived {
                 rows: 0,
                 partitions: 0,
-                kept: None,
+                dates: Vec::new(),
             })
         }
         SqlKind::Cached => {
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let batches = df.collect().await.map_err(err)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+            keep(schema, batches)?;
             Ok(Derived {
                 rows,
                 partitions: 0,
-                kept: keep(schema, batches)?,
+                dates: Vec::new(),
             })
         }
         SqlKind::Intermediate => {
@@ -498,17 +560,18 @@ async fn run_definition(
             let rows = with_date.num_rows() as u64;
             let target = output_table(def).expect("intermediate has an output table");
             let by_date = split_by_date(&with_date)?;
-            let partitions = by_date.len();
+            let dates: Vec<NaiveDate> = by_date.keys().copied().collect();
             for (date, batch) in by_date {
                 lake.write_partition(&target)
                     .partition([PartitionValue::Date(date)])
                     .write(&[batch])
                     .await?;
             }
+            keep(with_date.schema(), vec![with_date])?;
             Ok(Derived {
                 rows,
-                partitions,
-                kept: keep(with_date.schema(), vec![with_date])?,
+                partitions: dates.len(),
+                dates,
             })
         }
         SqlKind::Metric => {
@@ -523,10 +586,28 @@ async fn run_definition(
             Ok(Derived {
                 rows,
                 partitions: 1,
-                kept: None,
+                dates: Vec::new(),
             })
         }
     }
+}
+
+/// Registers intermediate `def` as the lake holds it, days up to `as_of`
+/// (a later run may have written later days).
+fn register_from_lake(
+    ctx: &SessionContext,
+    def: &SqlDefinition,
+    as_of: NaiveDate,
+) -> Result<(), DeriveError> {
+    let err = |source| sql_error(def, source);
+    let table = output_table(def).expect("intermediate has an output table");
+    let provider = crate::lake::listing_table_for(&table)?;
+    let days = ctx
+        .read_table(Arc::new(provider))
+        .map_err(err)?
+        .filter(col("date").lt_eq(lit(functions::date_value(as_of))))
+        .map_err(err)?;
+    replace_table(ctx, &def.name, days.into_view()).map_err(err)
 }
 
 /// Registers `table` as `name`, replacing what a previous chunk or phase

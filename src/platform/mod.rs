@@ -202,6 +202,8 @@ pub async fn derive_on(
         metrics::run_catalog(&ctx, lake, &catalog(), &params.placeholders(), params.as_of).await?;
     Ok(DeriveReport {
         as_of: params.as_of,
+        days_derived: 0,
+        days_reused: 0,
         tables,
         millis: started.elapsed().as_millis() as u64,
     })

@@ -2,15 +2,17 @@
 //! its rows, one `sync_jobs` row, one checkpoint move. Commands, job steps
 //! and (later) API routes all come through here.
 
+use std::sync::Arc;
+
 use chrono::{Days, NaiveDate, Utc};
 use serde::Serialize;
 
 use super::{Lease, RunError};
 use crate::config::{AppConfig, ConnectorConfig, ConnectorUse};
 use crate::lake::Lake;
-use crate::sources::bi_queries::{self, Checkpoint};
+use crate::sources::bi_queries::{self, Checkpoint, PendingRows, RowSink};
 use crate::sources::build_collector;
-use crate::sources::collect::{CollectContext, SyncJob, SyncKind, SyncStatus};
+use crate::sources::collect::{CollectContext, CollectError, SyncJob, SyncKind, SyncStatus};
 
 /// The connector named `name_or_id`, checked to fit `kind`.
 pub fn resolve<'a>(
@@ -79,15 +81,28 @@ async fn attempt(
     let checkpoint = bi_queries::read_checkpoint(lake, &connector_id, kind.as_str()).await?;
     let outcome = async {
         let collector = build_collector(connector)?;
-        let ctx = CollectContext {
-            lake,
-            connector,
-            date,
-            checkpoint: checkpoint.source.clone(),
-        };
-        let collected = collector.collect(&ctx).await?;
-        let committed = bi_queries::commit(lake, connector, &collected, date).await?;
-        Ok::<_, crate::sources::collect::CollectError>((collected, committed))
+        let sink = Arc::new(RowSink::new(PendingRows::new(connector, date)));
+        let collected = collector
+            .collect(&CollectContext {
+                lake,
+                connector,
+                date,
+                checkpoint: checkpoint.source.clone(),
+                rows: Arc::clone(&sink),
+            })
+            .await?;
+        let mut pending = Arc::into_inner(sink)
+            .ok_or_else(|| {
+                CollectError::source(connector, "a collector kept its row sink after it returned")
+            })?
+            // Only a panic inside `push` poisons the lock, and it unwinds this task too.
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
+        for row in &collected.rows {
+            pending.push(row);
+        }
+        let committed = pending.commit(lake, &collected.slices).await?;
+        Ok::<_, CollectError>((collected, committed))
     }
     .await;
     match outcome {

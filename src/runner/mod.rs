@@ -71,7 +71,9 @@ pub enum RunError {
 pub struct RunOptions {
     /// `--set key=value` overrides of job parameters.
     pub overrides: Vec<(String, toml::Value)>,
-    /// Re-run dates the ledger marks done.
+    /// Re-run dates the ledger marks done, and derive every local day's
+    /// per-day tables again instead of reusing unchanged ones (a backfill:
+    /// at the first date it runs; the later dates reuse them).
     pub force: bool,
     /// Stop a backfill at the first failing date.
     pub fail_fast: bool,
@@ -151,6 +153,9 @@ async fn backfill_dates(
     let ledger = Ledger::new(lake);
     let bar = progress_bar(dates.len() as u64);
     let mut report = BackfillReport::default();
+    // Each local day's per-day tables are derived once per backfill: after
+    // the first date that runs, the later ones reuse them.
+    let mut rederive = options.force;
     for date in dates {
         bar.set_message(date.to_string());
         let done = !options.force
@@ -165,7 +170,12 @@ async fn backfill_dates(
                 format!("{} {date}: skipped (done; --force re-runs it)", job.name),
             );
         } else {
-            match run_date(lake, config, job, date, options).await {
+            let date_options = RunOptions {
+                force: rederive,
+                ..options.clone()
+            };
+            rederive = false;
+            match run_date(lake, config, job, date, &date_options).await {
                 Ok(record) => {
                     log_line(&bar, format!("{} {date}: {}", job.name, record.summary()));
                     report.succeeded.push(date);
@@ -384,6 +394,7 @@ async fn run_step(
                 params: MetricParams::from_params(&params, date)?,
                 sql_dir: sql_dir.map(Into::into),
                 metrics: metrics.clone(),
+                force: options.force,
             };
             let report = metrics::derive_on(lake, &request, &engine()?).await?;
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();

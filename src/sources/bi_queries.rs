@@ -8,10 +8,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    ArrayRef, AsArray, Int64Builder, ListBuilder, StringBuilder, TimestampMicrosecondBuilder,
+    ArrayRef, AsArray, Int64Array, ListBuilder, StringBuilder, TimestampMicrosecondArray,
+    TimestampMicrosecondBuilder,
 };
 use datafusion::arrow::record_batch::RecordBatch;
-use object_store::{ObjectStoreExt, PutPayload};
 use serde::{Deserialize, Serialize};
 
 use super::collect::{BiRow, Collected, RowScope, Slice, SyncJob};
@@ -36,21 +36,6 @@ pub fn connector_dialect(connector: &ConnectorConfig) -> SqlDialect {
         K::Superset | K::Metabase | K::Looker | K::Tableau => SqlDialect::Generic,
     }
 }
-
-/// A row on its way to the lake: the collector's row (its raw SQL is not
-/// written) with the shared analysis of its text.
-struct StoredRow<'a> {
-    id: String,
-    row: &'a BiRow,
-    analysis: Option<Arc<TextAnalysis>>,
-    /// The system's own table list when it gave one, else the analysis's.
-    tables: Option<Vec<String>>,
-}
-
-/// Analyses by (dialect, raw text): logs repeat the same texts many times
-/// (a dashboard's queries, a job's statements), so each is analyzed once
-/// and its strings are shared by the rows that have it.
-type AnalysisCache<'a> = HashMap<(SqlDialect, &'a str), Option<Arc<TextAnalysis>>>;
 
 /// The stored form of a query text: statements anonymized and joined, one
 /// fingerprint (of the statements' fingerprints when there are several),
@@ -100,15 +85,21 @@ pub fn analyze_text(text: &str, dialect: SqlDialect) -> Option<TextAnalysis> {
     }
 }
 
-/// The id of a row: stable for the same object or execution.
+/// The id of a row: stable for the same object or execution. Two users
+/// running the same object in the same instant are two executions (activity
+/// logs keep whole seconds), so the user is part of an execution's id.
 pub fn row_id(connector_id: &str, row: &BiRow) -> String {
-    let key = format!(
+    let mut key = format!(
         "{connector_id}\u{1f}{}\u{1f}{}\u{1f}{}\u{1f}{}",
         row.resource_type.as_str(),
         row.resource_id,
         row.dashboard_id.as_deref().unwrap_or(""),
         row.executed_at.map(|t| t.timestamp_micros()).unwrap_or(0),
     );
+    if let Some(user) = &row.executed_by {
+        key.push('\u{1f}');
+        key.push_str(user);
+    }
     uuid::Uuid::new_v5(&ROW_ID_NAMESPACE, key.as_bytes()).to_string()
 }
 
@@ -133,87 +124,235 @@ pub async fn commit(
     collected: &Collected,
     snapshot_date: NaiveDate,
 ) -> Result<CommitReport, LakeError> {
-    let connector_id = connector.id_string();
-    let default_dialect = connector_dialect(connector);
-    let declared: BTreeSet<Slice> = collected.slices.iter().copied().collect();
-    let mut by_date: BTreeMap<NaiveDate, Vec<StoredRow<'_>>> = BTreeMap::new();
-    let mut cache = AnalysisCache::new();
-    let mut report = CommitReport::default();
+    let mut pending = PendingRows::new(connector, snapshot_date);
     for row in &collected.rows {
-        let scope = row.resource_type.scope();
-        let date = match scope {
-            RowScope::Definitions => snapshot_date,
-            RowScope::Executions => match row.executed_at {
-                Some(at) => at.date_naive(),
-                None => snapshot_date,
-            },
-        };
-        if !declared.contains(&Slice { date, scope }) {
-            report.rows_outside_slices += 1;
-            continue;
+        pending.push(row);
+    }
+    pending.commit(lake, &collected.slices).await
+}
+
+/// How many raw texts [`PendingRows`] remembers to skip re-analysis: a log
+/// of statements with literals has about as many distinct texts as rows,
+/// so the memo is bounded; it only saves time.
+const RECENT_TEXTS: usize = 16_384;
+
+/// Rows on their way to the lake, held compact while a collect runs: each
+/// row's own fields go straight into Arrow builders of its slice, and its
+/// SQL is analyzed at once and kept as an index into the distinct stored
+/// forms. Memory follows the stored bytes of the row, not its raw text, so
+/// a collector can hand over a million log statements as it reads them.
+pub struct PendingRows {
+    connector_id: String,
+    default_dialect: SqlDialect,
+    snapshot_date: NaiveDate,
+    now: DateTime<Utc>,
+    recent: HashMap<SqlDialect, HashMap<String, Option<u32>>>,
+    stored: Vec<Arc<StoredSql>>,
+    stored_index: HashMap<Arc<StoredSql>, u32>,
+    slices: BTreeMap<Slice, SliceRows>,
+}
+
+/// What a row stores of its SQL: the analysis of its text, with the
+/// system's own table list in place of the analysis's when it gave one.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct StoredSql {
+    sql_text: Option<String>,
+    fingerprint: Option<String>,
+    tables: Vec<String>,
+    written_tables: Vec<String>,
+    columns: Vec<String>,
+}
+
+/// One slice's rows, column by column; the SQL columns are filled from
+/// `PendingRows::stored` when the slice is written.
+#[derive(Default)]
+struct SliceRows {
+    id: StringBuilder,
+    resource_type: StringBuilder,
+    resource_id: StringBuilder,
+    title: StringBuilder,
+    database: StringBuilder,
+    executed_by: StringBuilder,
+    executed_at: Vec<Option<i64>>,
+    execution_count: Vec<i64>,
+    dashboard_id: StringBuilder,
+    dashboard_title: StringBuilder,
+    dashboard_url: StringBuilder,
+    created_at: Vec<i64>,
+    sql: Vec<Option<u32>>,
+}
+
+impl PendingRows {
+    pub fn new(connector: &ConnectorConfig, snapshot_date: NaiveDate) -> Self {
+        Self {
+            connector_id: connector.id_string(),
+            default_dialect: connector_dialect(connector),
+            snapshot_date,
+            now: Utc::now(),
+            recent: HashMap::new(),
+            stored: Vec::new(),
+            stored_index: HashMap::new(),
+            slices: BTreeMap::new(),
         }
-        by_date.entry(date).or_default().push(store_row(
-            &connector_id,
-            row,
-            default_dialect,
-            &mut cache,
-        ));
     }
-    let dates: BTreeSet<NaiveDate> = declared.iter().map(|s| s.date).collect();
-    for date in dates {
-        let replaced: Vec<RowScope> = declared
-            .iter()
-            .filter(|s| s.date == date)
-            .map(|s| s.scope)
-            .collect();
-        let rows = by_date.remove(&date).unwrap_or_default();
-        let key = [
-            PartitionValue::Date(date),
-            PartitionValue::Str(connector_id.clone()),
-        ];
-        let existing = read_partition(lake, &BI_QUERIES, &key)
-            .await?
-            .unwrap_or_default();
-        let kept = keep_other_scopes(&existing, &replaced)?;
-        let incoming = rows_to_batch(&rows)?;
-        report.rows_upserted += rows.len() as u64;
-        let merged = merge_dedup(&BI_QUERIES, &kept, &[incoming])?;
-        lake.write_partition(&BI_QUERIES)
-            .partition(key)
-            .write(&[merged.batch])
-            .await?;
-        report.partitions += 1;
+
+    /// Rows held so far.
+    pub fn len(&self) -> usize {
+        self.slices.values().map(|s| s.execution_count.len()).sum()
     }
-    Ok(report)
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes one row: its raw SQL is analyzed now and not kept.
+    pub fn push(&mut self, row: &BiRow) {
+        let scope = row.resource_type.scope();
+        let date = match (scope, row.executed_at) {
+            (RowScope::Executions, Some(at)) => at.date_naive(),
+            _ => self.snapshot_date,
+        };
+        let sql = self.stored_sql(row);
+        let id = row_id(&self.connector_id, row);
+        let rows = self.slices.entry(Slice { date, scope }).or_default();
+        rows.id.append_value(id);
+        rows.resource_type.append_value(row.resource_type.as_str());
+        rows.resource_id.append_value(&row.resource_id);
+        rows.title.append_option(row.title.as_deref());
+        rows.database.append_option(row.database.as_deref());
+        rows.executed_by.append_option(row.executed_by.as_deref());
+        rows.executed_at.push(micros(row.executed_at));
+        rows.execution_count.push(row.execution_count);
+        rows.dashboard_id.append_option(row.dashboard_id.as_deref());
+        rows.dashboard_title
+            .append_option(row.dashboard_title.as_deref());
+        rows.dashboard_url
+            .append_option(row.dashboard_url.as_deref());
+        rows.created_at
+            .push(row.created_at.unwrap_or(self.now).timestamp_micros());
+        rows.sql.push(sql);
+    }
+
+    fn stored_sql(&mut self, row: &BiRow) -> Option<u32> {
+        let analyzed = row
+            .sql
+            .as_deref()
+            .and_then(|text| self.analyzed(text, row.dialect.unwrap_or(self.default_dialect)));
+        if row.tables.is_empty() && row.columns.is_empty() {
+            return analyzed;
+        }
+        let given = |names: &[String]| {
+            let mut names = names.to_vec();
+            names.sort();
+            names.dedup();
+            names
+        };
+        let base = analyzed.map(|index| Arc::clone(&self.stored[index as usize]));
+        let base = base.as_deref();
+        let pick = |given_names: &[String], analyzed: Option<&Vec<String>>| {
+            if given_names.is_empty() {
+                analyzed.cloned().unwrap_or_default()
+            } else {
+                given(given_names)
+            }
+        };
+        let stored = StoredSql {
+            sql_text: base.and_then(|b| b.sql_text.clone()),
+            fingerprint: base.and_then(|b| b.fingerprint.clone()),
+            tables: pick(&row.tables, base.map(|b| &b.tables)),
+            written_tables: base.map(|b| b.written_tables.clone()).unwrap_or_default(),
+            columns: pick(&row.columns, base.map(|b| &b.columns)),
+        };
+        Some(self.intern(stored))
+    }
+
+    /// The stored form of a text's analysis, memoized for recent texts.
+    fn analyzed(&mut self, text: &str, dialect: SqlDialect) -> Option<u32> {
+        if let Some(&index) = self.recent.get(&dialect).and_then(|m| m.get(text)) {
+            return index;
+        }
+        let index = analyze_text(text, dialect).map(|a| {
+            self.intern(StoredSql {
+                sql_text: Some(a.sql_text),
+                fingerprint: Some(a.fingerprint),
+                tables: a.tables,
+                written_tables: a.written_tables,
+                columns: a.columns,
+            })
+        });
+        let memo = self.recent.entry(dialect).or_default();
+        if memo.len() >= RECENT_TEXTS {
+            memo.clear();
+        }
+        memo.insert(text.to_string(), index);
+        index
+    }
+
+    fn intern(&mut self, sql: StoredSql) -> u32 {
+        if let Some(&index) = self.stored_index.get(&sql) {
+            return index;
+        }
+        let index = u32::try_from(self.stored.len()).expect("fewer than 2^32 distinct SQL texts");
+        let sql = Arc::new(sql);
+        self.stored.push(Arc::clone(&sql));
+        self.stored_index.insert(sql, index);
+        index
+    }
+
+    /// Writes the rows: see [`commit`].
+    pub async fn commit(self, lake: &Lake, slices: &[Slice]) -> Result<CommitReport, LakeError> {
+        let Self {
+            connector_id,
+            stored,
+            slices: mut held,
+            ..
+        } = self;
+        let declared: BTreeSet<Slice> = slices.iter().copied().collect();
+        let mut report = CommitReport {
+            rows_outside_slices: held
+                .iter()
+                .filter(|(slice, _)| !declared.contains(slice))
+                .map(|(_, rows)| rows.execution_count.len() as u64)
+                .sum(),
+            ..CommitReport::default()
+        };
+        let dates: BTreeSet<NaiveDate> = declared.iter().map(|s| s.date).collect();
+        for date in dates {
+            let replaced: Vec<Slice> = declared
+                .iter()
+                .filter(|s| s.date == date)
+                .copied()
+                .collect();
+            let mut incoming = Vec::new();
+            for slice in &replaced {
+                if let Some(rows) = held.remove(slice) {
+                    report.rows_upserted += rows.execution_count.len() as u64;
+                    incoming.push(rows.finish(&stored)?);
+                }
+            }
+            let key = [
+                PartitionValue::Date(date),
+                PartitionValue::Str(connector_id.clone()),
+            ];
+            let existing = read_partition(lake, &BI_QUERIES, &key)
+                .await?
+                .unwrap_or_default();
+            let scopes: Vec<RowScope> = replaced.iter().map(|s| s.scope).collect();
+            let kept = keep_other_scopes(&existing, &scopes)?;
+            let merged = merge_dedup(&BI_QUERIES, &kept, &incoming)?;
+            lake.write_partition(&BI_QUERIES)
+                .partition(key)
+                .write(&[merged.batch])
+                .await?;
+            report.partitions += 1;
+        }
+        Ok(report)
+    }
 }
 
-fn store_row<'a>(
-    connector_id: &str,
-    row: &'a BiRow,
-    dialect: SqlDialect,
-    cache: &mut AnalysisCache<'a>,
-) -> StoredRow<'a> {
-    let analysis = row.sql.as_deref().and_then(|text| {
-        let dialect = row.dialect.unwrap_or(dialect);
-        cache
-            .entry((dialect, text))
-            .or_insert_with(|| analyze_text(text, dialect).map(Arc::new))
-            .clone()
-    });
-    let tables = (!row.tables.is_empty()).then(|| {
-        let mut tables = row.tables.clone();
-        tables.sort();
-        tables.dedup();
-        tables
-    });
-    StoredRow {
-        id: row_id(connector_id, row),
-        row,
-        analysis,
-        tables,
-    }
-}
-
+/// Something that takes rows as a collector reads them (see
+/// [`super::collect::CollectContext::rows`]).
+pub type RowSink = std::sync::Mutex<PendingRows>;
 /// The rows of `batches` whose resource type is not in a replaced scope.
 fn keep_other_scopes(
     batches: &[RecordBatch],
@@ -253,88 +392,59 @@ fn micros(t: Option<DateTime<Utc>>) -> Option<i64> {
     t.map(|t| t.timestamp_micros())
 }
 
-fn rows_to_batch(rows: &[StoredRow]) -> Result<RecordBatch, LakeError> {
-    let mut id = StringBuilder::new();
-    let mut resource_type = StringBuilder::new();
-    let mut resource_id = StringBuilder::new();
-    let mut title = StringBuilder::new();
-    let mut sql_text = StringBuilder::new();
-    let mut fingerprint = StringBuilder::new();
-    let mut tables = ListBuilder::new(StringBuilder::new());
-    let mut written = ListBuilder::new(StringBuilder::new());
-    let mut columns = ListBuilder::new(StringBuilder::new());
-    let mut database = StringBuilder::new();
-    let mut executed_by = StringBuilder::new();
-    let mut executed_at = ts_builder();
-    let mut execution_count = Int64Builder::new();
-    let mut dashboard_id = StringBuilder::new();
-    let mut dashboard_title = StringBuilder::new();
-    let mut dashboard_url = StringBuilder::new();
-    let mut created_at = ts_builder();
-    let now = Utc::now();
-    for stored in rows {
-        let row = stored.row;
-        let analysis = stored.analysis.as_deref();
-        id.append_value(&stored.id);
-        resource_type.append_value(row.resource_type.as_str());
-        resource_id.append_value(&row.resource_id);
-        title.append_option(row.title.as_deref());
-        sql_text.append_option(analysis.map(|a| a.sql_text.as_str()));
-        fingerprint.append_option(analysis.map(|a| a.fingerprint.as_str()));
+impl SliceRows {
+    fn finish(mut self, stored: &[Arc<StoredSql>]) -> Result<RecordBatch, LakeError> {
+        let mut sql_text = StringBuilder::new();
+        let mut fingerprint = StringBuilder::new();
+        let mut tables = ListBuilder::new(StringBuilder::new());
+        let mut written = ListBuilder::new(StringBuilder::new());
+        let mut columns = ListBuilder::new(StringBuilder::new());
         let none: &[String] = &[];
-        let read = match (&stored.tables, analysis) {
-            (Some(given), _) => given.as_slice(),
-            (None, Some(a)) => a.tables.as_slice(),
-            (None, None) => none,
-        };
-        for (builder, values) in [
-            (&mut tables, read),
-            (
-                &mut written,
-                analysis.map_or(none, |a| a.written_tables.as_slice()),
-            ),
-            (
-                &mut columns,
-                analysis.map_or(none, |a| a.columns.as_slice()),
-            ),
-        ] {
-            for v in values {
-                builder.values().append_value(v);
+        for index in &self.sql {
+            let sql = index.map(|i| stored[i as usize].as_ref());
+            sql_text.append_option(sql.and_then(|s| s.sql_text.as_deref()));
+            fingerprint.append_option(sql.and_then(|s| s.fingerprint.as_deref()));
+            for (builder, values) in [
+                (&mut tables, sql.map_or(none, |s| s.tables.as_slice())),
+                (
+                    &mut written,
+                    sql.map_or(none, |s| s.written_tables.as_slice()),
+                ),
+                (&mut columns, sql.map_or(none, |s| s.columns.as_slice())),
+            ] {
+                for v in values {
+                    builder.values().append_value(v);
+                }
+                builder.append(true);
             }
-            builder.append(true);
         }
-        database.append_option(row.database.as_deref());
-        executed_by.append_option(row.executed_by.as_deref());
-        executed_at.append_option(micros(row.executed_at));
-        execution_count.append_value(row.execution_count);
-        dashboard_id.append_option(row.dashboard_id.as_deref());
-        dashboard_title.append_option(row.dashboard_title.as_deref());
-        dashboard_url.append_option(row.dashboard_url.as_deref());
-        created_at.append_value(row.created_at.unwrap_or(now).timestamp_micros());
+        let timestamps = |values: Vec<Option<i64>>| {
+            Arc::new(TimestampMicrosecondArray::from(values).with_timezone("UTC")) as ArrayRef
+        };
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.id.finish()),
+            Arc::new(self.resource_type.finish()),
+            Arc::new(self.resource_id.finish()),
+            Arc::new(self.title.finish()),
+            Arc::new(sql_text.finish()),
+            Arc::new(fingerprint.finish()),
+            Arc::new(tables.finish()),
+            Arc::new(written.finish()),
+            Arc::new(columns.finish()),
+            Arc::new(self.database.finish()),
+            Arc::new(self.executed_by.finish()),
+            timestamps(self.executed_at),
+            Arc::new(Int64Array::from(self.execution_count)),
+            Arc::new(self.dashboard_id.finish()),
+            Arc::new(self.dashboard_title.finish()),
+            Arc::new(self.dashboard_url.finish()),
+            timestamps(self.created_at.into_iter().map(Some).collect()),
+        ];
+        RecordBatch::try_new(BI_QUERIES.file_schema(), columns).map_err(|source| LakeError::Arrow {
+            table: BI_QUERIES.name().to_string(),
+            source,
+        })
     }
-    let columns: Vec<ArrayRef> = vec![
-        Arc::new(id.finish()),
-        Arc::new(resource_type.finish()),
-        Arc::new(resource_id.finish()),
-        Arc::new(title.finish()),
-        Arc::new(sql_text.finish()),
-        Arc::new(fingerprint.finish()),
-        Arc::new(tables.finish()),
-        Arc::new(written.finish()),
-        Arc::new(columns.finish()),
-        Arc::new(database.finish()),
-        Arc::new(executed_by.finish()),
-        Arc::new(executed_at.finish()),
-        Arc::new(execution_count.finish()),
-        Arc::new(dashboard_id.finish()),
-        Arc::new(dashboard_title.finish()),
-        Arc::new(dashboard_url.finish()),
-        Arc::new(created_at.finish()),
-    ];
-    RecordBatch::try_new(BI_QUERIES.file_schema(), columns).map_err(|source| LakeError::Arrow {
-        table: BI_QUERIES.name().to_string(),
-        source,
-    })
 }
 
 /// Appends one attempt to `sync_jobs` (partition: the attempt's logical
@@ -366,9 +476,7 @@ pub async fn record_sync_job(lake: &Lake, job: &SyncJob) -> Result<(), LakeError
             string(Some(job.status.as_str())),
             Arc::new(started.finish()),
             Arc::new(finished.finish()),
-            Arc::new(datafusion::arrow::array::Int64Array::from(vec![
-                job.rows_upserted,
-            ])),
+            Arc::new(Int64Array::from(vec![job.rows_upserted])),
             string(job.error.as_deref()),
             string(report.as_deref()),
         ],
@@ -406,14 +514,8 @@ pub async fn read_checkpoint(
     kind: &str,
 ) -> Result<Checkpoint, LakeError> {
     let path = checkpoint_path(lake, connector_id, kind);
-    let store_err = |source| LakeError::Store {
-        path: path.to_string(),
-        source,
-    };
-    let bytes = match lake.store().get(&path).await {
-        Ok(result) => result.bytes().await.map_err(store_err)?,
-        Err(object_store::Error::NotFound { .. }) => return Ok(Checkpoint::default()),
-        Err(e) => return Err(store_err(e)),
+    let Some(bytes) = lake.read_meta(&path).await? else {
+        return Ok(Checkpoint::default());
     };
     // A checkpoint that does not parse (hand-edited, from an older build)
     // means "start over", which re-collects and rewrites idempotently.
@@ -428,12 +530,83 @@ pub async fn write_checkpoint(
 ) -> Result<(), LakeError> {
     let path = checkpoint_path(lake, connector_id, kind);
     let body = serde_json::to_vec_pretty(checkpoint).expect("checkpoint serializes");
-    lake.store()
-        .put(&path, PutPayload::from(body))
-        .await
-        .map_err(|source| LakeError::Store {
-            path: path.to_string(),
-            source,
-        })?;
-    Ok(())
+    lake.write_meta(&path, body).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::AppConfig;
+    use crate::sources::collect::ResourceType;
+
+    fn connector() -> ConnectorConfig {
+        let config = AppConfig::parse(
+            "c.toml",
+            "[[connectors]]\nid = \"5f0c2a57-1d7e-4b8e-8d7e-0c6f4f1b9c22\"\nname = \"wh\"\ntype = \"postgres\"\nlog_dir = \"/x\"\n",
+            &|_| None,
+        )
+        .unwrap();
+        config.connector("wh").unwrap().clone()
+    }
+
+    #[test]
+    fn distinct_literals_share_one_stored_text_and_the_memo_stays_bounded() {
+        let day: NaiveDate = "2026-11-02".parse().unwrap();
+        let mut pending = PendingRows::new(&connector(), day);
+        let rows = 2 * RECENT_TEXTS + 7;
+        for n in 0..rows {
+            pending.push(&BiRow {
+                sql: Some(format!("SELECT total FROM orders WHERE id = {n}")),
+                executed_at: Some(day.and_hms_opt(9, 0, 0).unwrap().and_utc()),
+                ..BiRow::new(ResourceType::QueryLog, n.to_string())
+            });
+        }
+        assert_eq!(pending.len(), rows);
+        assert_eq!(pending.stored.len(), 1, "one anonymized text");
+        assert!(pending.recent[&SqlDialect::Postgres].len() <= RECENT_TEXTS);
+        let slice = Slice {
+            date: day,
+            scope: RowScope::Executions,
+        };
+        let batch = pending
+            .slices
+            .remove(&slice)
+            .unwrap()
+            .finish(&pending.stored)
+            .unwrap();
+        assert_eq!(batch.num_rows(), rows);
+        let text = batch.column_by_name("sql_text").unwrap().as_string::<i32>();
+        assert_eq!(
+            text.value(rows - 1),
+            "SELECT total FROM orders WHERE id = ?"
+        );
+    }
+
+    #[test]
+    fn columns_a_system_reports_replace_the_analyzers_and_keep_the_text() {
+        let day: NaiveDate = "2026-11-02".parse().unwrap();
+        let mut pending = PendingRows::new(&connector(), day);
+        let sql = "SELECT * FROM orders WHERE id = 5";
+        pending.push(&BiRow {
+            sql: Some(sql.into()),
+            columns: vec![
+                "shop.public.orders.total".into(),
+                "shop.public.orders.id".into(),
+            ],
+            ..BiRow::new(ResourceType::SavedQuery, "a")
+        });
+        pending.push(&BiRow {
+            sql: Some(sql.into()),
+            ..BiRow::new(ResourceType::SavedQuery, "b")
+        });
+        let stored: Vec<&StoredSql> = pending.stored.iter().map(Arc::as_ref).collect();
+        assert_eq!(stored.len(), 2);
+        let [analyzed, given] = [stored[0], stored[1]];
+        assert_eq!(given.sql_text, analyzed.sql_text);
+        assert_eq!(given.tables, analyzed.tables);
+        assert_eq!(
+            given.columns,
+            ["shop.public.orders.id", "shop.public.orders.total"]
+        );
+    }
 }

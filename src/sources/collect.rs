@@ -2,12 +2,15 @@
 //! one writer of `bi_queries` / `sync_jobs`: a collector talks to its
 //! system and returns rows; it never writes the lake itself.
 
+use std::sync::Arc;
+
 use chrono::{DateTime, NaiveDate, Utc};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::config::ConnectorConfig;
 use crate::lake::{Lake, LakeError};
+use crate::sources::bi_queries::RowSink;
 use crate::sources::http::HttpError;
 use crate::sql::SqlDialect;
 
@@ -96,6 +99,9 @@ pub struct BiRow {
     /// Tables the system itself reports (BigQuery's `referenced_tables`, a
     /// chart's physical dataset): used when given, else the SQL's.
     pub tables: Vec<String>,
+    /// Columns the system itself reports (Snowflake's ACCESS_HISTORY):
+    /// used when given, else the SQL's.
+    pub columns: Vec<String>,
     pub database: Option<String>,
     pub executed_by: Option<String>,
     pub executed_at: Option<DateTime<Utc>>,
@@ -116,6 +122,7 @@ impl BiRow {
             sql: None,
             dialect: None,
             tables: Vec::new(),
+            columns: Vec::new(),
             database: None,
             executed_by: None,
             executed_at: None,
@@ -148,6 +155,37 @@ pub struct CollectContext<'a> {
     pub date: NaiveDate,
     /// The watermark the last committed attempt left, if any.
     pub checkpoint: Option<serde_json::Value>,
+    /// Where a collector may hand rows over as it reads them, instead of
+    /// returning them in [`Collected::rows`]: a large log then never sits
+    /// in memory as raw rows. Both ways end in the same commit.
+    pub rows: Arc<RowSink>,
+}
+
+impl CollectContext<'_> {
+    /// The first day of BI views to read: the day the last committed
+    /// collect reached (`views_through` in its checkpoint; it may have
+    /// been partial), else `first_days` back, and never further back.
+    pub fn views_from(&self, first_days: u64) -> NaiveDate {
+        let default = self.date - chrono::Days::new(first_days.max(1) - 1);
+        self.checkpoint
+            .as_ref()
+            .and_then(|c| c.get("views_through"))
+            .and_then(|d| d.as_str())
+            .and_then(|d| d.parse::<NaiveDate>().ok())
+            .filter(|d| *d <= self.date && *d >= default)
+            .unwrap_or(default)
+    }
+
+    /// The execution slices of `[first_day, self.date]`, one per day.
+    pub fn execution_slices(&self, first_day: NaiveDate) -> impl Iterator<Item = Slice> + '_ {
+        first_day
+            .iter_days()
+            .take_while(|d| *d <= self.date)
+            .map(|date| Slice {
+                date,
+                scope: RowScope::Executions,
+            })
+    }
 }
 
 /// A BI scraper or query-log miner.

@@ -120,6 +120,12 @@ impl Credential {
 /// first authenticated request and once more when a request answers 401.
 pub trait Authenticator: Send + Sync {
     fn login<'a>(&'a self, client: &'a HttpClient) -> BoxFuture<'a, Result<Credential, HttpError>>;
+
+    /// Whether a request refused with `status` may pass after one fresh
+    /// login: 401 for most tools (Power BI answers an expired token 403).
+    fn relogin_on(&self, status: u16) -> bool {
+        status == 401
+    }
 }
 
 /// A credential known up front (an API key, a personal access token).
@@ -248,7 +254,9 @@ impl HttpClient {
                 .send_unauthenticated(method.clone(), url.clone(), |r| credential.apply(build(r)))
                 .await;
             match result {
-                Err(e) if e.status() == Some(401) && attempt == 0 => continue,
+                Err(e) if attempt == 0 && e.status().is_some_and(|s| auth.relogin_on(s)) => {
+                    continue;
+                }
                 other => return other,
             }
         }
@@ -345,6 +353,16 @@ impl HttpClient {
         self.decode_json(&url, response).await
     }
 
+    /// A plain-text answer (generated SQL, CSV), e.g. Looker's
+    /// `/queries/{id}/run/sql`.
+    pub async fn get_text(&self, path: &str) -> Result<String, HttpError> {
+        let url = self.url(path)?;
+        let response = self.send(Method::GET, url.clone(), |r| r).await?;
+        let bytes = self.read_body(&url, response).await?;
+        // A stray invalid byte should not cost the whole text.
+        Ok(String::from_utf8_lossy(&bytes).into_owned())
+    }
+
     /// Reads a response body as JSON. A body cut short or not JSON is an
     /// error naming the endpoint and where parsing stopped, never the body.
     pub async fn decode_json<T: DeserializeOwned>(
@@ -352,15 +370,29 @@ impl HttpClient {
         url: &reqwest::Url,
         response: Response,
     ) -> Result<T, HttpError> {
-        let decode_err = |reason: String| HttpError::Decode {
+        let bytes = self.read_body(url, response).await?;
+        serde_json::from_slice(&bytes).map_err(|e| self.decode_error(url, json_reason(&e)))
+    }
+
+    async fn read_body(
+        &self,
+        url: &reqwest::Url,
+        response: Response,
+    ) -> Result<bytes::Bytes, HttpError> {
+        response.bytes().await.map_err(|e| {
+            self.decode_error(
+                url,
+                format!("reading the body failed: {}", transport_reason(&e)),
+            )
+        })
+    }
+
+    fn decode_error(&self, url: &reqwest::Url, reason: String) -> HttpError {
+        HttpError::Decode {
             connector: self.settings.connector.clone(),
             endpoint: endpoint_of(url),
             reason,
-        };
-        let bytes = response.bytes().await.map_err(|e| {
-            decode_err(format!("reading the body failed: {}", transport_reason(&e)))
-        })?;
-        serde_json::from_slice(&bytes).map_err(|e| decode_err(json_reason(&e)))
+        }
     }
 }
 

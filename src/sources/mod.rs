@@ -8,11 +8,14 @@ pub mod bigquery;
 pub mod collect;
 pub mod event_store;
 pub mod http;
+pub mod looker;
 pub mod metabase;
 pub mod postgres;
+pub mod power_bi;
 pub mod segment;
 pub mod snowflake;
 pub mod superset;
+pub mod tableau;
 
 use crate::config::{ConnectorConfig, ConnectorKind};
 use collect::{CollectError, Collector};
@@ -22,6 +25,9 @@ pub fn build_collector(connector: &ConnectorConfig) -> Result<Box<dyn Collector>
     match connector.kind {
         ConnectorKind::Superset => Ok(Box::new(superset::SupersetCollector::new(connector)?)),
         ConnectorKind::Metabase => Ok(Box::new(metabase::MetabaseCollector::new(connector)?)),
+        ConnectorKind::Looker => Ok(Box::new(looker::LookerCollector::new(connector)?)),
+        ConnectorKind::Tableau => Ok(Box::new(tableau::TableauCollector::new(connector)?)),
+        ConnectorKind::PowerBi => Ok(Box::new(power_bi::PowerBiCollector::new(connector)?)),
         ConnectorKind::Postgres => Ok(postgres::build(connector)),
         ConnectorKind::Snowflake => snowflake::build(connector),
         ConnectorKind::Bigquery => bigquery::build(connector),

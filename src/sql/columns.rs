@@ -24,6 +24,7 @@
 //! (never cloned), so the work stays linear in the statement's size but
 //! for one re-visit per nesting level.
 
+use std::borrow::Cow;
 use std::collections::{BTreeSet, HashSet};
 use std::ops::ControlFlow;
 use std::rc::Rc;
@@ -110,44 +111,86 @@ impl Outputs<'_> {
     }
 }
 
+/// Whether `name` is one of the lower-case `words`, in any case.
+fn one_of(words: &[&str], name: &str) -> bool {
+    words.iter().any(|w| w.eq_ignore_ascii_case(name))
+}
+
 /// Whether a source can own a name.
-enum Owner {
+enum Owner<'a> {
     /// It does; the base column to add (none for a computed output).
-    Yes(Option<String>),
+    Yes(Found<'a>),
     /// It may (a table the schema does not know): the column if so.
-    Maybe(Option<String>),
+    Maybe(Found<'a>),
     No,
 }
 
-fn owner(provides: &Provides, column: &str, lower: &str) -> Owner {
+/// The column a name stands for, made a string only when it is kept:
+/// resolving a name asks every visible source, and most answers are
+/// dropped.
+enum Found<'a> {
+    /// `table.column`.
+    Column(&'a str, &'a str),
+    /// The name as written.
+    Bare(&'a str),
+    /// A subquery output's base column, if it passes one through.
+    Base(&'a Option<String>),
+    /// A value, not a column (a table function's output).
+    Nothing,
+}
+
+impl Found<'_> {
+    fn into_column(self) -> Option<String> {
+        match self {
+            Found::Column(table, column) => Some(format!("{table}.{column}")),
+            Found::Bare(name) => Some(name.to_string()),
+            Found::Base(base) => base.clone(),
+            Found::Nothing => None,
+        }
+    }
+}
+
+/// `name` in lower case, borrowed when it already is.
+fn lowered(name: &str) -> Cow<'_, str> {
+    if name
+        .bytes()
+        .any(|b| b.is_ascii_uppercase() || !b.is_ascii())
+    {
+        Cow::Owned(name.to_lowercase())
+    } else {
+        Cow::Borrowed(name)
+    }
+}
+
+fn owner<'a>(provides: &'a Provides, column: &'a str, lower: &str) -> Owner<'a> {
     match provides {
         Provides::Table {
             name,
             known: Some(columns),
         } => {
             if columns.contains(lower) {
-                Owner::Yes(Some(format!("{name}.{column}")))
+                Owner::Yes(Found::Column(name, column))
             } else {
                 Owner::No
             }
         }
-        Provides::Table { name, known: None } => Owner::Maybe(Some(format!("{name}.{column}"))),
-        Provides::Unknown => Owner::Maybe(Some(column.to_string())),
+        Provides::Table { name, known: None } => Owner::Maybe(Found::Column(name, column)),
+        Provides::Unknown => Owner::Maybe(Found::Bare(column)),
         Provides::Function { names, open } => {
             if names.iter().any(|n| n == lower) {
-                Owner::Yes(None)
+                Owner::Yes(Found::Nothing)
             } else if *open {
-                Owner::Maybe(None)
+                Owner::Maybe(Found::Nothing)
             } else {
                 Owner::No
             }
         }
         Provides::Derived(outputs) => {
             if let Some(base) = outputs.get(lower) {
-                return Owner::Yes(base.clone());
+                return Owner::Yes(Found::Base(base));
             }
             if outputs.opaque {
-                return Owner::Yes(None);
+                return Owner::Yes(Found::Nothing);
             }
             among(outputs.star.iter(), column, lower)
         }
@@ -158,9 +201,9 @@ fn owner(provides: &Provides, column: &str, lower: &str) -> Owner {
 /// possible one; several possible ones leave it bare.
 fn among<'a, 's: 'a>(
     sources: impl Iterator<Item = &'a Provides<'s>>,
-    column: &str,
+    column: &'a str,
     lower: &str,
-) -> Owner {
+) -> Owner<'a> {
     let mut maybe = None;
     let mut count = 0;
     for provides in sources {
@@ -176,7 +219,7 @@ fn among<'a, 's: 'a>(
     match (count, maybe) {
         (0, _) => Owner::No,
         (1, Some(found)) => Owner::Maybe(found),
-        _ => Owner::Maybe(Some(column.to_string())),
+        _ => Owner::Maybe(Found::Bare(column)),
     }
 }
 
@@ -208,9 +251,9 @@ impl<'s> Scope<'_, 's> {
 
     /// The column an unqualified name stands for (`None`: nothing to add).
     fn name(&self, column: &str) -> Option<String> {
-        let lower = column.to_lowercase();
+        let lower = lowered(column);
         match among(self.visible(), column, &lower) {
-            Owner::Yes(found) | Owner::Maybe(found) => found,
+            Owner::Yes(found) | Owner::Maybe(found) => found.into_column(),
             Owner::No => match self.parent {
                 Some(parent) => parent.name(column),
                 None => Some(column.to_string()),
@@ -263,8 +306,8 @@ impl<'s> Scope<'_, 's> {
         for split in 1..parts.len() {
             if let Some(source) = self.find(&parts[..split]) {
                 let column = &parts[split];
-                return match owner(&source.provides, column, &column.to_lowercase()) {
-                    Owner::Yes(found) | Owner::Maybe(found) => found,
+                return match owner(&source.provides, column, &lowered(column)) {
+                    Owner::Yes(found) | Owner::Maybe(found) => found.into_column(),
                     // The text says so even if the schema does not.
                     Owner::No => match &source.provides {
                         Provides::Table { name, .. } => Some(format!("{name}.{column}")),
@@ -275,9 +318,9 @@ impl<'s> Scope<'_, 's> {
         }
         // No source by that name: a struct column's field access where the
         // dialect has them, else the name as written.
-        let lower = parts[0].to_lowercase();
+        let lower = lowered(&parts[0]);
         if let Owner::Yes(found) = among(self.visible(), &parts[0], &lower) {
-            return found;
+            return found.into_column();
         }
         match dialect {
             SqlDialect::Bigquery | SqlDialect::Databricks => self.name(&parts[0]),
@@ -440,9 +483,8 @@ impl Visitor for Exprs<'_, '_, '_> {
                     .0
                     .last()
                     .and_then(|p| p.as_ident())
-                    .map(|i| i.value.to_lowercase())
-                    .unwrap_or_default();
-                let dated = DATE_PART_FUNCTIONS.contains(&name.as_str());
+                    .map_or("", |i| i.value.as_str());
+                let dated = one_of(DATE_PART_FUNCTIONS, name);
                 if let FunctionArguments::List(list) = &function.args {
                     for arg in &list.args {
                         match arg {
@@ -451,7 +493,7 @@ impl Visitor for Exprs<'_, '_, '_> {
                                 e @ Expr::Identifier(ident),
                             )) if dated
                                 && ident.quote_style.is_none()
-                                && DATE_PARTS.contains(&ident.value.to_lowercase().as_str()) =>
+                                && one_of(DATE_PARTS, &ident.value) =>
                             {
                                 self.skip.push(e)
                             }
@@ -482,26 +524,28 @@ impl Visitor for Exprs<'_, '_, '_> {
 impl Exprs<'_, '_, '_> {
     fn reference(&mut self, idents: &[Ident]) {
         let dialect = self.walker.dialect;
+        let named = |names: &[String], lower: &str| names.iter().any(|n| n == lower);
         if let [ident] = idents {
-            let lower = ident.value.to_lowercase();
+            let lower = lowered(&ident.value);
             if ident.quote_style.is_none()
-                && (NOT_COLUMNS.contains(&lower.as_str())
+                && (NOT_COLUMNS.contains(&&*lower)
                     || lower == template::PARAM
                     || lower.starts_with('@')
                     || lower.starts_with('$'))
             {
                 return;
             }
-            if self.aliases.contains(&lower)
-                || self.lambda.contains(&lower)
-                || (dialect == SqlDialect::Bigquery && PSEUDO_COLUMNS.contains(&lower.as_str()))
+            if named(self.aliases, &lower)
+                || named(&self.lambda, &lower)
+                || (dialect == SqlDialect::Bigquery && PSEUDO_COLUMNS.contains(&&*lower))
             {
                 return;
             }
         }
-        if idents
-            .first()
-            .is_some_and(|i| self.lambda.contains(&i.value.to_lowercase()))
+        if !self.lambda.is_empty()
+            && idents
+                .first()
+                .is_some_and(|i| named(&self.lambda, &lowered(&i.value)))
         {
             return;
         }
@@ -1119,7 +1163,7 @@ impl<'s> Walker<'s> {
                     ];
                     for side in sides {
                         let found = match among(side.iter().map(|s| &s.provides), name, &lower) {
-                            Owner::Yes(found) | Owner::Maybe(found) => found,
+                            Owner::Yes(found) | Owner::Maybe(found) => found.into_column(),
                             Owner::No => None,
                         };
                         if let Some(found) = found {

@@ -12,11 +12,12 @@ mod panels;
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::OnceLock;
 
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path as UrlPath, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
@@ -27,7 +28,9 @@ use datafusion::common::ParamValues;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
+use crate::api::{ErrorBody, gzip};
 use crate::lake::{self, Lake, LakeError};
 pub use filters::Filters;
 use panels::{Panel, TABS};
@@ -99,45 +102,77 @@ const ECHARTS_NOTICE: &str = include_str!("../../assets/ui/vendor/NOTICE-echarts
 
 /// Drilldowns return at most this many rows (the page says so).
 const DRILL_ROW_LIMIT: usize = 5000;
+/// An exported report keeps this many rows of each point's drilldown (and
+/// says "first N of M"): a 30-day series alone has 30 points, and a file
+/// that opens from disk should stay a few MB on a large lake.
+const REPORT_DRILL_ROWS: usize = 100;
 
 /// The page and the data API together, for `usagelake ui`.
 pub fn router(lake: Lake) -> Router {
-    page_routes().merge(api_routes(lake))
+    page_routes()
+        .merge(api_routes(lake))
+        .layer(axum::middleware::from_fn(gzip::compress))
 }
+
+/// A file of the page, compiled in; its gzip form is made on the first
+/// request that accepts it and kept.
+struct Asset {
+    content_type: &'static str,
+    body: &'static str,
+    gzipped: OnceLock<Vec<u8>>,
+}
+
+impl Asset {
+    const fn new(content_type: &'static str, body: &'static str) -> Self {
+        Self {
+            content_type,
+            body,
+            gzipped: OnceLock::new(),
+        }
+    }
+
+    fn respond(&'static self, headers: &HeaderMap) -> Response {
+        let common = [
+            (header::CONTENT_TYPE, self.content_type),
+            (header::CACHE_CONTROL, "no-cache"),
+            (header::VARY, "accept-encoding"),
+        ];
+        if gzip::accepts_gzip(headers) && self.body.len() >= gzip::MIN_BYTES {
+            let packed = self
+                .gzipped
+                .get_or_init(|| gzip::gzip(self.body.as_bytes()));
+            (
+                common,
+                [(header::CONTENT_ENCODING, "gzip")],
+                packed.as_slice(),
+            )
+                .into_response()
+        } else {
+            (common, self.body).into_response()
+        }
+    }
+}
+
+static INDEX: Asset = Asset::new("text/html; charset=utf-8", INDEX_HTML);
+static SCRIPT: Asset = Asset::new("text/javascript; charset=utf-8", APP_JS);
+static STYLE: Asset = Asset::new("text/css; charset=utf-8", APP_CSS);
+static ECHARTS: Asset = Asset::new("text/javascript; charset=utf-8", ECHARTS_JS);
+static LICENSE: Asset = Asset::new("text/plain; charset=utf-8", ECHARTS_LICENSE);
+static NOTICE: Asset = Asset::new("text/plain; charset=utf-8", ECHARTS_NOTICE);
 
 /// `/ui/` and its assets: no data, no token.
 pub fn page_routes() -> Router {
-    let asset = |content_type: &'static str, body: &'static str| {
-        get(move || async move {
-            (
-                [
-                    (header::CONTENT_TYPE, content_type),
-                    (header::CACHE_CONTROL, "no-cache"),
-                ],
-                body,
-            )
-        })
+    let asset = |asset: &'static Asset| {
+        get(move |headers: HeaderMap| async move { asset.respond(&headers) })
     };
     Router::new()
         .route("/ui", get(|| async { Redirect::permanent("/ui/") }))
-        .route("/ui/", asset("text/html; charset=utf-8", INDEX_HTML))
-        .route(
-            "/ui/app.js",
-            asset("text/javascript; charset=utf-8", APP_JS),
-        )
-        .route("/ui/app.css", asset("text/css; charset=utf-8", APP_CSS))
-        .route(
-            "/ui/vendor/echarts.min.js",
-            asset("text/javascript; charset=utf-8", ECHARTS_JS),
-        )
-        .route(
-            "/ui/vendor/LICENSE-echarts",
-            asset("text/plain; charset=utf-8", ECHARTS_LICENSE),
-        )
-        .route(
-            "/ui/vendor/NOTICE-echarts",
-            asset("text/plain; charset=utf-8", ECHARTS_NOTICE),
-        )
+        .route("/ui/", asset(&INDEX))
+        .route("/ui/app.js", asset(&SCRIPT))
+        .route("/ui/app.css", asset(&STYLE))
+        .route("/ui/vendor/echarts.min.js", asset(&ECHARTS))
+        .route("/ui/vendor/LICENSE-echarts", asset(&LICENSE))
+        .route("/ui/vendor/NOTICE-echarts", asset(&NOTICE))
 }
 
 /// `/api/ui/meta`, `/api/ui/tabs/{tab}`, `/api/ui/drill/{panel}`.
@@ -169,7 +204,54 @@ pub async fn serve(lake: Lake, addr: &str) -> Result<(), UiError> {
         .map_err(listen_err)
 }
 
-async fn meta_handler(
+/// The page's filters (documented here; the handlers read the query as a
+/// map so an unknown key is a 400 naming it).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct FilterQuery {
+    /// As-of date YYYY-MM-DD of the metric tables [default: the newest the metrics job wrote].
+    as_of: Option<String>,
+    /// First day of the date range, YYYY-MM-DD [default: 29 days before `to`].
+    from: Option<String>,
+    /// Last day of the date range, YYYY-MM-DD [default: `as_of`]; at most 3 years after `from`.
+    to: Option<String>,
+    /// A customer domain of the as-of roster [default: all].
+    domain: Option<String>,
+    /// A role of the as-of roster [default: all].
+    role: Option<String>,
+    /// A license type of the as-of roster [default: all].
+    license: Option<String>,
+    /// Platform: a user group [default: all].
+    group: Option<String>,
+    /// Platform: a package [default: all].
+    package: Option<String>,
+}
+
+/// The clicked point of a drilldown: the values the page takes from the
+/// point's row (see each panel's `drill` in the page).
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)]
+pub(crate) struct DrillPoint {
+    /// The point's first key (a date, domain, cohort month, fingerprint or package).
+    x: Option<String>,
+    /// The point's second key, for panels with two (status, feature area, activity month).
+    y: Option<String>,
+}
+
+/// The page's filter choices and its tabs and panels.
+#[utoipa::path(
+    get,
+    path = "/api/ui/meta",
+    params(FilterQuery),
+    responses(
+        (status = 200, body = Meta),
+        (status = 400, description = "A bad filter value", body = ErrorBody),
+        (status = 401, body = ErrorBody)
+    )
+)]
+pub(crate) async fn meta_handler(
     State(lake): State<Lake>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Json<Meta>, UiError> {
@@ -179,7 +261,23 @@ async fn meta_handler(
     Ok(Json(meta(&ctx, &filters, default_as_of).await?))
 }
 
-async fn tab_handler(
+/// One tab's panels: each panel's rows, or the note saying which job fills
+/// its tables.
+#[utoipa::path(
+    get,
+    path = "/api/ui/tabs/{tab}",
+    params(
+        ("tab" = String, Path, description = "overview, features, engagement, retention, data_products or platform"),
+        FilterQuery
+    ),
+    responses(
+        (status = 200, body = TabData),
+        (status = 400, description = "A bad filter value", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such tab", body = ErrorBody)
+    )
+)]
+pub(crate) async fn tab_handler(
     State(lake): State<Lake>,
     UrlPath(tab): UrlPath<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -190,7 +288,23 @@ async fn tab_handler(
     Ok(Json(tab_data(&ctx, tab, &filters).await?))
 }
 
-async fn drill_handler(
+/// The rows behind one point of a panel (at most 5,000).
+#[utoipa::path(
+    get,
+    path = "/api/ui/drill/{panel}",
+    params(
+        ("panel" = String, Path, description = "A panel with a drilldown (`drill: true` in /api/ui/meta)"),
+        FilterQuery,
+        DrillPoint
+    ),
+    responses(
+        (status = 200, body = Drill),
+        (status = 400, description = "A bad filter or point value", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 404, description = "No such panel, or it has no drilldown", body = ErrorBody)
+    )
+)]
+pub(crate) async fn drill_handler(
     State(lake): State<Lake>,
     UrlPath(panel): UrlPath<String>,
     Query(query): Query<HashMap<String, String>>,
@@ -291,7 +405,7 @@ async fn strings(
 }
 
 /// What the page needs to draw its filters and tabs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Meta {
     /// Dates the metrics job wrote, newest first.
     pub as_of_dates: Vec<String>,
@@ -309,21 +423,21 @@ pub struct Meta {
     pub tabs: Vec<TabMeta>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TabMeta {
     pub id: &'static str,
     pub title: &'static str,
     pub panels: Vec<PanelMeta>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PanelMeta {
     pub id: &'static str,
     pub title: &'static str,
     pub drill: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct FilterEcho {
     pub as_of: String,
     pub from: String,
@@ -427,7 +541,7 @@ pub async fn meta(
 }
 
 /// One tab's panels for the filters.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct TabData {
     pub tab: &'static str,
     pub title: &'static str,
@@ -435,11 +549,15 @@ pub struct TabData {
     pub panels: Vec<PanelData>,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PanelData {
     pub id: &'static str,
     pub title: &'static str,
     pub drill: bool,
+    /// The columns of `rows` in the query's order.
+    pub columns: Vec<String>,
+    /// The panel's query result, one object per row.
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Value>,
     /// Why there is no chart: which table is missing or empty and which
     /// job fills it, or that the filters match nothing.
@@ -470,6 +588,7 @@ async fn panel_data(
         id: panel.id,
         title: panel.title,
         drill: panel.drill.is_some(),
+        columns: Vec::new(),
         rows: Vec::new(),
         note: None,
     };
@@ -478,10 +597,9 @@ async fn panel_data(
         return Ok(data);
     }
     let sql = panels::expand(panel.sql);
-    let rows = rows_of(
-        panel.id,
-        run(ctx, panel.id, &sql, Some(filters.placeholders())).await?,
-    )?;
+    let batches = run(ctx, panel.id, &sql, Some(filters.placeholders())).await?;
+    let columns = column_names(&batches);
+    let rows = rows_of(panel.id, batches)?;
     let all_null = rows.iter().all(|r| {
         r.as_object()
             .is_some_and(|o| o.values().all(Value::is_null))
@@ -493,9 +611,24 @@ async fn panel_data(
                 .unwrap_or_else(|| "no rows match these filters".to_string()),
         );
     } else {
+        data.columns = columns;
         data.rows = rows;
     }
     Ok(data)
+}
+
+/// The result's column names in the query's order (the JSON rows are
+/// objects, whose keys come back sorted).
+fn column_names(batches: &[RecordBatch]) -> Vec<String> {
+    match batches.first() {
+        Some(b) => b
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.name().clone())
+            .collect(),
+        None => Vec::new(),
+    }
 }
 
 /// The note for a panel whose tables are not registered, or (with
@@ -552,21 +685,36 @@ async fn missing_tables(
 }
 
 /// The rows behind one point.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
 pub struct Drill {
     pub panel: &'static str,
     pub x: String,
     pub y: String,
     pub columns: Vec<String>,
+    #[schema(value_type = Vec<Object>)]
     pub rows: Vec<Value>,
-    /// More rows matched than [`DRILL_ROW_LIMIT`].
+    /// More rows matched than `rows` holds (5,000 from the API; an
+    /// exported report keeps fewer).
     pub truncated: bool,
+    /// In an exported report: how many rows the point has in all.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
 }
 
 pub async fn drill(
     ctx: &SessionContext,
     panel: &'static Panel,
     filters: &Filters,
+) -> Result<Drill, UiError> {
+    drill_first(ctx, panel, filters, DRILL_ROW_LIMIT).await
+}
+
+/// The first `limit` rows behind the point `filters.x` / `filters.y`.
+async fn drill_first(
+    ctx: &SessionContext,
+    panel: &'static Panel,
+    filters: &Filters,
+    limit: usize,
 ) -> Result<Drill, UiError> {
     let sql = panels::expand(panel.drill.expect("caller checked"));
     for (key, value) in [("x", &filters.x), ("y", &filters.y)] {
@@ -581,20 +729,14 @@ pub async fn drill(
     if let Some(note) = missing_tables(ctx, panel, filters, false).await? {
         return Err(UiError::BadFilter(note));
     }
-    let limited = format!("SELECT * FROM ({sql}) drill LIMIT {}", DRILL_ROW_LIMIT + 1);
+    // On the query itself, not around it: a wrapping SELECT need not keep
+    // the inner ORDER BY, and every drilldown ends in one.
+    let limited = format!("{sql} LIMIT {}", limit + 1);
     let batches = run(ctx, panel.id, &limited, Some(filters.placeholders())).await?;
-    let columns = match batches.first() {
-        Some(b) => b
-            .schema()
-            .fields()
-            .iter()
-            .map(|f| f.name().clone())
-            .collect(),
-        None => Vec::new(),
-    };
+    let columns = column_names(&batches);
     let mut rows = rows_of(panel.id, batches)?;
-    let truncated = rows.len() > DRILL_ROW_LIMIT;
-    rows.truncate(DRILL_ROW_LIMIT);
+    let truncated = rows.len() > limit;
+    rows.truncate(limit);
     Ok(Drill {
         panel: panel.id,
         x: filters.x.clone(),
@@ -602,6 +744,7 @@ pub async fn drill(
         columns,
         rows,
         truncated,
+        total: None,
     })
 }
 
@@ -668,8 +811,14 @@ pub async fn report_html(lake: &Lake, date: Option<NaiveDate>) -> Result<String,
     let filters = Filters::parse(&query, default_as_of, false)?;
     let meta = meta(&ctx, &filters, default_as_of).await?;
     let mut tabs = serde_json::Map::new();
+    let mut drills = serde_json::Map::new();
     for tab in TABS {
         let data = tab_data(&ctx, tab, &filters).await?;
+        for panel in &data.panels {
+            if let Some(points) = report_drills(&ctx, panel, &filters).await? {
+                drills.insert(panel.id.to_string(), points);
+            }
+        }
         tabs.insert(
             tab.id.to_string(),
             serde_json::to_value(data).expect("tab data serializes"),
@@ -679,8 +828,75 @@ pub async fn report_html(lake: &Lake, date: Option<NaiveDate>) -> Result<String,
         "generated_at": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         "meta": meta,
         "tabs": tabs,
+        "drill_rows": REPORT_DRILL_ROWS,
+        "drills": drills,
     });
     Ok(inline_page(&embedded))
+}
+
+/// The drilldown of every point of a panel that has one, keyed by the
+/// point's `x` and `y` joined with U+0001 (as the page looks them up),
+/// each with at most [`REPORT_DRILL_ROWS`] rows and the point's total.
+async fn report_drills(
+    ctx: &SessionContext,
+    data: &PanelData,
+    filters: &Filters,
+) -> Result<Option<Value>, UiError> {
+    let Some(panel) = panels::panel(data.id).filter(|p| p.drill.is_some()) else {
+        return Ok(None);
+    };
+    if data.rows.is_empty() {
+        return Ok(None);
+    }
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    let mut points = serde_json::Map::new();
+    for row in &data.rows {
+        let mut point = filters.clone();
+        point.x = panel
+            .point
+            .first()
+            .map(|k| text(&row[*k]))
+            .unwrap_or_default();
+        point.y = panel
+            .point
+            .get(1)
+            .map(|k| text(&row[*k]))
+            .unwrap_or_default();
+        let key = format!("{}\u{1}{}", point.x, point.y);
+        if points.contains_key(&key) {
+            continue;
+        }
+        let mut drill = drill_first(ctx, panel, &point, REPORT_DRILL_ROWS).await?;
+        drill.total = Some(if drill.truncated {
+            drill_count(ctx, panel, &point).await?
+        } else {
+            drill.rows.len() as u64
+        });
+        points.insert(
+            key,
+            serde_json::to_value(drill).expect("drill rows serialize"),
+        );
+    }
+    Ok(Some(Value::Object(points)))
+}
+
+/// How many rows a drilldown has, for a report's "first N of M".
+async fn drill_count(
+    ctx: &SessionContext,
+    panel: &'static Panel,
+    filters: &Filters,
+) -> Result<u64, UiError> {
+    let sql = panels::expand(panel.drill.expect("caller checked"));
+    let counted = format!("SELECT count(*) AS n FROM ({sql}) drill");
+    let rows = rows_of(
+        panel.id,
+        run(ctx, panel.id, &counted, Some(filters.placeholders())).await?,
+    )?;
+    Ok(rows.first().and_then(|r| r["n"].as_u64()).unwrap_or(0))
 }
 
 /// The index page with its stylesheet and scripts inlined and `data`

@@ -39,6 +39,10 @@ pub struct Panel {
     pub sql: &'static str,
     /// The rows behind a point: `$x` (and `$y`) name it.
     pub drill: Option<&'static str>,
+    /// The columns of a panel row that give a point's `$x` (and `$y`), as
+    /// the page takes them from the clicked point; the exported report
+    /// runs the drilldown of every row with them.
+    pub point: &'static [&'static str],
 }
 
 /// A user-level table aliased `d` joined to the as-of roster, so role and
@@ -71,6 +75,7 @@ pub static TABS: &[Tab] = &[
                     (SELECT sum(mau) FROM mau WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain)) AS mau, \
                     (SELECT sum(prev_mau) FROM mau WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain)) AS prev_mau",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "active_series",
@@ -96,6 +101,7 @@ pub static TABS: &[Tab] = &[
                     WHERE {who_where} AND d.\"date\" = $x::DATE \
                     ORDER BY d.events DESC, d.customer_domain, d.user_id",
                 ),
+                point: &["date"],
             },
             Panel {
                 id: "stickiness",
@@ -105,6 +111,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     ORDER BY stickiness DESC, customer_domain",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "roster_status",
@@ -118,6 +125,7 @@ pub static TABS: &[Tab] = &[
                     FROM user_roster d WHERE {roster_where} AND d.customer_domain = $x AND d.status = $y \
                     ORDER BY d.events_30d DESC, d.user_id",
                 ),
+                point: &["customer_domain", "status"],
             },
         ],
     },
@@ -141,6 +149,7 @@ pub static TABS: &[Tab] = &[
                     WHERE d.as_of = $as_of::DATE AND {who_where} AND d.customer_domain = $x AND d.feature_area = $y AND d.used \
                     ORDER BY d.events DESC, d.user_id",
                 ),
+                point: &["customer_domain", "feature_area"],
             },
             Panel {
                 id: "feature_trends",
@@ -152,6 +161,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     GROUP BY feature_area ORDER BY users_7d DESC, feature_area",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "top_events",
@@ -162,6 +172,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     GROUP BY event_name ORDER BY events DESC, event_name LIMIT 15",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "top_pages",
@@ -172,6 +183,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     GROUP BY page_name || COALESCE(' / ' || tab, '') ORDER BY views DESC, page LIMIT 15",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "connector_usage",
@@ -182,6 +194,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     GROUP BY connector_name ORDER BY interactions DESC, connector_name",
                 drill: None,
+                point: &[],
             },
         ],
     },
@@ -206,6 +219,7 @@ pub static TABS: &[Tab] = &[
                         WHERE {who_where} AND d.\"date\" BETWEEN $from::DATE AND $to::DATE \
                     ) b GROUP BY bucket ORDER BY lo",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "actions_histogram",
@@ -221,6 +235,7 @@ pub static TABS: &[Tab] = &[
                         WHERE {who_where} AND d.\"date\" BETWEEN $from::DATE AND $to::DATE \
                     ) b GROUP BY bucket ORDER BY lo",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "session_duration",
@@ -231,6 +246,7 @@ pub static TABS: &[Tab] = &[
                     WHERE s.as_of = $as_of::DATE AND ($domain = '' OR s.customer_domain = $domain) \
                     ORDER BY s.customer_domain",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "engagement_tiers",
@@ -240,6 +256,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     ORDER BY customer_domain, tier",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "power_users",
@@ -250,6 +267,7 @@ pub static TABS: &[Tab] = &[
                     WHERE d.as_of = $as_of::DATE AND {who_where} \
                     ORDER BY d.power_score DESC, d.customer_domain, d.rank LIMIT 50",
                 drill: None,
+                point: &[],
             },
         ],
     },
@@ -275,6 +293,7 @@ pub static TABS: &[Tab] = &[
                       AND CAST(date_trunc('month', a.\"date\") AS DATE) = $y::DATE AND a.\"date\" <= $as_of::DATE \
                     ORDER BY d.customer_domain, d.user_id",
                 ),
+                point: &["cohort_month", "activity_month"],
             },
             Panel {
                 id: "day_n_curve",
@@ -286,6 +305,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) AND return_signal = 'any' \
                     GROUP BY retention_type, day_n ORDER BY retention_type, day_n",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "activation",
@@ -297,6 +317,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     GROUP BY signup_month ORDER BY signup_month",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "funnel",
@@ -306,6 +327,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = $as_of::DATE AND ($domain = '' OR customer_domain = $domain) \
                     GROUP BY step_index, step_name ORDER BY step_index",
                 drill: None,
+                point: &[],
             },
         ],
     },
@@ -322,6 +344,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = (SELECT max(as_of) FROM product_usage_stats WHERE as_of <= $as_of::DATE) \
                     ORDER BY popularity_score DESC, product_id LIMIT 25",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "unused_products",
@@ -334,6 +357,7 @@ pub static TABS: &[Tab] = &[
                     WHERE as_of = (SELECT max(as_of) FROM product_usage_stats WHERE as_of <= $as_of::DATE) AND query_count_30d = 0 \
                     ORDER BY space_id, product_id",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "query_patterns",
@@ -348,6 +372,7 @@ pub static TABS: &[Tab] = &[
                     FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE AND query_fingerprint = $x \
                     GROUP BY executed_by ORDER BY executions DESC, executed_by",
                 ),
+                point: &["query_fingerprint"],
             },
             Panel {
                 id: "table_rollup",
@@ -358,6 +383,7 @@ pub static TABS: &[Tab] = &[
                         WHERE \"date\" BETWEEN $from::DATE AND $to::DATE \
                     ) t GROUP BY table_name ORDER BY executions DESC, table_name LIMIT 20",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "database_rollup",
@@ -367,6 +393,7 @@ pub static TABS: &[Tab] = &[
                     FROM bi_queries WHERE \"date\" BETWEEN $from::DATE AND $to::DATE \
                     GROUP BY COALESCE(database, '(none)') ORDER BY executions DESC, database LIMIT 20",
                 drill: None,
+                point: &[],
             },
         ],
     },
@@ -388,6 +415,7 @@ pub static TABS: &[Tab] = &[
                       AND ($group = '' OR user_login IN (SELECT login FROM platform_users WHERE array_has(groups, $group))) \
                     GROUP BY user_login ORDER BY events DESC, user_login",
                 ),
+                point: &["package"],
             },
             Panel {
                 id: "function_usage",
@@ -399,6 +427,7 @@ pub static TABS: &[Tab] = &[
                       AND ($group = '' OR user_login IN (SELECT login FROM platform_users WHERE array_has(groups, $group))) \
                     GROUP BY COALESCE(friendly_name, event_type) ORDER BY calls DESC, function LIMIT 20",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "errors",
@@ -410,6 +439,7 @@ pub static TABS: &[Tab] = &[
                       AND ($group = '' OR user_login IN (SELECT login FROM platform_users WHERE array_has(groups, $group))) \
                     GROUP BY COALESCE(signature, '(none)') ORDER BY errors DESC, signature LIMIT 20",
                 drill: None,
+                point: &[],
             },
             Panel {
                 id: "latency",
@@ -421,6 +451,7 @@ pub static TABS: &[Tab] = &[
                       AND ($group = '' OR user_login IN (SELECT login FROM platform_users WHERE array_has(groups, $group))) \
                     GROUP BY \"date\" ORDER BY \"date\"",
                 drill: None,
+                point: &[],
             },
         ],
     },
@@ -446,6 +477,7 @@ mod tests {
         ids.dedup();
         assert_eq!(ids.len(), n);
         for p in TABS.iter().flat_map(|t| t.panels) {
+            assert_eq!(p.drill.is_some(), !p.point.is_empty(), "{}", p.id);
             let sql = expand(p.sql) + &expand(p.drill.unwrap_or(""));
             assert!(
                 !sql.contains("{who") && !sql.contains("{roster"),

@@ -378,6 +378,9 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
     assert_eq!(
         paths,
         [
+            "/api/ui/drill/{panel}",
+            "/api/ui/meta",
+            "/api/ui/tabs/{tab}",
             "/connectors/{connector_id}/bi-sync",
             "/connectors/{connector_id}/query-log-mining",
             "/health",
@@ -390,6 +393,57 @@ async fn serve_answers_runs_triggers_reloads_and_drains() {
         ]
     );
     assert!(doc["paths"]["/jobs/{name}/run"]["post"]["responses"]["409"].is_object());
+    let drill = &doc["paths"]["/api/ui/drill/{panel}"]["get"];
+    let names: Vec<&str> = drill["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "panel", "as_of", "from", "to", "domain", "role", "license", "group", "package", "x",
+            "y"
+        ]
+    );
+    assert_eq!(
+        drill["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/Drill"
+    );
+
+    // Answers are gzipped for a client that accepts it, and only then.
+    let plain = http
+        .get(url("/openapi.json"))
+        .header("authorization", auth)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.headers().get("content-encoding"), None);
+    let plain = plain.bytes().await.unwrap();
+    let packed = http
+        .get(url("/openapi.json"))
+        .header("authorization", auth)
+        .header("accept-encoding", "gzip, deflate, br")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(packed.headers()["content-encoding"], "gzip");
+    assert_eq!(packed.headers()["vary"], "accept-encoding");
+    let packed = packed.bytes().await.unwrap();
+    assert!(
+        packed.len() < plain.len() / 3,
+        "{} of {}",
+        packed.len(),
+        plain.len()
+    );
+    let mut unpacked = Vec::new();
+    std::io::Read::read_to_end(
+        &mut flate2::read::GzDecoder::new(&packed[..]),
+        &mut unpacked,
+    )
+    .unwrap();
+    assert_eq!(unpacked, plain);
 
     // Prometheus text.
     let response = http

@@ -192,6 +192,24 @@ async fn a_snapshot_replaces_definitions_and_keeps_the_days_executions() {
     );
 }
 
+#[test]
+fn two_users_in_one_instant_are_two_executions() {
+    let at = "2026-11-20T10:00:00Z".parse().ok();
+    let run = |user: &str| BiRow {
+        executed_by: Some(user.to_string()),
+        executed_at: at,
+        ..BiRow::new(ResourceType::ChartView, "7")
+    };
+    assert_ne!(
+        bi_queries::row_id(CONNECTOR, &run("ann")),
+        bi_queries::row_id(CONNECTOR, &run("bob"))
+    );
+    assert_eq!(
+        bi_queries::row_id(CONNECTOR, &run("ann")),
+        bi_queries::row_id(CONNECTOR, &run("ann"))
+    );
+}
+
 #[tokio::test]
 async fn several_statements_share_one_row_and_one_fingerprint() {
     let analysis = bi_queries::analyze_text(

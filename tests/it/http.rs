@@ -72,6 +72,15 @@ async fn serve(counters: Arc<Counters>) -> String {
             (StatusCode::UNAUTHORIZED, format!("bad token {auth:?}")).into_response()
         }
     });
+    // Power BI's answer to an expired token: 403, not 401.
+    let fresh_403 = get(|headers: HeaderMap| async move {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if auth == Some(format!("Bearer {TOKEN_2}").as_str()) {
+            axum::Json(serde_json::json!({ "ok": true })).into_response()
+        } else {
+            (StatusCode::FORBIDDEN, "TokenExpired").into_response()
+        }
+    });
     let never = get(|| async {
         (StatusCode::UNAUTHORIZED, format!("token {TOKEN_1} refused")).into_response()
     });
@@ -94,11 +103,22 @@ async fn serve(counters: Arc<Counters>) -> String {
             axum::Json(serde_json::json!({ "items": items, "next": next }))
         },
     );
+    // Plain text that only the second token may read (Looker's run/sql).
+    let text = get(|headers: HeaderMap| async move {
+        let auth = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if auth == Some(format!("Bearer {TOKEN_2}").as_str()) {
+            ([("content-type", "text")], "SELECT 1\nFROM t").into_response()
+        } else {
+            StatusCode::UNAUTHORIZED.into_response()
+        }
+    });
     let app = Router::new()
         .route("/api/login", login)
+        .route("/api/text", text)
         .route("/api/flaky", flaky)
         .route("/api/limited", limited)
         .route("/api/fresh", fresh_only)
+        .route("/api/fresh403", fresh_403)
         .route("/api/never", never)
         .route("/api/truncated", truncated)
         .route("/api/cursor", cursor);
@@ -125,6 +145,22 @@ impl Authenticator for Login {
                 body["access_token"].as_str().unwrap_or_default(),
             )))
         })
+    }
+}
+
+/// Logs in again on 403 too, as Power BI's expired tokens need.
+struct Login403;
+
+impl Authenticator for Login403 {
+    fn login<'a>(
+        &'a self,
+        client: &'a HttpClient,
+    ) -> futures::future::BoxFuture<'a, Result<Credential, HttpError>> {
+        Login.login(client)
+    }
+
+    fn relogin_on(&self, status: u16) -> bool {
+        matches!(status, 401 | 403)
     }
 }
 
@@ -163,6 +199,40 @@ async fn retries_then_relogins_once() {
 
     // The first token expired: one login more, then success.
     let ok: serde_json::Value = client.get_json("api/fresh").await.unwrap();
+    assert_eq!(ok["ok"], true);
+    assert_eq!(counters.logins.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn text_answers_are_read_whole_after_a_relogin() {
+    let counters = Arc::new(Counters::default());
+    let url = serve(counters.clone()).await;
+    let client = client(&url);
+    assert_eq!(
+        client.get_text("api/text").await.unwrap(),
+        "SELECT 1\nFROM t"
+    );
+    assert_eq!(counters.logins.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn an_authenticator_chooses_which_refusals_relogin() {
+    let counters = Arc::new(Counters::default());
+    let url = serve(counters.clone()).await;
+    // By default a 403 is final: no second login.
+    let plain = client(&url);
+    let refused = plain
+        .get_json::<serde_json::Value>("api/fresh403")
+        .await
+        .unwrap_err();
+    assert_eq!(refused.status(), Some(403));
+    assert_eq!(counters.logins.load(Ordering::SeqCst), 1);
+    // One that says 403 may be an expired token logs in once more.
+    let counters = Arc::new(Counters::default());
+    let url = serve(counters.clone()).await;
+    let settings = client(&url).settings().clone();
+    let relogin = HttpClient::new(settings, Some(Arc::new(Login403))).unwrap();
+    let ok: serde_json::Value = relogin.get_json("api/fresh403").await.unwrap();
     assert_eq!(ok["ok"], true);
     assert_eq!(counters.logins.load(Ordering::SeqCst), 2);
 }

@@ -17,6 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+use super::support::{Cli, serve_loopback};
+
 const PASSWORD: &str = "mb-pass-SECRET-5521";
 const SESSION_1: &str = "sess-one-SECRET-0001";
 const SESSION_2: &str = "sess-two-SECRET-0002";
@@ -200,61 +202,25 @@ async fn serve() -> (String, Arc<Server>) {
         .route("/api/search", get(search))
         .route("/api/dashboard/{id}", get(dashboard))
         .with_state(server.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    (format!("http://{addr}"), server)
+    (serve_loopback(app).await, server)
 }
 
-struct Cli {
-    dir: tempfile::TempDir,
-}
-
-impl Cli {
-    fn new(url: &str) -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir_all(dir.path().join("config")).unwrap();
-        std::fs::write(
-            dir.path().join("config/usagelake.toml"),
-            format!(
-                "[[connectors]]\nid = \"3c1d2b7e-8f00-4a55-9c61-0d9e8f7a6b51\"\nname = \"mb\"\ntype = \"metabase\"\n\
-                 url = \"{url}\"\nusername = \"reader@example.com\"\npassword = \"${{MB_PASSWORD}}\"\npage_size = 2\n\n\
-                 [[connectors]]\nid = \"3c1d2b7e-8f00-4a55-9c61-0d9e8f7a6b52\"\nname = \"mbkey\"\ntype = \"metabase\"\n\
-                 url = \"{url}\"\napi_key = \"${{MB_KEY}}\"\n"
-            ),
-        )
-        .unwrap();
-        Self { dir }
-    }
-
-    async fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
-        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
-            .current_dir(self.dir.path())
-            .env("MB_PASSWORD", PASSWORD)
-            .env("MB_KEY", API_KEY)
-            .env("USAGELAKE_LOG", "debug")
-            .args(args)
-            .output()
-            .await
-            .unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    }
-
-    async fn query(&self, sql: &str) -> String {
-        let (status, stdout, stderr) = self.run(&["query", sql, "--format", "csv"]).await;
-        assert_eq!(status, Some(0), "{stderr}");
-        stdout
-    }
+fn cli(url: &str) -> Cli {
+    Cli::new(
+        &format!(
+            "[[connectors]]\nid = \"3c1d2b7e-8f00-4a55-9c61-0d9e8f7a6b51\"\nname = \"mb\"\ntype = \"metabase\"\n\
+             url = \"{url}\"\nusername = \"reader@example.com\"\npassword = \"${{MB_PASSWORD}}\"\npage_size = 2\n\n\
+             [[connectors]]\nid = \"3c1d2b7e-8f00-4a55-9c61-0d9e8f7a6b52\"\nname = \"mbkey\"\ntype = \"metabase\"\n\
+             url = \"{url}\"\napi_key = \"${{MB_KEY}}\"\n"
+        ),
+        &[("MB_PASSWORD", PASSWORD), ("MB_KEY", API_KEY)],
+    )
 }
 
 #[tokio::test]
 async fn metabase_cards_and_dashboards_are_scraped_exactly() {
     let (url, server) = serve().await;
-    let cli = Cli::new(&url);
+    let cli = cli(&url);
     let (status, stdout, stderr) = cli.run(&["sync", "mb"]).await;
     assert_eq!(status, Some(0), "{stdout}\n{stderr}");
     let job: Value = serde_json::from_str(&stdout).unwrap();
@@ -335,24 +301,10 @@ async fn metabase_cards_and_dashboards_are_scraped_exactly() {
         "n\n9\n"
     );
 
-    let mut texts = vec![stdout, stderr, failed_stdout, failed_stderr];
-    texts.push(cli.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
-    texts.push(cli.query("SELECT * FROM sync_jobs").await);
-    for file in super::support::files_under(cli.dir.path()) {
-        if !file.starts_with("config/") {
-            texts.push(
-                String::from_utf8_lossy(&std::fs::read(cli.dir.path().join(&file)).unwrap())
-                    .into_owned(),
-            );
-        }
-    }
-    for text in &texts {
-        for needle in [PASSWORD, SESSION_1, SESSION_2, API_KEY]
-            .iter()
-            .chain(LITERALS)
-        {
-            let line = text.lines().find(|l| l.contains(needle));
-            assert!(line.is_none(), "{needle:?} leaked: {line:?}");
-        }
-    }
+    let needles: Vec<&str> = [PASSWORD, SESSION_1, SESSION_2, API_KEY]
+        .into_iter()
+        .chain(LITERALS.iter().copied())
+        .collect();
+    cli.assert_no_leak(&[stdout, stderr, failed_stdout, failed_stderr], &needles)
+        .await;
 }

@@ -20,7 +20,7 @@
 
 use std::fmt::Write as _;
 
-use chrono::NaiveDate;
+use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::util::display::array_value_to_string;
 use usagelake::config::{FileSelection, Params};
 use usagelake::lake::Lake;
@@ -160,6 +160,7 @@ async fn run_file_chunked(name: &str, chunk_events: Option<i64>) {
                 params: MetricParams::from_params(&params, as_of).unwrap(),
                 sql_dir: None,
                 metrics: None,
+                force: false,
             };
             derive(&lake, &request).await.unwrap();
         } else if let Some(sql) = head.strip_prefix("query ") {
@@ -360,6 +361,7 @@ async fn invariants_hold_on_generated_data() {
         params: MetricParams::from_params(&params, end).unwrap(),
         sql_dir: None,
         metrics: None,
+        force: false,
     };
     let whole = derive(&lake, &request).await.unwrap();
     let window = "\"date\" > DATE '2026-11-10' - 14";
@@ -393,46 +395,25 @@ async fn invariants_hold_on_generated_data() {
         assert_eq!(rows, "true\n", "{table} is empty");
     }
 
-    // Running the same date again, with the daily tables computed in
-    // chunks of about two days instead of one chunk, gives the same rows in
-    // every table it writes (doubles to 10 significant digits: a different
-    // summation order moves the last bits of an average).
-    let normalize = |line: &str| {
-        line.split('|')
-            .map(|cell| match cell.parse::<f64>() {
-                Ok(x) if cell.contains('.') => format!("{x:.9e}"),
-                _ => cell.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("|")
-    };
-    let snapshot = || async {
-        let mut tables = Vec::new();
-        for table in usagelake::metrics::shipped_outputs() {
-            let name = table.name.to_string();
-            let mut rows: Vec<String> = render(&lake, &format!("SELECT * FROM {name}"))
-                .await
-                .lines()
-                .map(normalize)
-                .collect();
-            rows.sort();
-            tables.push((name, rows));
-        }
-        tables
-    };
-    let before = snapshot().await;
+    // Running the same date again (forced: nothing changed), with the daily
+    // tables computed in chunks of about two days instead of one chunk,
+    // gives the same rows in every table it writes (doubles to 10
+    // significant digits: a different summation order moves the last bits
+    // of an average).
+    let before = table_rows(&lake, end).await;
     let mut chunked = params.clone();
     chunked.insert("chunk_events".into(), toml::Value::Integer(2_000));
     let report = derive(
         &lake,
         &DeriveRequest {
             params: MetricParams::from_params(&chunked, end).unwrap(),
+            force: true,
             ..request.clone()
         },
     )
     .await
     .unwrap();
-    let after = snapshot().await;
+    let after = table_rows(&lake, end).await;
     assert_eq!(before.len(), 25);
     for ((table, rows), (_, again)) in before.iter().zip(&after) {
         assert!(
@@ -516,6 +497,7 @@ async fn user_sql_files_add_tables_and_shape_errors_name_the_fix() {
         params: MetricParams::from_params(&Params::new(), as_of).unwrap(),
         sql_dir: Some(sql_dir.clone()),
         metrics,
+        force: false,
     };
     let report = derive(&lake, &request(Some(vec!["weekly_searchers".into()])))
         .await
@@ -574,4 +556,256 @@ async fn user_sql_files_add_tables_and_shape_errors_name_the_fix() {
         err.to_string(),
         "unknown metric \"daus\"; `usagelake metrics list` shows the known ones"
     );
+}
+
+/// The per-day tables of a lake derived day by day, reusing what earlier
+/// runs wrote, against a from-scratch derive of the same raw tables, for
+/// every table (metrics as of the day, per-day tables up to it), row by row.
+async fn assert_same_as_from_scratch(
+    lake_dir: &std::path::Path,
+    lake: &Lake,
+    as_of: NaiveDate,
+    params: &Params,
+) {
+    let scratch_dir = tempfile::tempdir().unwrap();
+    for table in ["pages", "tracks", "users"] {
+        copy_dir(
+            &lake_dir.join("tables").join(table),
+            &scratch_dir.path().join("tables").join(table),
+        );
+    }
+    let scratch = Lake::open(&usagelake::lake::LakeLocation::Local(
+        scratch_dir.path().to_path_buf(),
+    ))
+    .unwrap();
+    let report = derive(&scratch, &request(params, as_of, false))
+        .await
+        .unwrap();
+    assert_eq!(report.days_reused, 0);
+    let incremental = table_rows(lake, as_of).await;
+    let from_scratch = table_rows(&scratch, as_of).await;
+    assert_eq!(incremental.len(), 25);
+    for ((table, rows), (_, expected)) in incremental.iter().zip(&from_scratch) {
+        let missing: Vec<_> = expected
+            .iter()
+            .filter(|r| !rows.contains(r))
+            .take(3)
+            .collect();
+        let extra: Vec<_> = rows
+            .iter()
+            .filter(|r| !expected.contains(r))
+            .take(3)
+            .collect();
+        assert!(
+            rows == expected,
+            "as of {as_of} ({params:?}), {table}: {} rows, from scratch {}; missing {missing:?}, extra {extra:?}",
+            rows.len(),
+            expected.len()
+        );
+    }
+}
+
+fn request(params: &Params, as_of: NaiveDate, force: bool) -> DeriveRequest {
+    DeriveRequest {
+        params: MetricParams::from_params(params, as_of).unwrap(),
+        sql_dir: None,
+        metrics: None,
+        force,
+    }
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+/// Every metric table's rows as of `as_of` and every per-day table's rows
+/// up to it, sorted, doubles to 10 significant digits (a different
+/// summation order moves the last bits of an average).
+async fn table_rows(lake: &Lake, as_of: NaiveDate) -> Vec<(String, Vec<String>)> {
+    let normalize = |line: &str| {
+        line.split('|')
+            .map(|cell| match cell.parse::<f64>() {
+                Ok(x) if cell.contains('.') => format!("{x:.9e}"),
+                _ => cell.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let mut tables = Vec::new();
+    for table in usagelake::metrics::shipped_outputs() {
+        let key = table.partition_keys[0].0;
+        let filter = if key == "as_of" { "=" } else { "<=" };
+        let sql = format!(
+            "SELECT * FROM {} WHERE \"{key}\" {filter} DATE '{as_of}'",
+            table.name
+        );
+        let mut rows: Vec<String> = render(lake, &sql).await.lines().map(normalize).collect();
+        rows.sort();
+        tables.push((table.name.clone(), rows));
+    }
+    tables
+}
+
+/// Issue 19: a daily run derives only the local days whose raw input
+/// changed (new days, late events, the neighbour across the zone offset)
+/// and reads the rest from the lake; a timezone change derives every day
+/// again and removes the partitions of days the new zone does not have.
+#[tokio::test]
+async fn day_by_day_derive_equals_a_derive_from_scratch() {
+    use usagelake::demo::generator::{GeneratorOptions, generate};
+    let (dir, lake) = temp_lake();
+    let lake_dir = dir.path().join("lake");
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    let first = day("2026-03-01");
+    let end = day("2026-03-14");
+    generate(
+        &GeneratorOptions {
+            events: 6_000,
+            days: 14,
+            end_date: end,
+            ..Default::default()
+        },
+        &dir.path().join("data"),
+    )
+    .unwrap();
+    let logs = dir.path().join("data/segment-logs");
+    let source = std::fs::read_dir(&logs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let arrival_folder = |d: NaiveDate| {
+        source.join(
+            d.and_hms_opt(0, 0, 0)
+                .unwrap()
+                .and_utc()
+                .timestamp_millis()
+                .to_string(),
+        )
+    };
+    // A very late event: activity of 2026-03-03 (a new user of a new
+    // domain, and one without a domain) that arrives on 2026-03-09.
+    crate::support::write_events(
+        &arrival_folder(day("2026-03-09")),
+        "late.json",
+        &[
+            crate::support::page(
+                "late-1",
+                "late-user",
+                "late.example",
+                "discovery",
+                "2026-03-03T10:00:00Z",
+            ),
+            crate::support::track(
+                "late-2",
+                "late-user",
+                "",
+                "discovery_search_results",
+                "2026-03-03T10:05:00Z",
+            ),
+        ],
+    );
+    let ingest_day = |d: NaiveDate| {
+        let lake = lake.clone();
+        let logs = logs.clone();
+        async move {
+            ingest(
+                &lake,
+                &IngestRequest {
+                    source: logs.display().to_string(),
+                    selection: FileSelection::ByArrivalDate,
+                    date: d,
+                    s3: s3_none(),
+                    event_time: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    let zone = |d: NaiveDate| -> Params {
+        // West of UTC across the DST change of 2026-03-08, then east of it
+        // (a local day starts on the UTC day before), then UTC again.
+        let tz = match d.day() {
+            1..=4 => "UTC",
+            5..=9 => "America/Los_Angeles",
+            10..=11 => "Asia/Kolkata",
+            _ => "UTC",
+        };
+        toml::from_str(&format!(
+            "timezone = \"{tz}\"\nwindow_days = 7\nretention_days = 3"
+        ))
+        .unwrap()
+    };
+    let mut previous_zone = None;
+    for d in first.iter_days().take_while(|d| *d <= end) {
+        ingest_day(d).await;
+        let params = zone(d);
+        let report = derive(&lake, &request(&params, d, false)).await.unwrap();
+        let days_so_far = report.days_derived + report.days_reused;
+        if previous_zone.as_ref() == Some(&params) {
+            // Today, and the days late events or the zone offset touch.
+            assert!(
+                (1..=8).contains(&report.days_derived) && days_so_far > report.days_derived,
+                "{d}: {} days derived, {} reused",
+                report.days_derived,
+                report.days_reused
+            );
+        } else {
+            assert_eq!(report.days_reused, 0, "{d}: a new zone derives every day");
+        }
+        previous_zone = Some(params.clone());
+        assert_same_as_from_scratch(&lake_dir, &lake, d, &params).await;
+    }
+
+    // Nothing new: nothing derived. The late arrivals folder after the
+    // last day, then one more late event, rewriting one raw partition
+    // (UTC: exactly one local day).
+    let params = zone(end);
+    let daily = request(&params, end, false);
+    let report = derive(&lake, &daily).await.unwrap();
+    assert_eq!(report.days_derived, 0);
+    let extra = dir.path().join("extra");
+    crate::support::write_events(
+        &extra,
+        "late.json",
+        &[crate::support::page(
+            "late-3",
+            "late-user",
+            "",
+            "glossary",
+            "2026-03-05T23:59:00Z",
+        )],
+    );
+    ingest(
+        &lake,
+        &IngestRequest {
+            source: extra.display().to_string(),
+            selection: FileSelection::All,
+            date: end,
+            s3: s3_none(),
+            event_time: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+    let report = derive(&lake, &daily).await.unwrap();
+    assert_eq!((report.days_derived, report.days_reused), (1, 14));
+    assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
+    // A lost manifest vouches for nothing; --force derives every day.
+    let report = derive(&lake, &request(&params, end, true)).await.unwrap();
+    assert_eq!((report.days_derived, report.days_reused), (15, 0));
+    std::fs::remove_file(lake_dir.join("_usagelake/derive/daily_tables.json")).unwrap();
+    let report = derive(&lake, &daily).await.unwrap();
+    assert_eq!((report.days_derived, report.days_reused), (15, 0));
+    assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
 }

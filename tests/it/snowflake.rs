@@ -26,6 +26,7 @@ struct Seen {
     /// The JWT issuers the server saw, in order.
     issuers: Vec<String>,
     statement: String,
+    access_history_statement: String,
 }
 
 #[derive(Clone)]
@@ -34,6 +35,9 @@ struct Server {
     fingerprint: String,
     /// Answer every statement with 500 (an outage).
     down: bool,
+    /// The account has ACCESS_HISTORY (Enterprise); else reading it is a
+    /// compilation error, as on Standard accounts.
+    access_history: bool,
 }
 
 fn status_body(handle: &str) -> serde_json::Value {
@@ -106,9 +110,14 @@ async fn statements(State(s): State<Server>, headers: HeaderMap, body: String) -
     if s.down {
         return StatusCode::INTERNAL_SERVER_ERROR.into_response();
     }
-    seen.posts += 1;
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-    seen.statement = body["statement"].as_str().unwrap().to_string();
+    let text = body["statement"].as_str().unwrap();
+    if text.contains("SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY") {
+        seen.access_history_statement = text.to_string();
+        return access_history(s.access_history);
+    }
+    seen.posts += 1;
+    seen.statement = text.to_string();
     assert_eq!(body["warehouse"], "MINING_WH");
     match seen.posts {
         1 => (
@@ -121,6 +130,41 @@ async fn statements(State(s): State<Server>, headers: HeaderMap, body: String) -
         2 => (StatusCode::UNAUTHORIZED, "JWT token is invalid").into_response(),
         _ => (StatusCode::ACCEPTED, axum::Json(status_body("01b0-handle"))).into_response(),
     }
+}
+
+/// ACCESS_HISTORY of the day: q1 read two columns of a fully qualified
+/// table (and a function, which has none); q5 is not there (Snowflake
+/// does not record every statement), so its columns come from its SQL.
+fn access_history(available: bool) -> Response {
+    if !available {
+        return (
+            StatusCode::UNPROCESSABLE_ENTITY,
+            axum::Json(serde_json::json!({
+                "code": "002003",
+                "sqlState": "02000",
+                "message": "SQL compilation error:\nObject 'SNOWFLAKE.ACCOUNT_USAGE.ACCESS_HISTORY' does not exist or not authorized.",
+                "statementHandle": "01b0-ah",
+            })),
+        )
+            .into_response();
+    }
+    let objects = serde_json::json!([
+        {"objectDomain": "FUNCTION", "objectName": "SALES.FUNCS.NET", "objectId": "2", "argumentSignature": "(X NUMBER)", "dataType": "NUMBER(38,0)"},
+        {"columns": [{"columnId": 68610, "columnName": "TOTAL"}, {"columnId": 68611, "columnName": "ID"}],
+         "objectDomain": "Table", "objectId": 66564, "objectName": "SALES.PUBLIC.ORDERS"},
+    ]);
+    axum::Json(serde_json::json!({
+        "code": "090001",
+        "statementHandle": "01b0-ah",
+        "resultSetMetaData": {
+            "numRows": 2,
+            "format": "jsonv2",
+            "rowType": [{"name": "QUERY_ID", "type": "text"}, {"name": "DIRECT_OBJECTS_ACCESSED", "type": "variant"}],
+            "partitionInfo": [{"rowCount": 2, "uncompressedSize": 400}],
+        },
+        "data": [["q1", objects.to_string()], ["q9", "[]"]],
+    }))
+    .into_response()
 }
 
 async fn statement(
@@ -259,6 +303,7 @@ async fn query_history_rows_once_per_query_id_through_every_api_hurdle() {
         seen: seen.clone(),
         fingerprint: fingerprint.clone(),
         down: false,
+        access_history: true,
     })
     .await;
     let config = config(&url, &key);
@@ -280,6 +325,10 @@ async fn query_history_rows_once_per_query_id_through_every_api_hurdle() {
             seen.statement
                 .contains("start_time >= '2026-11-02 00:00:00 +0000'")
         );
+        assert!(
+            seen.access_history_statement
+                .contains("query_start_time >= '2026-11-02 00:00:00 +0000'::TIMESTAMP_TZ AND query_start_time < '2026-11-03 00:00:00 +0000'")
+        );
         // Every JWT named the key by the fingerprint openssl computes.
         assert!(
             seen.issuers
@@ -291,12 +340,13 @@ async fn query_history_rows_once_per_query_id_through_every_api_hurdle() {
         table(
             &lake,
             "SELECT resource_id, executed_by, database, sql_text, array_to_string(referenced_tables, '|') AS t, \
+             array_to_string(referenced_columns, '|') AS c, \
              CAST(executed_at AS VARCHAR) AS at, execution_count FROM bi_queries ORDER BY resource_id"
         )
         .await,
-        "resource_id,executed_by,database,sql_text,t,at,execution_count\n\
-         q1,ALICE,SALES,SELECT o.total FROM orders o WHERE o.id = ?,ORDERS,2026-11-02T09:00:00Z,1\n\
-         q5,BOB,SALES,SELECT name FROM customers WHERE region = ?,CUSTOMERS,2026-11-02T09:00:05Z,1\n"
+        "resource_id,executed_by,database,sql_text,t,c,at,execution_count\n\
+         q1,ALICE,SALES,SELECT o.total FROM orders o WHERE o.id = ?,SALES.PUBLIC.ORDERS,SALES.PUBLIC.ORDERS.ID|SALES.PUBLIC.ORDERS.TOTAL,2026-11-02T09:00:00Z,1\n\
+         q5,BOB,SALES,SELECT name FROM customers WHERE region = ?,CUSTOMERS,CUSTOMERS.NAME|CUSTOMERS.REGION,2026-11-02T09:00:05Z,1\n"
     );
     let report = table(&lake, "SELECT report FROM sync_jobs").await;
     for fact in [
@@ -305,6 +355,7 @@ async fn query_history_rows_once_per_query_id_through_every_api_hurdle() {
         "\"\"excluded_user_statements\"\":2",
         "\"\"session_control_statements\"\":1",
         "\"\"rows_outside_slices\"\":1",
+        "\"\"access_history_rows\"\":1",
     ] {
         assert!(report.contains(fact), "{fact} in {report}");
     }
@@ -315,6 +366,40 @@ async fn query_history_rows_once_per_query_id_through_every_api_hurdle() {
 }
 
 #[tokio::test]
+async fn without_access_history_columns_come_from_the_sql() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, fingerprint) = key_pair(dir.path());
+    let url = serve(Server {
+        seen: Arc::default(),
+        fingerprint,
+        down: false,
+        access_history: false,
+    })
+    .await;
+    let lake = Lake::open(&LakeLocation::Local(dir.path().join("lake"))).unwrap();
+    let date = "2026-11-02".parse().unwrap();
+    let report = usagelake::runner::collect::mine(&lake, &config(&url, &key), "sf", Some(date))
+        .await
+        .unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(
+        table(
+            &lake,
+            "SELECT resource_id, array_to_string(referenced_tables, '|') AS t, \
+             array_to_string(referenced_columns, '|') AS c FROM bi_queries ORDER BY resource_id"
+        )
+        .await,
+        "resource_id,t,c\nq1,ORDERS,ORDERS.ID|ORDERS.TOTAL\nq5,CUSTOMERS,CUSTOMERS.NAME|CUSTOMERS.REGION\n"
+    );
+    let report = table(&lake, "SELECT status, report FROM sync_jobs").await;
+    assert!(report.starts_with("status,report\nsucceeded,"), "{report}");
+    assert!(
+        report.contains("not read, columns come from the SQL") && report.contains("HTTP 422"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
 async fn an_outage_or_a_missing_key_is_a_failed_job_without_rows() {
     let dir = tempfile::tempdir().unwrap();
     let (key, fingerprint) = key_pair(dir.path());
@@ -322,6 +407,7 @@ async fn an_outage_or_a_missing_key_is_a_failed_job_without_rows() {
         seen: Arc::default(),
         fingerprint,
         down: true,
+        access_history: true,
     })
     .await;
     let lake = Lake::open(&LakeLocation::Local(dir.path().join("lake"))).unwrap();

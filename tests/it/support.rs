@@ -59,3 +59,82 @@ pub fn files_under(root: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// The `usagelake` binary in a temporary project folder: its
+/// `config/usagelake.toml` is `config`, run with `envs` set (secrets go
+/// through `${NAME}`) and debug logs, so a test can grep every line.
+pub struct Cli {
+    pub dir: tempfile::TempDir,
+    envs: Vec<(String, String)>,
+}
+
+impl Cli {
+    pub fn new(config: &str, envs: &[(&str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join("config")).unwrap();
+        std::fs::write(dir.path().join("config/usagelake.toml"), config).unwrap();
+        let envs = envs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Self { dir, envs }
+    }
+
+    pub async fn run(&self, args: &[&str]) -> (Option<i32>, String, String) {
+        let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_usagelake"))
+            .current_dir(self.dir.path())
+            .envs(self.envs.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("USAGELAKE_LOG", "debug")
+            .args(args)
+            .output()
+            .await
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `usagelake query SQL --format csv`, which must succeed.
+    pub async fn query(&self, sql: &str) -> String {
+        let (status, stdout, stderr) = self.run(&["query", sql, "--format", "csv"]).await;
+        assert_eq!(status, Some(0), "{stderr}");
+        stdout
+    }
+
+    /// Fails naming the line when any needle is in `outputs`, in the rows
+    /// of `bi_queries` or `sync_jobs`, or in any file the runs wrote.
+    pub async fn assert_no_leak(&self, outputs: &[String], needles: &[&str]) {
+        let mut texts = outputs.to_vec();
+        texts.push(self.query("SELECT id, title, sql_text, query_fingerprint, database, executed_by, dashboard_title, dashboard_url, array_to_string(referenced_tables, ',') AS t, array_to_string(written_tables, ',') AS w, array_to_string(referenced_columns, ',') AS c FROM bi_queries").await);
+        texts.push(self.query("SELECT * FROM sync_jobs").await);
+        texts.extend(self.written_files());
+        for text in &texts {
+            for needle in needles {
+                let line = text.lines().find(|l| l.contains(needle));
+                assert!(line.is_none(), "{needle:?} leaked: {line:?}");
+            }
+        }
+    }
+
+    /// Every file the runs wrote (the lake, ledgers), as text.
+    pub fn written_files(&self) -> Vec<String> {
+        files_under(self.dir.path())
+            .into_iter()
+            .filter(|f| !f.starts_with("config/"))
+            .map(|f| {
+                String::from_utf8_lossy(&std::fs::read(self.dir.path().join(&f)).unwrap())
+                    .into_owned()
+            })
+            .collect()
+    }
+}
+
+/// Serves `app` on a free loopback port; the base URL (`http://127.0.0.1:N`).
+pub async fn serve_loopback(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    format!("http://{addr}")
+}

@@ -6,6 +6,8 @@ pub mod prefix;
 pub mod server_log;
 pub mod stat_statements;
 
+use std::sync::Arc;
+
 use futures::FutureExt;
 use futures::future::BoxFuture;
 
@@ -53,8 +55,9 @@ impl Collector for PostgresCollector {
                 PostgresLogSource::Logs => {
                     let connector = self.connector.clone();
                     let date = ctx.date;
+                    let sink = Arc::clone(&ctx.rows);
                     // Reading files is blocking work: off the async workers.
-                    tokio::task::spawn_blocking(move || server_log::mine(&connector, date))
+                    tokio::task::spawn_blocking(move || server_log::mine(&connector, date, &sink))
                         .await
                         .map_err(|e| {
                             CollectError::source(

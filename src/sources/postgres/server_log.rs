@@ -27,6 +27,7 @@ use super::log_time::parse_log_time;
 use super::prefix::{DEFAULT_PREFIX, LinePrefix, join_continuation};
 use super::{is_excluded_user, is_session_control};
 use crate::config::ConnectorConfig;
+use crate::sources::bi_queries::RowSink;
 use crate::sources::collect::{BiRow, CollectError, Collected, ResourceType, RowScope, Slice};
 
 /// Records logged this long after the mined day ends stop a file's read:
@@ -95,16 +96,26 @@ struct Miner<'c> {
     connector: &'c ConnectorConfig,
     day_start: DateTime<Utc>,
     day_end: DateTime<Utc>,
-    rows: Vec<BiRow>,
-    failed: Vec<bool>,
     /// Per session, the row of its last statement while its fate (an
-    /// `ERROR` record) is still open.
-    pending: HashMap<String, usize>,
+    /// `ERROR` record) is still open; once settled it goes to `ready`.
+    pending: HashMap<String, BiRow>,
+    /// Statements that ran, handed to the sink in batches so a day's log
+    /// is never held whole.
+    ready: Vec<BiRow>,
+    sink: &'c RowSink,
+    statements: u64,
     stats: Stats,
 }
 
+/// Rows handed to the sink at a time: one lock per batch, little memory.
+const READY_BATCH: usize = 4096;
+
 /// Mines the statements `connector`'s `log_dir` holds for `date`.
-pub fn mine(connector: &ConnectorConfig, date: NaiveDate) -> Result<Collected, CollectError> {
+pub fn mine(
+    connector: &ConnectorConfig,
+    date: NaiveDate,
+    sink: &RowSink,
+) -> Result<Collected, CollectError> {
     let dir = Path::new(connector.log_dir.as_deref().unwrap_or_default());
     let prefix_text = connector
         .log_line_prefix
@@ -116,9 +127,10 @@ pub fn mine(connector: &ConnectorConfig, date: NaiveDate) -> Result<Collected, C
         connector,
         day_start,
         day_end: day_start + Days::new(1),
-        rows: Vec::new(),
-        failed: Vec::new(),
         pending: HashMap::new(),
+        ready: Vec::new(),
+        sink,
+        statements: 0,
         stats: Stats::default(),
     };
     let files = discover(connector, dir, &mut miner.stats)?;
@@ -249,27 +261,28 @@ impl Miner<'_> {
         let session = record.session.unwrap_or("");
         if matches!(record.severity, "ERROR" | "FATAL" | "PANIC") {
             // The error of the session's pending statement: it did not run.
-            if let (Some(query), Some(&index)) = (record.query, self.pending.get(session))
-                && self.rows[index].sql.as_deref() == Some(trimmed(query))
+            if let Some(query) = record.query
+                && self
+                    .pending
+                    .get(session)
+                    .is_some_and(|row| row.sql.as_deref() == Some(trimmed(query)))
             {
-                self.failed[index] = true;
-                self.stats.failed_statements += 1;
                 self.pending.remove(session);
+                self.stats.failed_statements += 1;
             }
         } else if record.severity == "LOG"
             && let Some(text) = statement_text(record.message)
         {
             // The session's previous statement ran; this one is pending.
-            match self.on_statement(record, trimmed(text), stem) {
-                Some(index) => match self.pending.get_mut(session) {
-                    Some(slot) => *slot = index,
-                    None => {
-                        self.pending.insert(session.to_string(), index);
-                    }
+            let ran = match self.on_statement(record, trimmed(text), stem) {
+                Some(row) => match self.pending.get_mut(session) {
+                    Some(slot) => Some(std::mem::replace(slot, row)),
+                    None => self.pending.insert(session.to_string(), row),
                 },
-                None => {
-                    self.pending.remove(session);
-                }
+                None => self.pending.remove(session),
+            };
+            if let Some(row) = ran {
+                self.ran(row);
             }
         }
         match record.time {
@@ -278,8 +291,8 @@ impl Miner<'_> {
         }
     }
 
-    /// Adds the row of a statement that counts; its index, if it does.
-    fn on_statement(&mut self, record: &Record, text: &str, stem: &str) -> Option<usize> {
+    /// The row of a statement that counts, if it does.
+    fn on_statement(&mut self, record: &Record, text: &str, stem: &str) -> Option<BiRow> {
         let time = record.time?;
         if time < self.day_start || time >= self.day_end {
             self.stats.other_day_statements += 1;
@@ -301,30 +314,41 @@ impl Miner<'_> {
             (Some(session), Some(line)) => format!("{session}:{line}"),
             _ => format!("{stem}:{}", record.file_line),
         };
-        self.rows.push(BiRow {
+        Some(BiRow {
             title: record.application.map(str::to_string),
             sql: Some(text.to_string()),
             database: record.database.map(str::to_string),
             executed_by: record.user.map(str::to_string),
             executed_at: Some(time),
             ..BiRow::new(ResourceType::QueryLog, resource_id)
-        });
-        self.failed.push(false);
-        Some(self.rows.len() - 1)
+        })
     }
 
-    fn finish(self, date: NaiveDate) -> Collected {
+    fn ran(&mut self, row: BiRow) {
+        self.statements += 1;
+        self.ready.push(row);
+        if self.ready.len() >= READY_BATCH {
+            self.flush();
+        }
+    }
+
+    fn flush(&mut self) {
+        let mut sink = self.sink.lock().unwrap_or_else(|e| e.into_inner());
+        for row in self.ready.drain(..) {
+            sink.push(&row);
+        }
+    }
+
+    fn finish(mut self, date: NaiveDate) -> Collected {
+        // A session's last statement had no error after it: it ran.
+        let settled: Vec<BiRow> = self.pending.drain().map(|(_, row)| row).collect();
+        for row in settled {
+            self.ran(row);
+        }
+        self.flush();
         let Miner {
-            rows,
-            failed,
-            stats,
-            ..
+            statements, stats, ..
         } = self;
-        let rows: Vec<BiRow> = rows
-            .into_iter()
-            .zip(failed)
-            .filter_map(|(row, failed)| (!failed).then_some(row))
-            .collect();
         let mut report = serde_json::Map::new();
         report.insert("source".into(), "logs".into());
         for (key, value) in [
@@ -332,7 +356,7 @@ impl Miner<'_> {
             ("files_other_format", stats.files_other_format),
             ("files_older_than_day", stats.files_older_than_day),
             ("records", stats.records),
-            ("statements", rows.len() as u64),
+            ("statements", statements),
             ("failed_statements", stats.failed_statements),
             ("excluded_user_statements", stats.excluded_user_statements),
             (
@@ -346,7 +370,7 @@ impl Miner<'_> {
             report.insert(key.into(), value.into());
         }
         Collected {
-            rows,
+            rows: Vec::new(),
             slices: vec![Slice {
                 date,
                 scope: RowScope::Executions,

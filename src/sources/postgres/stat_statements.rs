@@ -87,6 +87,26 @@ pub fn plan(date: NaiveDate, today: NaiveDate, last: Option<NaiveDate>) -> Plan 
     }
 }
 
+/// The snapshot a run of `date` counts from: the day's own base when the
+/// day is run again (so it rewrites rather than adds), else the last
+/// snapshot; `None` before the first snapshot ever (usage counts from now).
+pub fn base_for(state: Option<&State>, date: NaiveDate) -> Option<Snapshot> {
+    match state {
+        Some(s) if s.date == date => Some(s.base.clone()),
+        Some(s) => Some(s.last.clone()),
+        None => None,
+    }
+}
+
+/// When a day's counted usage is dated: the base snapshot's time, or the
+/// day's start (or last instant) when the base lies outside the day, so a
+/// re-run gives the same row ids.
+pub fn usage_time(date: NaiveDate, base: &Snapshot) -> DateTime<Utc> {
+    let day_start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
+    let day_last = day_start + Days::new(1) - chrono::Duration::microseconds(1);
+    base.taken_at.clamp(day_start, day_last)
+}
+
 pub async fn collect(ctx: &CollectContext<'_>) -> Result<Collected, CollectError> {
     let connector = ctx.connector;
     let state = read_state(ctx.checkpoint.as_ref());
@@ -110,15 +130,10 @@ pub async fn collect(ctx: &CollectContext<'_>) -> Result<Collected, CollectError
         stats_reset,
         calls: entries.iter().map(|e| (e.key.clone(), e.calls)).collect(),
     };
-    let base = match &state {
-        Some(s) if s.date == ctx.date => s.base.clone(),
-        Some(s) => s.last.clone(),
-        None => {
-            // The first snapshot ever: usage is counted from now on.
-            report.insert("baseline".into(), true.into());
-            current.clone()
-        }
-    };
+    let base = base_for(state.as_ref(), ctx.date).unwrap_or_else(|| {
+        report.insert("baseline".into(), true.into());
+        current.clone()
+    });
     let collected = rows_between(connector, ctx.date, &base, &current, &entries, report);
     Ok(Collected {
         checkpoint: Some(serde_json::json!({
@@ -142,9 +157,7 @@ pub fn rows_between(
     entries: &[Entry],
     mut report: serde_json::Map<String, serde_json::Value>,
 ) -> Collected {
-    let day_start = date.and_hms_opt(0, 0, 0).expect("midnight").and_utc();
-    let day_last = day_start + Days::new(1) - chrono::Duration::microseconds(1);
-    let executed_at = base.taken_at.clamp(day_start, day_last);
+    let executed_at = usage_time(date, base);
     let reset = current.stats_reset.is_some() && current.stats_reset != base.stats_reset;
     let mut rows = Vec::new();
     let (mut excluded, mut control, mut own) = (0u64, 0u64, 0u64);

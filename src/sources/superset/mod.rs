@@ -340,7 +340,7 @@ impl SupersetCollector {
             date: ctx.date,
             scope: RowScope::Definitions,
         }];
-        let first_day = view_window_start(ctx);
+        let first_day = ctx.views_from(FIRST_VIEW_DAYS);
         let views = self
             .views(
                 first_day,
@@ -351,21 +351,15 @@ impl SupersetCollector {
                 &dashboard_tables,
             )
             .await?;
-        let view_count =
-            match views {
-                Ok(view_rows) => {
-                    slices.extend(first_day.iter_days().take_while(|d| *d <= ctx.date).map(
-                        |date| Slice {
-                            date,
-                            scope: RowScope::Executions,
-                        },
-                    ));
-                    let n = view_rows.len();
-                    rows.extend(view_rows);
-                    serde_json::Value::from(n)
-                }
-                Err(reason) => reason.into(),
-            };
+        let view_count = match views {
+            Ok(view_rows) => {
+                slices.extend(ctx.execution_slices(first_day));
+                let n = view_rows.len();
+                rows.extend(view_rows);
+                serde_json::Value::from(n)
+            }
+            Err(reason) => reason.into(),
+        };
 
         report.insert(
             "saved_queries".into(),
@@ -480,19 +474,6 @@ impl SupersetCollector {
         }
         Ok(Ok(views.into_values().collect()))
     }
-}
-
-/// The first day of views to read: the day the last sync reached (it may
-/// have been partial), else a week back.
-fn view_window_start(ctx: &CollectContext<'_>) -> NaiveDate {
-    let default = ctx.date - Days::new(FIRST_VIEW_DAYS - 1);
-    ctx.checkpoint
-        .as_ref()
-        .and_then(|c| c.get("views_through"))
-        .and_then(|d| d.as_str())
-        .and_then(|d| d.parse::<NaiveDate>().ok())
-        .filter(|d| *d <= ctx.date && *d >= default)
-        .unwrap_or(default)
 }
 
 fn chart_row(
