@@ -124,6 +124,7 @@ fn request() -> DeriveRequest {
         params: MetricParams::from_params(&params, end()).unwrap(),
         sql_dir: None,
         metrics: None,
+        force: false,
     }
 }
 
