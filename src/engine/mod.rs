@@ -70,6 +70,11 @@ impl Engine {
     /// `--engine local | ballista | standalone | df://HOST:PORT`;
     /// `ballista` is the configured scheduler.
     pub fn choose(given: &str, config: &EngineConfig) -> Result<Self, EngineError> {
+        Self::choose_in(given, config, cfg!(feature = "distributed"))
+    }
+
+    /// [`Engine::choose`] in a build that has the distributed engine or not.
+    fn choose_in(given: &str, config: &EngineConfig, distributed: bool) -> Result<Self, EngineError> {
         let bad = |message: &str| EngineError::BadChoice {
             given: given.to_string(),
             message: message.to_string(),
@@ -92,7 +97,7 @@ impl Engine {
                 ));
             }
         };
-        if engine != Self::Local && !cfg!(feature = "distributed") {
+        if engine != Self::Local && !distributed {
             return Err(EngineError::NotBuilt);
         }
         Ok(engine)
@@ -233,35 +238,61 @@ mod tests {
             kind: EngineKind::Local,
             scheduler: Some("df://127.0.0.2:50050".into()),
         };
-        assert_eq!(Engine::choose("local", &config).unwrap(), Engine::Local);
-        let err = |given: &str| Engine::choose(given, &EngineConfig::default()).unwrap_err();
-        assert_eq!(
-            err("spark").to_string(),
-            "--engine \"spark\": expected local, ballista, standalone or df://HOST:PORT"
-        );
-        assert_eq!(
-            err("ballista").to_string(),
-            "--engine \"ballista\": [engine] has no scheduler; write --engine df://HOST:PORT or set [engine] scheduler"
-        );
-        if cfg!(feature = "distributed") {
+        for distributed in [false, true] {
+            let choose = |given: &str, config: &EngineConfig| {
+                Engine::choose_in(given, config, distributed).map_err(|e| e.to_string())
+            };
+            let err = |given: &str| choose(given, &EngineConfig::default()).unwrap_err();
+            assert_eq!(choose("local", &config), Ok(Engine::Local));
             assert_eq!(
-                Engine::choose("ballista", &config).unwrap(),
-                Engine::Ballista(SchedulerAddress {
-                    host: "127.0.0.2".into(),
-                    port: 50050
-                })
+                err("spark"),
+                "--engine \"spark\": expected local, ballista, standalone or df://HOST:PORT"
             );
             assert_eq!(
-                Engine::choose("df://127.0.0.1:7", &config)
-                    .unwrap()
-                    .to_string(),
-                "df://127.0.0.1:7"
+                err("ballista"),
+                "--engine \"ballista\": [engine] has no scheduler; write --engine df://HOST:PORT or set [engine] scheduler"
             );
-        } else {
             assert_eq!(
-                err("df://127.0.0.1:7").to_string(),
-                "this build has no distributed engine; build with --features distributed"
+                err("df://127.0.0.1:7/x"),
+                "--engine \"df://127.0.0.1:7/x\": scheduler \"df://127.0.0.1:7/x\" must have no path, query or fragment; write df://HOST:PORT, e.g. \"df://127.0.0.1:50050\""
             );
+            let distributed_choices = [
+                choose("ballista", &config),
+                choose("df://127.0.0.1:7", &config),
+                choose("standalone", &config),
+            ];
+            if distributed {
+                assert_eq!(
+                    distributed_choices,
+                    [
+                        Ok(Engine::Ballista(SchedulerAddress {
+                            host: "127.0.0.2".into(),
+                            port: 50050
+                        })),
+                        Ok(Engine::Ballista(SchedulerAddress {
+                            host: "127.0.0.1".into(),
+                            port: 7
+                        })),
+                        Ok(Engine::Standalone),
+                    ]
+                );
+            } else {
+                let refused =
+                    Err("this build has no distributed engine; build with --features distributed"
+                        .to_string());
+                assert_eq!(
+                    distributed_choices,
+                    [refused.clone(), refused.clone(), refused]
+                );
+            }
         }
+        assert_eq!(
+            Engine::Ballista(SchedulerAddress {
+                host: "127.0.0.1".into(),
+                port: 7
+            })
+            .to_string(),
+            "df://127.0.0.1:7"
+        );
     }
 }
