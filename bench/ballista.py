@@ -91,7 +91,8 @@ def main():
                        stdout=subprocess.DEVNULL)
     for t in derived_tables(lake):
         shutil.rmtree(os.path.join(lake, "tables", t))
-    run = [args.bin, "--lake", lake, "run", "metrics", "--date", args.end_date, "--engine"]
+    # --force: the per-day tables were deleted, so the manifest must not reuse them.
+    run = [args.bin, "--lake", lake, "run", "metrics", "--date", args.end_date, "--force", "--engine"]
 
     local_s, local_mib, _, local_cpu = timed(run + ["local"])
     local_ms = table_millis(lake)
