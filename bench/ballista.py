@@ -27,6 +27,7 @@ import tempfile
 import time
 
 from ingest import timed
+from metrics import generated_lake
 
 RAW = ("pages", "tracks", "users", "quarantine")
 
@@ -82,13 +83,7 @@ def main():
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="usagelake-ballista-bench-")
     os.makedirs(work, exist_ok=True)
-    data, lake = os.path.join(work, "data"), os.path.join(work, "lake")
-    if not os.path.exists(os.path.join(lake, "tables", "pages")):
-        subprocess.run([args.bin, "demo", "--generate-only", "--data", data, "--events", str(args.events),
-                        "--days", str(args.days), "--end-date", args.end_date, "--seed", "7"], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([args.bin, "--lake", lake, "ingest", os.path.join(data, "segment-logs")], check=True,
-                       stdout=subprocess.DEVNULL)
+    lake = generated_lake(args.bin, work, args.events, args.days, args.end_date)
     for t in derived_tables(lake):
         shutil.rmtree(os.path.join(lake, "tables", t))
     # --force: the per-day tables were deleted, so the manifest must not reuse them.
