@@ -168,7 +168,7 @@ def main():
         if t not in ("pages", "tracks", "users", "quarantine"):
             shutil.rmtree(os.path.join(lake, "tables", t))
 
-    ours_s, ours_mib, _ = timed([args.bin, "--lake", lake, "run", "metrics", "--date", as_of.isoformat()])
+    ours_s, ours_mib, _, _ = timed([args.bin, "--lake", lake, "run", "metrics", "--date", as_of.isoformat(), "--force"])
     out = os.path.join(work, "duckdb-out")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(os.path.join(out, "tmp"))
@@ -176,7 +176,7 @@ def main():
     with open(os.path.join(work, "duckdb_metrics.sql"), "w") as f:
         f.write(script)
     runner = "import duckdb, sys; duckdb.connect().execute(open(sys.argv[1]).read())"
-    duck_s, duck_mib, _ = timed([sys.executable, "-c", runner, os.path.join(work, "duckdb_metrics.sql")])
+    duck_s, duck_mib, _, _ = timed([sys.executable, "-c", runner, os.path.join(work, "duckdb_metrics.sql")])
 
     # Same definitions, same results: compare a fingerprint of every table
     # (row count, sums of numeric columns, distinct strings and dates).
