@@ -138,6 +138,19 @@ def duckdb_script(lake, out, as_of, threads):
     return "\n".join(lines)
 
 
+def generated_lake(bin, work, events, days, end_date):
+    """work/lake holding `events` generated demo events (seed 7), made once
+    and kept between runs (not timed)."""
+    data, lake = os.path.join(work, "data"), os.path.join(work, "lake")
+    if not os.path.exists(os.path.join(lake, "tables", "pages")):
+        subprocess.run([bin, "demo", "--generate-only", "--data", data, "--events", str(events),
+                        "--days", str(days), "--end-date", end_date, "--seed", "7"], check=True,
+                       stdout=subprocess.DEVNULL)
+        subprocess.run([bin, "--lake", lake, "ingest", os.path.join(data, "segment-logs")], check=True,
+                       stdout=subprocess.DEVNULL)
+    return lake
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--events", type=int, default=10_000_000)
@@ -149,19 +162,13 @@ def main():
     args = ap.parse_args()
     work = args.work or tempfile.mkdtemp(prefix="usagelake-metrics-bench-")
     os.makedirs(work, exist_ok=True)
-    data, lake = os.path.join(work, "data"), os.path.join(work, "lake")
-    if not os.path.exists(os.path.join(lake, "tables", "pages")):
-        subprocess.run([args.bin, "demo", "--generate-only", "--data", data, "--events", str(args.events),
-                        "--days", str(args.days), "--end-date", args.end_date, "--seed", "7"], check=True,
-                       stdout=subprocess.DEVNULL)
-        subprocess.run([args.bin, "--lake", lake, "ingest", os.path.join(data, "segment-logs")], check=True,
-                       stdout=subprocess.DEVNULL)
+    lake = generated_lake(args.bin, work, args.events, args.days, args.end_date)
     as_of = dt.date.fromisoformat(args.end_date)
     for t in os.listdir(os.path.join(lake, "tables")):
         if t not in ("pages", "tracks", "users", "quarantine"):
             shutil.rmtree(os.path.join(lake, "tables", t))
 
-    ours_s, ours_mib, _ = timed([args.bin, "--lake", lake, "run", "metrics", "--date", as_of.isoformat()])
+    ours_s, ours_mib, _, _ = timed([args.bin, "--lake", lake, "run", "metrics", "--date", as_of.isoformat(), "--force"])
     out = os.path.join(work, "duckdb-out")
     shutil.rmtree(out, ignore_errors=True)
     os.makedirs(os.path.join(out, "tmp"))
@@ -169,7 +176,7 @@ def main():
     with open(os.path.join(work, "duckdb_metrics.sql"), "w") as f:
         f.write(script)
     runner = "import duckdb, sys; duckdb.connect().execute(open(sys.argv[1]).read())"
-    duck_s, duck_mib, _ = timed([sys.executable, "-c", runner, os.path.join(work, "duckdb_metrics.sql")])
+    duck_s, duck_mib, _, _ = timed([sys.executable, "-c", runner, os.path.join(work, "duckdb_metrics.sql")])
 
     # Same definitions, same results: compare a fingerprint of every table
     # (row count, sums of numeric columns, distinct strings and dates).

@@ -10,6 +10,7 @@ pub mod api;
 pub mod config;
 pub mod daemon;
 pub mod demo;
+pub mod engine;
 pub mod lake;
 pub mod metrics;
 pub mod platform;

@@ -10,6 +10,7 @@ use usagelake::config::{self, ConfigErrors, Loaded, parse_set};
 use usagelake::daemon::{self, ServeOptions, logging::LogFormat};
 use usagelake::demo;
 use usagelake::demo::generator::GeneratorOptions;
+use usagelake::engine::{self, Engine};
 use usagelake::lake::{Lake, LakeLocation};
 use usagelake::query::{self, OutputFormat};
 use usagelake::runner::{self, Ledger, RunOptions};
@@ -57,6 +58,10 @@ enum Command {
         /// Derive every local day's per-day tables again instead of reusing unchanged ones
         #[arg(long)]
         force: bool,
+        /// Where derive steps run: local, ballista ([engine] scheduler), df://HOST:PORT or
+        /// standalone (an in-process cluster) [default: [engine]]
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Run a job for every date in a range; resumes where an interrupted backfill stopped
     Backfill {
@@ -73,6 +78,9 @@ enum Command {
         fail_fast: bool,
         #[arg(long = "set", value_parser = parse_set)]
         overrides: Vec<(String, toml::Value)>,
+        /// Where derive steps run (as for `run`) [default: [engine]]
+        #[arg(long)]
+        engine: Option<String>,
     },
     /// Ingest every Segment file under SOURCE now (no job, no date selection)
     Ingest {
@@ -183,6 +191,12 @@ enum Command {
         #[arg(long)]
         date: Option<NaiveDate>,
     },
+    /// A node of an Apache Ballista cluster that runs derive steps (builds with
+    /// --features distributed); every node reads the lake of --lake / [lake]
+    Ballista {
+        #[command(subcommand)]
+        command: BallistaCommand,
+    },
     /// Generate a synthetic Segment dataset and run the daily job over it into the lake
     Demo {
         /// Folder for the generated event files
@@ -200,6 +214,29 @@ enum Command {
         /// Only write the event files
         #[arg(long)]
         generate_only: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum BallistaCommand {
+    /// The scheduler: plans each query into stages and hands them to executors;
+    /// runs point at it with --engine df://HOST:PORT
+    Scheduler {
+        /// IP:PORT to listen on
+        #[arg(long, default_value = "127.0.0.1:50050")]
+        bind: String,
+    },
+    /// An executor: runs the stages the scheduler hands out, until SIGTERM
+    Executor {
+        /// The scheduler's IP:PORT
+        #[arg(long)]
+        scheduler: String,
+        /// IP:PORT this executor serves its shuffle data on
+        #[arg(long)]
+        bind: String,
+        /// Tasks at once [default: the machine's cores]
+        #[arg(long)]
+        concurrent_tasks: Option<usize>,
     },
 }
 
@@ -251,6 +288,7 @@ async fn main() -> ExitCode {
         Command::Serve { log_format, .. } => {
             daemon::logging::init(*log_format, "warn,usagelake=info")
         }
+        Command::Ballista { .. } => daemon::logging::init(LogFormat::Text, "warn,usagelake=info"),
         _ => daemon::logging::init(LogFormat::Text, "error"),
     }
     let loaded = match config::load(cli.config.as_deref()) {
@@ -276,6 +314,13 @@ fn open_lake(cli_lake: Option<&str>, loaded: &Loaded) -> Result<Lake, String> {
     let url = cli_lake.unwrap_or(&loaded.config.lake.url);
     let location = LakeLocation::parse(url, &loaded.config.lake.s3).map_err(|e| e.to_string())?;
     Lake::open(&location).map_err(|e| e.to_string())
+}
+
+fn chosen_engine(given: Option<&str>, loaded: &Loaded) -> Result<Option<Engine>, String> {
+    given
+        .map(|given| Engine::choose(given, &loaded.config.engine))
+        .transpose()
+        .map_err(|e| e.to_string())
 }
 
 fn job<'a>(loaded: &'a Loaded, name: &str) -> Result<&'a config::JobConfig, String> {
@@ -322,6 +367,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             date,
             overrides,
             force,
+            engine,
         } => {
             let lake = open_lake(lake_url, &loaded)?;
             let job = job(&loaded, &name)?;
@@ -335,6 +381,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             let options = RunOptions {
                 overrides,
                 force,
+                engine: chosen_engine(engine.as_deref(), &loaded)?,
                 ..Default::default()
             };
             let record = runner::run_job(&lake, &loaded.config, job, date, &options)
@@ -352,6 +399,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
             force,
             fail_fast,
             overrides,
+            engine,
         } => {
             if from > to {
                 return Err(format!("--from {from} is after --to {to}"));
@@ -362,6 +410,7 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 overrides,
                 force,
                 fail_fast,
+                engine: chosen_engine(engine.as_deref(), &loaded)?,
                 ..Default::default()
             };
             let report = runner::backfill(&lake, &loaded.config, job, from, to, &options)
@@ -571,6 +620,18 @@ async fn execute(cli: Cli, loaded: Loaded) -> Result<ExitCode, String> {
                 .await
                 .map_err(|e| e.to_string())?;
             println!("wrote {}", out.display());
+        }
+        Command::Ballista { command } => {
+            let lake = open_lake(lake_url, &loaded)?;
+            match command {
+                BallistaCommand::Scheduler { bind } => engine::run_scheduler(&bind, &lake).await,
+                BallistaCommand::Executor {
+                    scheduler,
+                    bind,
+                    concurrent_tasks,
+                } => engine::run_executor(&scheduler, &bind, concurrent_tasks, &lake).await,
+            }
+            .map_err(|e| e.to_string())?;
         }
         Command::Demo {
             data,

@@ -6,6 +6,7 @@
 
 mod connector;
 mod cron;
+mod engine;
 mod interpolate;
 mod job;
 mod problem;
@@ -18,6 +19,7 @@ use serde::Deserialize;
 
 pub use connector::{ConnectorConfig, ConnectorKind, ConnectorUse, PostgresLogSource};
 pub use cron::{CronFields, CronSchedule};
+pub use engine::{EngineConfig, EngineKind, NOT_BUILT, SchedulerAddress};
 pub use job::{
     DeriveCatalog, FileSelection, JobConfig, Params, StepConfig, expand_params, parse_set,
 };
@@ -61,6 +63,8 @@ pub struct AppConfig {
     pub connectors: Vec<ConnectorConfig>,
     #[serde(default)]
     pub spaces: Vec<SpaceConfig>,
+    #[serde(default)]
+    pub engine: EngineConfig,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -191,6 +195,9 @@ impl AppConfig {
             problems.push(at("defaults.timezone", message));
         }
         for (key, message) in self.server.problems() {
+            problems.push(at(key, message));
+        }
+        for (key, message) in self.engine.problems(cfg!(feature = "distributed")) {
             problems.push(at(key, message));
         }
         let mut ids = std::collections::HashSet::new();

@@ -28,27 +28,99 @@ use datafusion::arrow::datatypes::{
     DataType, Field, Fields, Int64Type, TimeUnit, TimestampMicrosecondType,
 };
 use datafusion::common::{DataFusionError, Result, ScalarValue, exec_err};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::{AggregateUDF, ColumnarValue, ScalarUDF, Volatility, create_udf};
 use datafusion::prelude::SessionContext;
+use serde::{Deserialize, Serialize};
 
 use super::collect::{PairsFinish, pairs_udaf};
 use super::params::{FeatureArea, MetricParams};
 use super::percentile::percentile_cont_udaf;
 
-/// Registers every function of this module in `ctx` for `params`.
-pub fn register(ctx: &SessionContext, params: &MetricParams) {
-    ctx.register_udaf(percentile_cont_udaf());
-    ctx.register_udf(to_local_date());
-    ctx.register_udf(is_noise(&params.noise_events, &params.noise_prefixes));
-    ctx.register_udf(is_search(&params.search_events));
-    ctx.register_udf(feature_area(&params.feature_areas));
-    ctx.register_udaf(pairs_udaf(FunnelTimes {
-        steps: params.funnel_steps.len(),
-        window_us: params.funnel_conversion_days * 86_400_000_000,
-    }));
-    ctx.register_udaf(pairs_udaf(Sessionize {
-        gap_us: (params.session_gap_minutes * 60_000_000.0).round() as i64,
-    }));
+/// One of our SQL functions with what it is built from: a Ballista node
+/// rebuilds the function from this (see `engine`), so a parameter such as
+/// the noise list travels with the plan instead of living in the node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "function", rename_all = "snake_case", deny_unknown_fields)]
+pub enum SqlFunction {
+    ToLocalDate,
+    IsNoise {
+        events: Vec<String>,
+        prefixes: Vec<String>,
+    },
+    IsSearch {
+        events: Vec<String>,
+    },
+    FeatureArea {
+        areas: Vec<FeatureArea>,
+    },
+    FunnelTimes {
+        steps: usize,
+        window_us: i64,
+    },
+    Sessionize {
+        gap_us: i64,
+    },
+    PercentileCont,
+    /// The platform analyses' `json_text(json, key)`.
+    JsonText,
+}
+
+/// A built function, ready to register.
+pub enum BuiltFunction {
+    Scalar(ScalarUDF),
+    Aggregate(AggregateUDF),
+}
+
+impl SqlFunction {
+    pub fn build(&self) -> BuiltFunction {
+        use BuiltFunction::{Aggregate, Scalar};
+        match self {
+            Self::ToLocalDate => Scalar(to_local_date()),
+            Self::IsNoise { events, prefixes } => Scalar(is_noise(events, prefixes)),
+            Self::IsSearch { events } => Scalar(is_search(events)),
+            Self::FeatureArea { areas } => Scalar(feature_area(areas)),
+            Self::FunnelTimes { steps, window_us } => Aggregate(pairs_udaf(FunnelTimes {
+                steps: *steps,
+                window_us: *window_us,
+            })),
+            Self::Sessionize { gap_us } => Aggregate(pairs_udaf(Sessionize { gap_us: *gap_us })),
+            Self::PercentileCont => Aggregate(percentile_cont_udaf()),
+            Self::JsonText => Scalar(crate::platform::json_text()),
+        }
+    }
+}
+
+/// Every function the metric files call, for `params`.
+pub fn all(params: &MetricParams) -> Vec<SqlFunction> {
+    vec![
+        SqlFunction::PercentileCont,
+        SqlFunction::ToLocalDate,
+        SqlFunction::IsNoise {
+            events: params.noise_events.clone(),
+            prefixes: params.noise_prefixes.clone(),
+        },
+        SqlFunction::IsSearch {
+            events: params.search_events.clone(),
+        },
+        SqlFunction::FeatureArea {
+            areas: params.feature_areas.clone(),
+        },
+        SqlFunction::FunnelTimes {
+            steps: params.funnel_steps.len(),
+            window_us: params.funnel_conversion_days * 86_400_000_000,
+        },
+        SqlFunction::Sessionize {
+            gap_us: (params.session_gap_minutes * 60_000_000.0).round() as i64,
+        },
+    ]
+}
+
+/// Registers `function` in `ctx` as it is (the local engine).
+pub fn register(ctx: &SessionContext, function: &SqlFunction) {
+    match function.build() {
+        BuiltFunction::Scalar(udf) => ctx.register_udf(udf),
+        BuiltFunction::Aggregate(udaf) => ctx.register_udaf(udaf),
+    }
 }
 
 fn utc_micros() -> DataType {

@@ -41,9 +41,11 @@ use chunks::DayRange;
 pub use definition::{
     Column, ColumnType, EMBEDDED, SqlDefinition, SqlKind, load_catalog, load_sql_files,
 };
+pub use functions::{BuiltFunction, SqlFunction, register as register_function};
 pub use params::{FeatureArea, FunnelStep, MetricParams, StepSource};
 pub use percentile::percentile_cont_udaf;
 
+use crate::engine::{Engine, EngineError};
 use crate::lake::{
     DerivedTable, Lake, LakeError, PartitionType, PartitionValue, register_tables, tables,
 };
@@ -74,6 +76,8 @@ pub enum DeriveError {
     Shape { origin: String, message: String },
     #[error("unknown metric {name:?}; `usagelake metrics list` shows the known ones")]
     UnknownMetric { name: String },
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error(transparent)]
     Lake(#[from] LakeError),
 }
@@ -189,6 +193,16 @@ fn sql_error(def: &SqlDefinition, source: DataFusionError) -> DeriveError {
 
 /// Runs the whole derive pipeline for `request.params.as_of`.
 pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport, DeriveError> {
+    derive_on(lake, request, &Engine::Local).await
+}
+
+/// [`derive`] with its queries run by `engine`; the results are written
+/// here, by the lake writer, whatever the engine.
+pub async fn derive_on(
+    lake: &Lake,
+    request: &DeriveRequest,
+    engine: &Engine,
+) -> Result<DeriveReport, DeriveError> {
     let started = Instant::now();
     let catalog = load_catalog(request.sql_dir.as_deref())?;
     if let Some(only) = &request.metrics {
@@ -202,7 +216,7 @@ pub async fn derive(lake: &Lake, request: &DeriveRequest) -> Result<DeriveReport
         }
     }
     let params = &request.params;
-    let ctx = session(lake, params)?;
+    let ctx = session(lake, params, engine).await?;
     let base = params.placeholders();
     let as_of = params.as_of;
     let mut outcomes: BTreeMap<usize, TableOutcome> = BTreeMap::new();
@@ -403,16 +417,20 @@ fn mentions(sql: &str, table: &str) -> bool {
         .any(|word| word.eq_ignore_ascii_case(table))
 }
 
-fn session(lake: &Lake, params: &MetricParams) -> Result<SessionContext, DeriveError> {
+async fn session(
+    lake: &Lake,
+    params: &MetricParams,
+    engine: &Engine,
+) -> Result<SessionContext, DeriveError> {
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(memory_limit_bytes(), 1.0)
         .build_arc()
         .map_err(|e| DeriveError::Lake(LakeError::DataFusion(e)))?;
     let config = SessionConfig::new()
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = engine.session(lake, config, runtime).await?;
     register_tables(&ctx, lake, tables::ALL)?;
-    functions::register(&ctx, params);
+    engine.register_functions(&ctx, &functions::all(params));
     register_parameter_tables(&ctx, params)
         .map_err(|e| DeriveError::Lake(LakeError::DataFusion(e)))?;
     Ok(ctx)

@@ -79,7 +79,8 @@ const DEFAULT_FEATURE_AREAS: &[(&str, &[&str], &[&str])] = &[
     ("Marketplace", &["marketplace"], &[]),
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct FeatureArea {
     pub name: String,
     pub pages: Vec<String>,

@@ -27,6 +27,7 @@ use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf}
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::config::Params;
+use crate::engine::Engine;
 use crate::lake::{DerivedTable, Lake, LakeError, register_tables, tables};
 use crate::metrics::{self, DeriveError, DeriveReport, SqlDefinition, SqlKind};
 
@@ -186,8 +187,17 @@ pub fn register_outputs(ctx: &SessionContext) -> Result<(), LakeError> {
 
 /// Derives every platform analysis for `params.as_of`.
 pub async fn derive(lake: &Lake, params: &PlatformParams) -> Result<DeriveReport, DeriveError> {
+    derive_on(lake, params, &Engine::Local).await
+}
+
+/// [`derive`] with its queries run by `engine`.
+pub async fn derive_on(
+    lake: &Lake,
+    params: &PlatformParams,
+    engine: &Engine,
+) -> Result<DeriveReport, DeriveError> {
     let started = Instant::now();
-    let ctx = session(lake, params)?;
+    let ctx = session(lake, params, engine).await?;
     let tables =
         metrics::run_catalog(&ctx, lake, &catalog(), &params.placeholders(), params.as_of).await?;
     Ok(DeriveReport {
@@ -199,7 +209,11 @@ pub async fn derive(lake: &Lake, params: &PlatformParams) -> Result<DeriveReport
     })
 }
 
-fn session(lake: &Lake, params: &PlatformParams) -> Result<SessionContext, DeriveError> {
+async fn session(
+    lake: &Lake,
+    params: &PlatformParams,
+    engine: &Engine,
+) -> Result<SessionContext, DeriveError> {
     let lake_err = |e| DeriveError::Lake(LakeError::DataFusion(e));
     let runtime = RuntimeEnvBuilder::new()
         .with_memory_limit(metrics::memory_limit_bytes(), 1.0)
@@ -207,11 +221,16 @@ fn session(lake: &Lake, params: &PlatformParams) -> Result<SessionContext, Deriv
         .map_err(lake_err)?;
     let config = SessionConfig::new()
         .with_target_partitions(std::thread::available_parallelism().map_or(2, |n| n.get()));
-    let ctx = SessionContext::new_with_config_rt(config, runtime);
+    let ctx = engine.session(lake, config, runtime).await?;
     register_tables(&ctx, lake, tables::ALL)?;
-    ctx.register_udf(json_text());
     // Exact percentiles: DataFusion's own quantizes the interpolation weight.
-    ctx.register_udaf(metrics::percentile_cont_udaf());
+    engine.register_functions(
+        &ctx,
+        &[
+            metrics::SqlFunction::JsonText,
+            metrics::SqlFunction::PercentileCont,
+        ],
+    );
     register_parameter_tables(&ctx, params).map_err(lake_err)?;
     Ok(ctx)
 }
@@ -249,7 +268,7 @@ fn register_parameter_tables(
 /// `json_text(json, key)`: the value of `key` in a JSON object text as a
 /// string (numbers and booleans as written), NULL when absent, null or
 /// the text is not an object. Event parameters are stored as such objects.
-fn json_text() -> ScalarUDF {
+pub(crate) fn json_text() -> ScalarUDF {
     create_udf(
         "json_text",
         vec![DataType::Utf8, DataType::Utf8],

@@ -16,6 +16,7 @@ pub use lease::Lease;
 pub use ledger::{Ledger, RunFilter, RunRecord, RunStatus, StepRecord};
 
 use crate::config::{AppConfig, DeriveCatalog, JobConfig, StepConfig, expand_params};
+use crate::engine::{Engine, EngineError};
 use crate::lake::{Lake, LakeError};
 use crate::metrics::{self, DeriveError, DeriveRequest, MetricParams};
 use crate::platform::{self, PlatformParams};
@@ -33,6 +34,8 @@ pub enum RunError {
     Derive(#[from] DeriveError),
     #[error(transparent)]
     Usage(#[from] crate::usage::UsageError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error(
         "job {job} is already running (lease {path} held by {holder} until {expires_at}); wait for it, or delete that object if the run is dead"
     )]
@@ -76,6 +79,8 @@ pub struct RunOptions {
     pub fail_fast: bool,
     /// The ledger's run id for a single run [default: a new UUID].
     pub run_id: Option<String>,
+    /// Where derive steps run (`--engine`) [default: `[engine]`].
+    pub engine: Option<Engine>,
 }
 
 /// How long a job's lease lives without a heartbeat (`[server] lease_ttl_seconds`).
@@ -249,7 +254,7 @@ pub async fn run_date(
     let mut quarantined_input = false;
     for (index, step) in job.steps.iter().enumerate() {
         let step_started = Instant::now();
-        let outcome = run_step(lake, config, step, index, date, &params, options.force).await;
+        let outcome = run_step(lake, config, step, index, date, &params, options).await;
         let mut step_record = StepRecord {
             index,
             kind: step.kind().to_string(),
@@ -308,8 +313,12 @@ async fn run_step(
     index: usize,
     date: NaiveDate,
     params: &crate::config::Params,
-    rederive: bool,
+    options: &RunOptions,
 ) -> Result<(String, serde_json::Value, bool), RunError> {
+    let engine = || match &options.engine {
+        Some(engine) => Ok(engine.clone()),
+        None => Engine::from_config(&config.engine),
+    };
     match step {
         StepConfig::Ingest {
             source,
@@ -346,7 +355,7 @@ async fn run_step(
             ..
         } => {
             let params = PlatformParams::from_params(params, date)?;
-            let report = platform::derive(lake, &params).await?;
+            let report = platform::derive_on(lake, &params, &engine()?).await?;
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
             Ok((report.to_string(), counts, false))
         }
@@ -385,9 +394,9 @@ async fn run_step(
                 params: MetricParams::from_params(&params, date)?,
                 sql_dir: sql_dir.map(Into::into),
                 metrics: metrics.clone(),
-                force: rederive,
+                force: options.force,
             };
-            let report = metrics::derive(lake, &request).await?;
+            let report = metrics::derive_on(lake, &request, &engine()?).await?;
             let counts = serde_json::to_value(&report.tables).unwrap_or_default();
             Ok((report.to_string(), counts, false))
         }

@@ -39,6 +39,25 @@ fn bad_lake_url_and_timezone() {
 }
 
 #[test]
+fn the_engine_section_names_the_feature_and_the_scheduler_fix() {
+    let text = "[engine]\nkind = \"ballista\"\nscheduler = \"http://10.0.0.1\"\n";
+    let mut want = Vec::new();
+    if !cfg!(feature = "distributed") {
+        want.push(
+            "c.toml:2: engine.kind: this build has no distributed engine; build with --features distributed",
+        );
+    }
+    want.push(
+        "c.toml:3: engine.scheduler: scheduler \"http://10.0.0.1\" must start with df://; write df://HOST:PORT, e.g. \"df://127.0.0.1:50050\"",
+    );
+    assert_eq!(messages(AppConfig::parse("c.toml", text, &no_env)), want);
+    assert_eq!(
+        messages(AppConfig::parse("c.toml", "[engine]\nkind = \"spark\"\n", &no_env)),
+        vec!["c.toml:2: unknown variant `spark`, expected `local` or `ballista`; use one of the listed values"]
+    );
+}
+
+#[test]
 fn missing_env_var_points_at_its_line() {
     let text = "[lake]\nurl = \"s3://bucket/lake\"\n\n[lake.s3]\nregion = \"us-east-1\"\nsecret_access_key = \"${LAKE_SECRET}\"\n";
     assert_eq!(

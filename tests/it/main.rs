@@ -1,6 +1,8 @@
 //! Integration tests, linked once into one binary.
 
 mod api;
+#[cfg(feature = "distributed")]
+mod ballista;
 mod bigquery;
 mod cli;
 mod collect;
