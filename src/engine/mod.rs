@@ -74,7 +74,11 @@ impl Engine {
     }
 
     /// [`Engine::choose`] in a build that has the distributed engine or not.
-    fn choose_in(given: &str, config: &EngineConfig, distributed: bool) -> Result<Self, EngineError> {
+    fn choose_in(
+        given: &str,
+        config: &EngineConfig,
+        distributed: bool,
+    ) -> Result<Self, EngineError> {
         let bad = |message: &str| EngineError::BadChoice {
             given: given.to_string(),
             message: message.to_string(),
@@ -277,9 +281,10 @@ mod tests {
                     ]
                 );
             } else {
-                let refused =
-                    Err("this build has no distributed engine; build with --features distributed"
-                        .to_string());
+                let refused = Err(
+                    "this build has no distributed engine; build with --features distributed"
+                        .to_string(),
+                );
                 assert_eq!(
                     distributed_choices,
                     [refused.clone(), refused.clone(), refused]

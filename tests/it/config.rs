@@ -52,8 +52,14 @@ fn the_engine_section_names_the_feature_and_the_scheduler_fix() {
     );
     assert_eq!(messages(AppConfig::parse("c.toml", text, &no_env)), want);
     assert_eq!(
-        messages(AppConfig::parse("c.toml", "[engine]\nkind = \"spark\"\n", &no_env)),
-        vec!["c.toml:2: unknown variant `spark`, expected `local` or `ballista`; use one of the listed values"]
+        messages(AppConfig::parse(
+            "c.toml",
+            "[engine]\nkind = \"spark\"\n",
+            &no_env
+        )),
+        vec![
+            "c.toml:2: unknown variant `spark`, expected `local` or `ballista`; use one of the listed values"
+        ]
     );
 }
 
