@@ -18,6 +18,7 @@ mod metabase;
 mod metrics;
 mod pg_mine;
 mod pg_server;
+mod pg_tls;
 mod power_bi;
 mod s3;
 mod snowflake;

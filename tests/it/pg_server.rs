@@ -69,6 +69,21 @@ impl PgServer {
     /// `("log_connections", "on")`. Values are written as given (quote
     /// strings: `("log_line_prefix", "'%m [%p] '")`).
     pub fn start_with(settings: &[(&str, &str)]) -> Self {
+        Self::start_with_files(settings, &[])
+    }
+
+    /// A fresh cluster with `ssl = on` serving `cert_pem` / `key_pem`
+    /// (PEM, the key unencrypted).
+    pub fn start_with_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        Self::start_with_files(
+            &[("ssl", "on")],
+            &[("server.crt", cert_pem), ("server.key", key_pem)],
+        )
+    }
+
+    /// As [`Self::start_with`], with `files` written into the data folder
+    /// (owned by the server's user, mode 0600, as it wants its key).
+    fn start_with_files(settings: &[(&str, &str)], files: &[(&str, &[u8])]) -> Self {
         let bin = server_bin_dir();
         let as_postgres = is_root();
         let dir = tempfile::tempdir().expect("create a temp dir for the test cluster");
@@ -109,6 +124,15 @@ impl PgServer {
             ],
         );
         check(initdb, "initdb");
+        for (name, bytes) in files {
+            use std::os::unix::fs::PermissionsExt;
+            let path = server.data.join(name);
+            std::fs::write(&path, bytes).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+            if as_postgres {
+                chown_to_postgres(&path);
+            }
+        }
         // A port can be taken between probing and binding: try a few.
         let mut last_error = String::new();
         for _ in 0..3 {

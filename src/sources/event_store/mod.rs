@@ -32,7 +32,7 @@ use rows::{DayMerge, ErrorRow, EventRow, merge_day, write_users};
 #[derive(Debug, thiserror::Error)]
 pub enum EventStoreError {
     #[error(
-        "event store {connector}: url is not a PostgreSQL URL; write postgres://USER@HOST:PORT/DATABASE (add ?sslmode=require for TLS; the password goes in the connector's `password`)"
+        "event store {connector}: url is not a PostgreSQL URL; write postgres://USER@HOST:PORT/DATABASE (add ?sslmode=verify-full&sslrootcert=CA.pem, or ?sslmode=require, for TLS; the password goes in the connector's `password`)"
     )]
     BadUrl { connector: String },
     #[error(
@@ -43,9 +43,7 @@ pub enum EventStoreError {
         target: String,
         message: String,
     },
-    #[error(
-        "event store {connector}: sslmode=require but no root certificates could be loaded from the system ({message}); install the CA certificates (ca-certificates) or set SSL_CERT_FILE"
-    )]
+    #[error("event store {connector}: TLS: {message}")]
     Tls { connector: String, message: String },
     #[error(
         "event store {connector} ({target}): the {query} query failed: {message}; check that the database holds the event-store tables (events, event_types, event_parameters, event_parameter_values, users_sessions, users, groups, groups_relations, published_packages, entities) and that the user may read them"

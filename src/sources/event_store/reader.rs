@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use chrono::{NaiveDate, NaiveDateTime};
-use tokio_postgres::config::{Host, SslMode};
-use tokio_postgres::{Client, Config, NoTls};
+use tokio_postgres::config::Host;
+use tokio_postgres::{Client, Config};
+
+use crate::sources::postgres::tls::{PgConnectError, PgTarget};
 
 use super::EventStoreError;
 use super::rows::{ErrorRow, EventRow, UserRow};
@@ -131,16 +133,17 @@ ORDER BY u.login
 
 impl Store {
     /// Connects to `url` (a `postgres://` URL; `password` overrides one in
-    /// the URL). `sslmode=require` in the URL means TLS with the system's
-    /// root certificates.
+    /// the URL; TLS as its `sslmode` / `sslrootcert` ask, see
+    /// [`crate::sources::postgres::tls`]).
     pub(super) async fn connect(
         connector: &str,
         url: &str,
         password: Option<&str>,
     ) -> Result<Self, EventStoreError> {
-        let mut config: Config = url.parse().map_err(|_| EventStoreError::BadUrl {
+        let mut target = PgTarget::parse(url).map_err(|_| EventStoreError::BadUrl {
             connector: connector.to_string(),
         })?;
+        let config = &mut target.config;
         if let Some(password) = password {
             config.password(password);
         }
@@ -154,51 +157,22 @@ impl Store {
             .get_password()
             .map(|p| String::from_utf8_lossy(p).into_owned())
             .filter(|p| !p.is_empty());
-        let target = describe(&config);
-        let fail = |e: tokio_postgres::Error| EventStoreError::Connect {
-            connector: connector.to_string(),
-            target: target.clone(),
-            message: describe_error(&e, password.as_deref()),
-        };
-        let client = match config.get_ssl_mode() {
-            SslMode::Disable => {
-                let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
-                tokio::spawn(connection);
-                client
-            }
-            mode => {
-                // The process-wide provider may already be set (reqwest,
-                // object_store): either way ring is what they all use.
-                let _ = rustls::crypto::ring::default_provider().install_default();
-                match tokio_postgres_rustls::MakeRustlsConnect::with_native_certs() {
-                    Ok((tls, _)) => {
-                        let (client, connection) = config.connect(tls).await.map_err(fail)?;
-                        tokio::spawn(connection);
-                        client
-                    }
-                    Err(errors) if mode == SslMode::Require => {
-                        return Err(EventStoreError::Tls {
-                            connector: connector.to_string(),
-                            message: errors
-                                .iter()
-                                .map(|e| e.to_string())
-                                .collect::<Vec<_>>()
-                                .join("; "),
-                        });
-                    }
-                    // sslmode=prefer without root certificates: plain, as libpq would.
-                    Err(_) => {
-                        let (client, connection) = config.connect(NoTls).await.map_err(fail)?;
-                        tokio::spawn(connection);
-                        client
-                    }
-                }
-            }
-        };
+        let target_name = describe(config);
+        let client = target.connect().await.map_err(|e| match e {
+            PgConnectError::Tls(message) => EventStoreError::Tls {
+                connector: connector.to_string(),
+                message,
+            },
+            PgConnectError::Postgres(e) => EventStoreError::Connect {
+                connector: connector.to_string(),
+                target: target_name.clone(),
+                message: describe_error(&e, password.as_deref()),
+            },
+        })?;
         let store = Self {
             client,
             connector: connector.to_string(),
-            target,
+            target: target_name,
             password,
         };
         store

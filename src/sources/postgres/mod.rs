@@ -5,6 +5,7 @@ pub mod log_time;
 pub mod prefix;
 pub mod server_log;
 pub mod stat_statements;
+pub mod tls;
 
 use std::sync::Arc;
 

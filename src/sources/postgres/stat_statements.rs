@@ -237,37 +237,19 @@ async fn read_view(
     connector: &ConnectorConfig,
 ) -> Result<(Option<DateTime<Utc>>, Vec<Entry>), CollectError> {
     let url = connector.url.as_deref().unwrap_or_default();
-    let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
+    let mut target = super::tls::PgTarget::parse(url).map_err(|e| {
         CollectError::source(
             connector,
-            format!("url is not a PostgreSQL connection URL ({e}); write postgres://user:${{PGPASSWORD}}@host:5432/db"),
+            format!("url is not a PostgreSQL connection URL ({e}); write postgres://user:${{PGPASSWORD}}@host:5432/db[?sslmode=verify-full&sslrootcert=ca.pem]"),
         )
     })?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(Duration::from_secs(30));
+    if target.config.get_connect_timeout().is_none() {
+        target.config.connect_timeout(Duration::from_secs(30));
     }
-    let client = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let (tls, _) = tokio_postgres_rustls::MakeRustlsConnect::with_native_certs().map_err(|_| {
-            CollectError::source(
-                connector,
-                "sslmode=require: no trusted root certificates found on this machine; install the ca-certificates package",
-            )
-        })?;
-        let (client, connection) = config
-            .connect(tls)
-            .await
-            .map_err(|e| pg_error(connector, "connection", &e))?;
-        tokio::spawn(connection);
-        client
-    } else {
-        let (client, connection) = config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| pg_error(connector, "connection", &e))?;
-        tokio::spawn(connection);
-        client
-    };
+    let client = target.connect().await.map_err(|e| match e {
+        super::tls::PgConnectError::Tls(message) => CollectError::source(connector, message),
+        super::tls::PgConnectError::Postgres(e) => pg_error(connector, "connection", &e),
+    })?;
     let version: i64 = client
         .query_one("SELECT current_setting('server_version_num')::bigint", &[])
         .await
