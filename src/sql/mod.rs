@@ -7,6 +7,7 @@
 
 mod anonymize;
 mod columns;
+mod dialect;
 mod references;
 mod repair;
 mod schema;
@@ -42,16 +43,30 @@ pub enum SqlDialect {
 }
 
 impl SqlDialect {
+    /// sqlparser's dialect, reading plain names in one step
+    /// ([`dialect::NamesFirst`]).
     fn parser_dialect(self) -> Box<dyn Dialect> {
+        self.sqlparser_dialect(true)
+    }
+
+    /// sqlparser's dialect as it is (`names_first: false`) or wrapped.
+    fn sqlparser_dialect(self, names_first: bool) -> Box<dyn Dialect> {
+        fn boxed<D: Dialect>(d: D, names_first: bool) -> Box<dyn Dialect> {
+            if names_first {
+                Box::new(dialect::NamesFirst(d))
+            } else {
+                Box::new(d)
+            }
+        }
         match self {
-            Self::Generic => Box::new(GenericDialect {}),
-            Self::Postgres => Box::new(PostgreSqlDialect {}),
-            Self::Snowflake => Box::new(SnowflakeDialect {}),
-            Self::Bigquery => Box::new(BigQueryDialect {}),
-            Self::Mysql => Box::new(MySqlDialect {}),
-            Self::Redshift => Box::new(RedshiftSqlDialect {}),
-            Self::Databricks => Box::new(DatabricksDialect {}),
-            Self::Mssql => Box::new(MsSqlDialect {}),
+            Self::Generic => boxed(GenericDialect {}, names_first),
+            Self::Postgres => boxed(PostgreSqlDialect {}, names_first),
+            Self::Snowflake => boxed(SnowflakeDialect {}, names_first),
+            Self::Bigquery => boxed(BigQueryDialect {}, names_first),
+            Self::Mysql => boxed(MySqlDialect {}, names_first),
+            Self::Redshift => boxed(RedshiftSqlDialect {}, names_first),
+            Self::Databricks => boxed(DatabricksDialect {}, names_first),
+            Self::Mssql => boxed(MsSqlDialect {}, names_first),
         }
     }
 }
@@ -121,9 +136,18 @@ pub fn analyze_with_schema(
     dialect: SqlDialect,
     schema: &Schema,
 ) -> Vec<StatementAnalysis> {
-    let parser_dialect = dialect.parser_dialect();
+    analyze_in(sql, dialect, schema, dialect.parser_dialect().as_ref())
+}
+
+/// `analyze_with_schema` with the parser's dialect given.
+fn analyze_in(
+    sql: &str,
+    dialect: SqlDialect,
+    schema: &Schema,
+    parser_dialect: &dyn Dialect,
+) -> Vec<StatementAnalysis> {
     let (plain, _templated) = template::neutralize(sql);
-    let statements = match anonymize::tokenize(&plain, parser_dialect.as_ref()) {
+    let statements = match anonymize::tokenize(&plain, parser_dialect) {
         Ok(statements) => statements,
         Err((line, column)) => {
             let anonymized = anonymize::scrub(&plain);
@@ -145,18 +169,18 @@ pub fn analyze_with_schema(
             let anonymized = anonymize::render(&statement.units);
             let fingerprint = fnv1a(&anonymize::normalized(&statement.units));
             let parse = |sql: &str| {
-                Parser::new(parser_dialect.as_ref())
+                Parser::new(parser_dialect)
                     .try_with_sql(sql)
                     .and_then(|mut p| p.parse_statements())
             };
             // The tokens the anonymizer made go to the parser as they are.
             let mut parser =
-                Parser::new(parser_dialect.as_ref()).with_tokens_with_locations(statement.tokens);
+                Parser::new(parser_dialect).with_tokens_with_locations(statement.tokens);
             // Dialect syntax the parser does not know gets one retry in a
             // form it does (same names); the first error is the one told.
             let parsed = parser.parse_statements().or_else(|error| {
                 let source = anonymize::source(&parser.into_tokens());
-                repair::repair(&source, dialect, parser_dialect.as_ref())
+                repair::repair(&source, dialect, parser_dialect)
                     .and_then(|repaired| parse(&repaired).ok())
                     .ok_or(error)
             });
