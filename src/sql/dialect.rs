@@ -6,17 +6,19 @@
 //! column name that builds an object name as a data type, fails with a
 //! formatted error and rewinds, before reading the name again as what it
 //! is. On TPC-DS that attempt was about a seventh of all instructions of an
-//! analysis. [`NamesFirst`] answers sqlparser's `Dialect::parse_prefix` hook
-//! for exactly the names whose attempt cannot succeed, with the
-//! `Expr::Identifier` sqlparser's own path would give, and leaves every
-//! other prefix, and every other dialect method, to the wrapped dialect.
+//! analysis (and a literal or a `-` costs a formatted error too).
+//! [`NamesFirst`] answers sqlparser's `Dialect::parse_prefix` hook for
+//! exactly the prefixes whose attempt cannot succeed (names, function
+//! calls, literals, signs) with what sqlparser's own path would give, and
+//! leaves every other prefix, and every other dialect method, to the
+//! wrapped dialect.
 
 use std::any::TypeId;
 use std::iter::Peekable;
 use std::str::Chars;
 
 use datafusion::sql::sqlparser::ast::{
-    ColumnOption, Expr, GranteesType, Ident, ObjectNamePart, Statement,
+    ColumnOption, Expr, GranteesType, Ident, ObjectName, ObjectNamePart, Statement, UnaryOperator,
 };
 use datafusion::sql::sqlparser::dialect::{Dialect, Precedence};
 use datafusion::sql::sqlparser::keywords::Keyword;
@@ -29,71 +31,171 @@ use datafusion::sql::sqlparser::tokenizer::Token;
 #[derive(Debug)]
 pub(super) struct NamesFirst<D>(pub D);
 
-/// The prefix at the parser's position when it is a name that sqlparser's
-/// own prefix path (`Parser::parse_prefix`) reads as `Expr::Identifier` and
-/// nothing else, consumed; `None` (nothing consumed) otherwise.
-///
-/// That path first parses a data type and keeps it only if it is not
-/// `DataType::Custom` (a type named by a non-keyword), the one exception
-/// being `xml` (a keyword, so excluded here); a custom name followed by
-/// `[` becomes an array type that could take a string as a typed literal,
-/// so a name (or `.`-separated chain of names) before `[` is left to it.
-/// Then the word itself: a keyword may start a special form, and a
-/// non-keyword is a function before `(`, a charset introducer before a
-/// string (`_utf8'…'`), a lambda before `->` or before `TYPE ->`. What
-/// follows a name (`.b`, `::type`, operators) is read after the prefix by
-/// the parser's compound and infix steps in both paths alike.
-fn plain_name(parser: &mut Parser) -> Option<Expr> {
-    let Token::Word(word) = &parser.peek_token_ref().token else {
-        return None;
+/// Keywords sqlparser's prefix path gives a meaning of their own: the
+/// data type names and what follows them (`Parser::parse_data_type_helper`),
+/// the words that start special expressions
+/// (`Parser::parse_expr_prefix_by_reserved_word`), and `XML`, whose type
+/// takes a typed literal by name (a test compares the list with
+/// sqlparser's source). Any other word, keyword or not, is read there as a
+/// plain name.
+macro_rules! special_keywords {
+    ($($keyword:ident),* $(,)?) => {
+        fn special(keyword: Keyword) -> bool {
+            matches!(keyword, $(Keyword::$keyword)|*)
+        }
+
+        #[cfg(test)]
+        const SPECIAL: &[&str] = &[$(stringify!($keyword)),*];
     };
-    // Quoted names are never keywords.
-    if word.keyword != Keyword::NoKeyword {
-        return None;
-    }
-    let plain = match &parser.peek_nth_token_ref(1).token {
-        Token::Comma
-        | Token::RParen
-        | Token::EOF
-        | Token::SemiColon
-        | Token::Eq
-        | Token::DoubleEq
-        | Token::Neq
-        | Token::Lt
-        | Token::Gt
-        | Token::LtEq
-        | Token::GtEq
-        | Token::Plus
-        | Token::Minus
-        | Token::Mul
-        | Token::Div
-        | Token::Mod
-        | Token::StringConcat
-        | Token::DoubleColon => true,
-        Token::Word(_) => parser.peek_nth_token_ref(2).token != Token::Arrow,
-        Token::Period => {
-            let mut n = 1;
-            loop {
-                match &parser.peek_nth_token_ref(n).token {
-                    Token::Period => match parser.peek_nth_token_ref(n + 1).token {
-                        Token::Word(_) => n += 2,
-                        _ => break false,
-                    },
-                    Token::LBracket => break false,
-                    _ => break true,
-                }
+}
+
+special_keywords! {
+    ANY, ARRAY, BIGDECIMAL, BIGINT, BIGNUMERIC, BINARY, BIT, BLOB, BOOL, BOOLEAN, BOX, BYTEA,
+    BYTES, CASE, CAST, CEIL, CHAR, CHARACTER, CIRCLE, CLOB, CONVERT, CURRENT_CATALOG,
+    CURRENT_DATE, CURRENT_TIME, CURRENT_TIMESTAMP, CURRENT_USER, DATE, DATE32, DATETIME,
+    DATETIME64, DEC, DECIMAL, DOUBLE, ENUM, ENUM16, ENUM8, EXISTS, EXTRACT, FALSE, FIXEDSTRING,
+    FLOAT, FLOAT32, FLOAT4, FLOAT64, FLOAT8, FLOOR, HUGEINT, INT, INT128, INT16, INT2, INT256,
+    INT32, INT4, INT64, INT8, INTEGER, INTERVAL, JSON, JSONB, LAMBDA, LARGE, LINE, LOCALTIME,
+    LOCALTIMESTAMP, LONG, LONGBLOB, LONGTEXT, LOWCARDINALITY, LSEG, MAP, MATCH, MEDIUMBLOB,
+    MEDIUMINT, MEDIUMTEXT, NESTED, NOT, NULL, NULLABLE, NUMERIC, NVARCHAR, OBJECT, OVERLAY, PATH,
+    POINT, POLYGON, POSITION, PRECISION, PRIOR, REAL, REGCLASS, SAFE_CAST, SELECT, SESSION_USER,
+    SET, SIGNED, SMALLINT, STRING, STRUCT, SUBSTR, SUBSTRING, TABLE, TEXT, TIME, TIMESTAMP,
+    TIMESTAMPTZ, TIMESTAMP_NTZ, TIMETZ, TINYBLOB, TINYINT, TINYTEXT, TRIGGER, TRIM, TRUE,
+    TRY_CAST, TRY_CONVERT, TSQUERY, TSVECTOR, TUPLE, TYPE, UBIGINT, UHUGEINT, UINT128, UINT16,
+    UINT256, UINT32, UINT64, UINT8, UNION, UNSIGNED, USER, USMALLINT, UTINYINT, UUID, VARBINARY,
+    VARBIT, VARCHAR, VARYING, WITH, WITHOUT, XML, ZONE,
+}
+
+/// Whether sqlparser's typed-literal attempt, having read a type name up to
+/// the `n`th token ahead, would read an array type there (`name[…]`,
+/// `name(mods)[…]`), which a value could follow as a typed literal. Long
+/// argument lists count as yes (left to sqlparser) so the look-ahead stays
+/// short.
+fn array_type_at(parser: &Parser, mut n: usize) -> bool {
+    if parser.peek_nth_token_ref(n).token == Token::LParen {
+        // sqlparser's type modifiers: words, numbers and strings.
+        loop {
+            n += 1;
+            match &parser.peek_nth_token_ref(n).token {
+                Token::Word(_)
+                | Token::Number(..)
+                | Token::SingleQuotedString(_)
+                | Token::Comma
+                    if n < 32 => {}
+                Token::RParen => break,
+                _ => return n >= 32,
             }
         }
-        _ => false,
-    };
-    if !plain {
-        return None;
+        n += 1;
     }
-    parser.advance_token();
-    let token = parser.get_current_token();
-    match &token.token {
-        Token::Word(word) => Some(Expr::Identifier(word.to_ident(token.span))),
-        _ => None,
+    parser.peek_nth_token_ref(n).token == Token::LBracket
+}
+
+impl<D: Dialect> NamesFirst<D> {
+    /// The prefix at the parser's position, read as sqlparser's own prefix
+    /// path (`Parser::parse_prefix`) reads it but without its typed-literal
+    /// attempt, where that attempt cannot succeed: a name that is not a
+    /// special keyword (quoted names never are) as `Expr::Identifier` or a
+    /// function call, a literal, a unary sign. `None` (nothing consumed)
+    /// for anything else.
+    ///
+    /// The attempt reads a word that is not special as a custom type,
+    /// which it drops, unless it is an array type (see `array_type_at`).
+    /// After it, a name is a function before `(` (unless `(+)`, an outer
+    /// join), a charset introducer before a string (`_utf8'…'`), a lambda
+    /// before `->` or before `TYPE ->`, else an identifier; what follows
+    /// (`.b`, `::type`, operators) is read after the prefix by the parser's
+    /// compound and infix steps in both paths alike.
+    fn prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
+        let function = match &parser.peek_token_ref().token {
+            Token::Word(word) if !special(word.keyword) => {
+                match &parser.peek_nth_token_ref(1).token {
+                    Token::Comma
+                    | Token::RParen
+                    | Token::EOF
+                    | Token::SemiColon
+                    | Token::Eq
+                    | Token::DoubleEq
+                    | Token::Neq
+                    | Token::Lt
+                    | Token::Gt
+                    | Token::LtEq
+                    | Token::GtEq
+                    | Token::Plus
+                    | Token::Minus
+                    | Token::Mul
+                    | Token::Div
+                    | Token::Mod
+                    | Token::StringConcat
+                    | Token::DoubleColon => false,
+                    Token::Word(_) if parser.peek_nth_token_ref(2).token != Token::Arrow => false,
+                    Token::Period => {
+                        let mut n = 1;
+                        while parser.peek_nth_token_ref(n).token == Token::Period {
+                            match parser.peek_nth_token_ref(n + 1).token {
+                                Token::Word(_) => n += 2,
+                                _ => return None,
+                            }
+                        }
+                        if array_type_at(parser, n) {
+                            return None;
+                        }
+                        false
+                    }
+                    Token::LParen
+                        if !array_type_at(parser, 1)
+                            && parser.peek_nth_token_ref(2).token != Token::Plus =>
+                    {
+                        true
+                    }
+                    _ => return None,
+                }
+            }
+            Token::Number(..)
+            | Token::SingleQuotedString(_)
+            | Token::DoubleQuotedString(_)
+            | Token::TripleSingleQuotedString(_)
+            | Token::TripleDoubleQuotedString(_)
+            | Token::DollarQuotedString(_)
+            | Token::SingleQuotedByteStringLiteral(_)
+            | Token::DoubleQuotedByteStringLiteral(_)
+            | Token::TripleSingleQuotedByteStringLiteral(_)
+            | Token::TripleDoubleQuotedByteStringLiteral(_)
+            | Token::SingleQuotedRawStringLiteral(_)
+            | Token::DoubleQuotedRawStringLiteral(_)
+            | Token::TripleSingleQuotedRawStringLiteral(_)
+            | Token::TripleDoubleQuotedRawStringLiteral(_)
+            | Token::NationalStringLiteral(_)
+            | Token::QuoteDelimitedStringLiteral(_)
+            | Token::NationalQuoteDelimitedStringLiteral(_)
+            | Token::HexStringLiteral(_)
+            | Token::UnicodeStringLiteral(_) => return Some(parser.parse_value().map(Expr::Value)),
+            Token::Minus | Token::Plus => {
+                let op = if parser.peek_token_ref().token == Token::Plus {
+                    UnaryOperator::Plus
+                } else {
+                    UnaryOperator::Minus
+                };
+                parser.advance_token();
+                let operand = parser.parse_subexpr(self.0.prec_value(Precedence::MulDivModOp));
+                return Some(operand.map(|expr| Expr::UnaryOp {
+                    op,
+                    expr: Box::new(expr),
+                }));
+            }
+            _ => return None,
+        };
+        parser.advance_token();
+        let token = parser.get_current_token();
+        let Token::Word(word) = &token.token else {
+            return None;
+        };
+        let name = word.to_ident(token.span);
+        Some(if function {
+            parser.parse_function(ObjectName::from(vec![name]))
+        } else {
+            Ok(Expr::Identifier(name))
+        })
     }
 }
 
@@ -106,7 +208,7 @@ macro_rules! forward_to_inner {
             fn parse_prefix(&self, parser: &mut Parser) -> Option<Result<Expr, ParserError>> {
                 self.0
                     .parse_prefix(parser)
-                    .or_else(|| plain_name(parser).map(Ok))
+                    .or_else(|| self.prefix(parser))
             }
 
             $(
@@ -291,12 +393,12 @@ mod tests {
     use datafusion::sql::sqlparser::parser::Parser;
     use proptest::prelude::*;
 
-    use super::DEFINED;
+    use super::{DEFINED, SPECIAL};
     use crate::sql::{Schema, SqlDialect, analyze_in, template};
 
-    /// The methods of sqlparser's `Dialect` trait, read from the source of
-    /// the sqlparser this build uses (located by `cargo metadata`).
-    fn trait_methods() -> Vec<String> {
+    /// A source file of the sqlparser this build uses (located by `cargo
+    /// metadata`).
+    fn sqlparser_source(file: &str) -> String {
         let metadata = std::process::Command::new(env!("CARGO"))
             .args([
                 "metadata",
@@ -320,9 +422,13 @@ mod tests {
         let [manifest] = manifests[..] else {
             panic!("expected one sqlparser package, found {manifests:?}");
         };
-        let source = std::path::Path::new(manifest).with_file_name("src/dialect/mod.rs");
-        let source = std::fs::read_to_string(&source)
-            .unwrap_or_else(|e| panic!("{}: {e}", source.display()));
+        let path = std::path::Path::new(manifest).with_file_name(file);
+        std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
+
+    /// The methods of sqlparser's `Dialect` trait.
+    fn trait_methods() -> Vec<String> {
+        let source = sqlparser_source("src/dialect/mod.rs");
         let body = &source[source.find("pub trait Dialect").expect("trait Dialect")..];
         body.lines()
             .skip(1)
@@ -330,6 +436,44 @@ mod tests {
             .filter_map(|l| l.strip_prefix("    fn "))
             .map(|l| l[..l.find(['(', '<']).unwrap()].to_string())
             .collect()
+    }
+
+    #[test]
+    fn special_keywords_are_those_of_sqlparsers_prefix_path() {
+        // A keyword sqlparser starts to treat specially in an expression
+        // prefix (a new data type, a new special form) must not be read as
+        // a plain name.
+        let source = sqlparser_source("src/parser/mod.rs");
+        let lines: Vec<&str> = source.lines().collect();
+        let mut found = std::collections::BTreeSet::from(["XML".to_string()]);
+        for function in [
+            "parse_prefix",
+            "parse_expr_prefix_by_reserved_word",
+            "parse_expr_prefix_by_unreserved_word",
+            "parse_data_type_helper",
+        ] {
+            let start = lines
+                .iter()
+                .position(|l| {
+                    let l = l.trim_start_matches("    ").trim_start_matches("pub ");
+                    l.starts_with(&format!("fn {function}("))
+                })
+                .unwrap_or_else(|| panic!("fn {function} not found"));
+            let end = start + lines[start..].iter().position(|l| *l == "    }").unwrap();
+            for line in &lines[start..end] {
+                for (at, _) in line.match_indices("Keyword::") {
+                    let name: String = line[at + 9..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    found.insert(name);
+                }
+            }
+        }
+        let ours: std::collections::BTreeSet<String> =
+            SPECIAL.iter().map(|k| k.to_string()).collect();
+        assert!(found.len() > 100, "{found:?}");
+        assert_eq!(ours, found);
     }
 
     #[test]
@@ -373,6 +517,8 @@ mod tests {
         "SELECT a b, a AS b FROM t ORDER BY a DESC, b.c NULLS FIRST LIMIT n",
         "UPDATE t SET a = b, c = d.e WHERE f = g; DELETE FROM t WHERE a = b",
         "SELECT transform(arr, x -> x + 1), filter(arr, (x, y) -> x > y), a..b FROM t",
+        "SELECT f(a)[1] 'x', f(1, 'a')[2], a.b(1)[2] 'x', f() [1], sum(a), count(*), avg(DISTINCT a)",
+        "SELECT xml NULL, xml \"x\", -a, +1, - - 1, -(a), t.a (+) = b, coalesce(a, 1) FROM t",
     ];
 
     #[test]
@@ -418,6 +564,7 @@ mod tests {
             "ARRAY", "STRUCT", "CASE", "WHEN", "THEN", "END", "NOT", "AND", "AS", "FROM", "WHERE",
             "SELECT", "(", ")", ",", ".", "[", "]", "::", ":", "->", "->>", "=>", "=", "+", "-",
             "*", "||", "<", ">", "'x'", "1", "$1", "?", "@p", "(+)", "{", "}", "DAY", "IS", "NULL",
+            "SUM", "COUNT", "CAST", "N'x'", "E'x'", "\"x\"", "/", "%", ";", "TRUE", "2.5",
         ]);
         let joint = prop::sample::select(vec![" ", "", "."]);
         prop::collection::vec((piece, joint), 1..12).prop_map(|pieces| {
