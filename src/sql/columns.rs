@@ -25,7 +25,7 @@
 //! expression does not enter it again: every expression is visited once.
 
 use std::borrow::Cow;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::BTreeSet;
 use std::ops::ControlFlow;
 use std::rc::Rc;
 
@@ -40,7 +40,7 @@ use datafusion::sql::sqlparser::ast::{
 };
 use datafusion::sql::sqlparser::parser::Parser;
 
-use super::schema::Schema;
+use super::schema::{Columns, Schema};
 use super::{SqlDialect, template};
 
 /// Identifier case as the dialect stores it: unquoted names fold (Snowflake
@@ -105,7 +105,7 @@ enum Provides<'s> {
     /// A base table, with its columns when the schema knows them.
     Table {
         name: String,
-        known: Option<&'s HashSet<String>>,
+        known: Option<&'s Columns>,
     },
     /// A templated table reference: no name to give its columns.
     Unknown,

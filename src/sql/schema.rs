@@ -11,6 +11,11 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+/// A table's lower-case column names. aHash, not the standard SipHash:
+/// resolution looks names up for every column reference of every query,
+/// and query text only looks up (the sets are built from the schema).
+pub(crate) type Columns = HashSet<String, ahash::RandomState>;
+
 /// Why a schema file could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaError {
@@ -33,9 +38,9 @@ pub enum SchemaError {
 pub struct Schema {
     /// Lower-case table name (and each of its shorter suffixes) → index in
     /// `columns`; `None` when two tables share that suffix.
-    names: HashMap<String, Option<usize>>,
+    names: HashMap<String, Option<usize>, ahash::RandomState>,
     /// Lower-case column names per table.
-    columns: Vec<HashSet<String>>,
+    columns: Vec<Columns>,
 }
 
 impl Schema {
@@ -112,7 +117,7 @@ impl Schema {
 
     /// The columns of `table` (a name as the query writes it, folded),
     /// when the schema knows it.
-    pub(crate) fn columns(&self, table: &str) -> Option<&HashSet<String>> {
+    pub(crate) fn columns(&self, table: &str) -> Option<&Columns> {
         if self.columns.is_empty() {
             return None;
         }
