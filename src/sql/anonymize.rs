@@ -64,7 +64,7 @@ fn punct(token: &Token) -> Cow<'static, str> {
     })
 }
 
-fn is_literal(token: &Token) -> bool {
+pub(super) fn is_literal(token: &Token) -> bool {
     matches!(
         token,
         Token::Number(..)

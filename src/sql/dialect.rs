@@ -25,6 +25,8 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::parser::{Parser, ParserError};
 use datafusion::sql::sqlparser::tokenizer::Token;
 
+use super::anonymize::is_literal;
+
 /// A dialect `D` whose expressions read plain names without the typed
 /// literal attempt; `dialect()` is `D`'s, so sqlparser's `dialect_of!`
 /// checks see `D`.
@@ -151,25 +153,17 @@ impl<D: Dialect> NamesFirst<D> {
                     _ => return None,
                 }
             }
-            Token::Number(..)
-            | Token::SingleQuotedString(_)
-            | Token::DoubleQuotedString(_)
-            | Token::TripleSingleQuotedString(_)
-            | Token::TripleDoubleQuotedString(_)
-            | Token::DollarQuotedString(_)
-            | Token::SingleQuotedByteStringLiteral(_)
-            | Token::DoubleQuotedByteStringLiteral(_)
-            | Token::TripleSingleQuotedByteStringLiteral(_)
-            | Token::TripleDoubleQuotedByteStringLiteral(_)
-            | Token::SingleQuotedRawStringLiteral(_)
-            | Token::DoubleQuotedRawStringLiteral(_)
-            | Token::TripleSingleQuotedRawStringLiteral(_)
-            | Token::TripleDoubleQuotedRawStringLiteral(_)
-            | Token::NationalStringLiteral(_)
-            | Token::QuoteDelimitedStringLiteral(_)
-            | Token::NationalQuoteDelimitedStringLiteral(_)
-            | Token::HexStringLiteral(_)
-            | Token::UnicodeStringLiteral(_) => return Some(parser.parse_value().map(Expr::Value)),
+            // sqlparser reads these as a value in every dialect (an escaped
+            // string only in some; placeholders are left to it).
+            literal
+                if is_literal(literal)
+                    && !matches!(
+                        literal,
+                        Token::EscapedStringLiteral(_) | Token::Placeholder(_)
+                    ) =>
+            {
+                return Some(parser.parse_value().map(Expr::Value));
+            }
             Token::Minus | Token::Plus => {
                 let op = if parser.peek_token_ref().token == Token::Plus {
                     UnaryOperator::Plus
