@@ -51,7 +51,10 @@ async fn demo_lake(root: &Path) -> Lake {
 
 /// Every one of the 25 tables of `other` has the rows of `local`'s.
 async fn assert_same_tables(local: &Lake, other: &Lake) {
-    let (local, other) = (table_rows(local, end()).await, table_rows(other, end()).await);
+    let (local, other) = (
+        table_rows(local, end()).await,
+        table_rows(other, end()).await,
+    );
     assert_eq!(local.len(), 25, "22 metrics and 3 intermediate tables");
     let names = |t: &[(String, Vec<String>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
     assert_eq!(names(&local), names(&other));
@@ -96,9 +99,7 @@ async fn an_in_process_cluster_derives_the_same_25_tables_as_the_local_engine() 
     let standalone = Engine::Standalone {
         job_timeout: Duration::from_secs(600),
     };
-    let cluster_report = derive_on(&cluster, &request(), &standalone)
-        .await
-        .unwrap();
+    let cluster_report = derive_on(&cluster, &request(), &standalone).await.unwrap();
     let counts = |r: &usagelake::metrics::DeriveReport| {
         r.tables
             .iter()
@@ -385,7 +386,7 @@ async fn a_job_no_executor_runs_fails_the_run_after_the_job_timeout() {
     assert_eq!(
         message,
         format!(
-            "jobs/sql/user_day.sql (built in): Execution error: Ballista job {job} on df://localhost:{port} did not finish within 2 s ([engine] job_timeout_secs): it was running, now cancelled; the scheduler's log names the stage and tasks it waited for"
+            "jobs/sql/event_groups.sql (built in): Execution error: Ballista job {job} on df://localhost:{port} did not finish within 2 s ([engine] job_timeout_secs): it was running, now cancelled; the scheduler's log names the stage and tasks it waited for"
         )
     );
     let mut client = SchedulerGrpcClient::connect(format!("http://localhost:{port}"))

@@ -23,9 +23,7 @@ use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::LogicalPlan;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
-use datafusion::physical_plan::{
-    DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
-};
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 use datafusion_proto::protobuf::LogicalPlanNode;
 use futures::StreamExt;
 
@@ -154,7 +152,11 @@ impl ExecutionPlan for DeadlineExec {
 }
 
 /// The error of a query past its deadline; cancels the job first.
-async fn timed_out(scheduler: &Scheduler, job: Option<String>, timeout: Duration) -> DataFusionError {
+async fn timed_out(
+    scheduler: &Scheduler,
+    job: Option<String>,
+    timeout: Duration,
+) -> DataFusionError {
     let secs = timeout.as_secs();
     let Some(job) = job else {
         return DataFusionError::Execution(format!(

@@ -92,7 +92,11 @@ mod tests {
     use datafusion::prelude::SessionContext;
 
     fn schema(nullable: bool) -> Arc<Schema> {
-        Arc::new(Schema::new(vec![Field::new("n", DataType::Int64, nullable)]))
+        Arc::new(Schema::new(vec![Field::new(
+            "n",
+            DataType::Int64,
+            nullable,
+        )]))
     }
 
     #[tokio::test]
@@ -100,7 +104,6 @@ mod tests {
         let plan: Arc<dyn ExecutionPlan> = UnionExec::try_new(vec![
             Arc::new(EmptyExec::new(schema(true)).with_partitions(2)),
             Arc::new(PlaceholderRowExec::new(schema(true))),
-            Arc::new(PlaceholderRowExec::new(schema(false))),
         ])
         .unwrap();
         let rewritten = MemoryLeaves
@@ -108,12 +111,18 @@ mod tests {
             .unwrap();
         assert_eq!(
             displayable(rewritten.as_ref()).indent(false).to_string(),
-            "UnionExec\n  DataSourceExec: partitions=2, partition_sizes=[0, 0]\n  DataSourceExec: partitions=1, partition_sizes=[1]\n  PlaceholderRowExec\n"
+            "UnionExec\n  DataSourceExec: partitions=2, partition_sizes=[0, 0]\n  DataSourceExec: partitions=1, partition_sizes=[1]\n"
         );
         let task = SessionContext::new().task_ctx();
         let before = collect(plan, Arc::clone(&task)).await.unwrap();
         let after = collect(rewritten, task).await.unwrap();
         let rows = |batches: &[RecordBatch]| batches.iter().map(|b| b.num_rows()).sum::<usize>();
-        assert_eq!((rows(&before), rows(&after)), (2, 2));
+        assert_eq!((rows(&before), rows(&after)), (1, 1));
+        // A placeholder row with a non-null column has no null row to copy.
+        let strict: Arc<dyn ExecutionPlan> = Arc::new(PlaceholderRowExec::new(schema(false)));
+        let kept = MemoryLeaves
+            .optimize(strict, &ConfigOptions::default())
+            .unwrap();
+        assert!(kept.is::<PlaceholderRowExec>());
     }
 }

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ballista::prelude::{SessionConfigExt, SessionContextExt};
+use ballista_core::config::BALLISTA_CLIENT_PULL;
 use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -46,6 +47,10 @@ pub fn session_config(config: SessionConfig) -> SessionConfig {
         // The adaptive planner replans with its own fixed rule list, which
         // drops MemoryLeaves, and makes empty leaves of its own at run time.
         .with_ballista_adaptive_query_planner(false)
+        // Polling for the job's status, the client has the job id as soon
+        // as the scheduler takes the query (pushed, only with the first
+        // status change): a query past its deadline is named and cancelled.
+        .set_bool(BALLISTA_CLIENT_PULL, true)
 }
 
 /// `builder` with what every session that plans for a usagelake cluster
