@@ -104,8 +104,10 @@ def main():
     try:
         def start(name, argv, port):
             log = os.path.join(work, f"{name}.log")
+            # Ballista's info log: job planning times, stages and tasks (summarised below).
+            env = dict(os.environ, USAGELAKE_LOG="warn,usagelake=info,ballista_scheduler=info,ballista_executor=info")
             p = subprocess.Popen([args.bin, "--lake", lake, "ballista"] + argv, stdout=subprocess.DEVNULL,
-                                 stderr=open(log, "w"))
+                                 stderr=open(log, "w"), env=env)
             procs.append((name, p))
             wait_port(port, p, log)
 
