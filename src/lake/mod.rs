@@ -2,6 +2,7 @@
 //! `tables/<name>/<hive partitions>/data.parquet` plus usagelake's own
 //! bookkeeping under `_usagelake/`.
 
+mod damage;
 mod location;
 mod merge;
 mod runs;
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+pub use damage::collect_naming_damage;
 pub use location::{LakeLocation, S3Options, open_store};
 pub use merge::{Merged, merge_dedup};
 pub use runs::{Run, read_partition_filtered, spill_run};

@@ -870,7 +870,9 @@ async fn run(
     if let Some(params) = params {
         frame = frame.with_param_values(params).map_err(query_err)?;
     }
-    frame.collect().await.map_err(query_err)
+    crate::lake::collect_naming_damage(frame)
+        .await
+        .map_err(query_err)
 }
 
 /// Rows as JSON objects, nulls kept (a chart must see a missing value).

@@ -271,7 +271,7 @@ async fn run(
             continue;
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(err)?;
+        let batches = crate::lake::collect_naming_damage(df).await.map_err(err)?;
         let table = MemTable::try_new(Arc::clone(&schema), vec![batches.clone()]).map_err(err)?;
         ctx.register_table(def.name.as_str(), Arc::new(table))
             .map_err(err)?;
