@@ -1295,6 +1295,14 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
         error.starts_with("panel engagement_tiers: query failed: "),
         "{error}"
     );
+    // The error names the file to repair, not only Parquet's "Corrupt footer".
+    assert!(
+        error.contains(
+            "damaged Parquet file in the lake: tables/engagement_tiers/as_of=2026-11-10/data.parquet \
+             (Parquet error: Invalid Parquet file. Corrupt footer)"
+        ),
+        "{error}"
+    );
     for id in ["session_histogram", "actions_histogram", "session_duration"] {
         assert_eq!(rendered[id]["kind"], "chart", "{id}: {rendered}");
     }
