@@ -183,10 +183,10 @@ pub async fn plan(
         if !meta.location.as_ref().ends_with(".parquet") {
             continue;
         }
-        if let Some(day) = partition_date(meta.location.as_ref(), &root) {
-            if day <= as_of + chrono::Days::new(1) {
-                listed.push((day, InputObject::from(&meta)));
-            }
+        if let Some(day) = partition_date(meta.location.as_ref(), &root)
+            && day <= as_of + chrono::Days::new(1)
+        {
+            listed.push((day, InputObject::from(&meta)));
         }
     }
     listed.sort_by(|a, b| a.1.path.cmp(&b.1.path));
