@@ -16,9 +16,11 @@ on this machine (issue 22). Numbers, not a test.
   python3 bench/ballista.py --events 10000000
 """
 import argparse
+import datetime as dt
 import glob
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -68,6 +70,62 @@ def table_millis(lake):
     return {t["table"]: t["millis"] for t in newest["steps"][0]["counts"]}
 
 
+def stamp(line):
+    return dt.datetime.fromisoformat(line.split()[0]).timestamp()
+
+
+def seconds(text):
+    """'1.5ms' / '20.1µs' / '2.3s' (Rust's Duration Debug) in seconds."""
+    m = re.fullmatch(r"([0-9.]+)(ns|µs|ms|s)", text)
+    return float(m.group(1)) * {"ns": 1e-9, "µs": 1e-6, "ms": 1e-3, "s": 1.0}[m.group(2)]
+
+
+def covered(intervals):
+    """Length of the union of (start, end) intervals."""
+    total, end = 0.0, None
+    for a, b in sorted(intervals):
+        if end is None or a > end:
+            total += b - a
+            end = b
+        elif b > end:
+            total += b - end
+            end = b
+    return total
+
+
+def cluster_log_summary(work, run_s):
+    """Where the cluster run's time went, from the scheduler's and executors' logs."""
+    queued, finished, planning = {}, {}, 0.0
+    for line in open(os.path.join(work, "scheduler.log"), errors="replace"):
+        if m := re.search(r"Job queued: \[(\w+)\]", line):
+            queued[m.group(1)] = stamp(line)
+        elif m := re.search(r"Job finished successfully: \[(\w+)\]", line):
+            finished[m.group(1)] = stamp(line)
+        elif m := re.search(r"planning took (\S+)", line):
+            planning += seconds(m.group(1))
+    tasks, started, shuffle_bytes = {}, {}, 0
+    for log in glob.glob(os.path.join(work, "executor-*.log")):
+        for line in open(log, errors="replace"):
+            if m := re.search(r"Received task: \[TID (\S+)\]", line):
+                started[m.group(1)] = stamp(line)
+            elif m := re.search(r"Finished task : \[TID (\S+)\] in (\S+)", line):
+                tasks[m.group(1)] = (started.get(m.group(1), stamp(line)), stamp(line), seconds(m.group(2)))
+            elif "Task statistics" in line:
+                shuffle_bytes += sum(int(n) for n in re.findall(r"num_bytes: (\d+)", line))
+    jobs = [j for j in queued if j in finished]
+    job_s = sum(finished[j] - queued[j] for j in jobs)
+    stages = {tuple(t.split("/")[:2]) for t in tasks}
+    busy = sum(covered([(a, b) for t, (a, b, _) in tasks.items() if t.split("/")[0] == j
+                        and a >= queued[j] and b <= finished[j]]) for j in jobs)
+    print(f"cluster logs: {len(jobs)} jobs, {len(stages)} stages, {len(tasks)} tasks; "
+          f"shuffle written {shuffle_bytes / 2**20:.1f} MiB (each stage's output, read by the next)")
+    print(f"  client outside jobs (planning, sending plans and tables, fetching results, writing): "
+          f"{run_s - job_s:6.2f} s")
+    print(f"  jobs, queued to finished: {job_s:6.2f} s, of which scheduler planning {planning:5.2f} s, "
+          f"some task running {busy:6.2f} s, no task running {job_s - busy:6.2f} s")
+    print(f"  task time on the executors: {sum(d for _, _, d in tasks.values()):6.2f} s")
+
+
 def derived_tables(lake):
     return sorted(t for t in os.listdir(os.path.join(lake, "tables")) if t not in RAW)
 
@@ -104,8 +162,11 @@ def main():
     try:
         def start(name, argv, port):
             log = os.path.join(work, f"{name}.log")
+            # Ballista's info log: job planning times, stages and tasks (summarised below).
+            env = dict(os.environ, USAGELAKE_LOG="warn,usagelake=info,ballista_scheduler=info,ballista_executor=info,"
+                                                 "ballista_executor::execution_loop=debug")
             p = subprocess.Popen([args.bin, "--lake", lake, "ballista"] + argv, stdout=subprocess.DEVNULL,
-                                 stderr=open(log, "w"))
+                                 stderr=open(log, "w"), env=env)
             procs.append((name, p))
             wait_port(port, p, log)
 
@@ -129,6 +190,7 @@ def main():
     for name, (mib, cpu) in after.items():
         print(f"cluster, {name:11s}:            peak RSS {mib:7.0f} MiB  CPU {cpu - before[name]:6.1f} s")
     print(f"time ratio cluster/local: {cluster_s / local_s:.2f}x")
+    cluster_log_summary(work, cluster_s)
     print("per table (ms): local, cluster, difference")
     for t in sorted(local_ms, key=lambda t: -(cluster_ms.get(t, 0) - local_ms[t])):
         print(f"  {t:28s} {local_ms[t]:8d} {cluster_ms.get(t, 0):8d} {cluster_ms.get(t, 0) - local_ms[t]:+8d}")
@@ -141,13 +203,18 @@ def main():
     con = duckdb.connect()
     differ = []
     for t in derived_tables(lake):
-        a = f"read_parquet('{snapshot}/{t}/*/*.parquet')"
-        b = f"read_parquet('{lake}/tables/{t}/*/*.parquet')"
+        # Doubles to 10 significant digits: the cluster sums in another order.
+        cols = con.execute(f"DESCRIBE SELECT * FROM read_parquet('{snapshot}/{t}/*/*.parquet')").fetchall()
+        select = ", ".join(f"printf('%.9e', \"{c[0]}\")" if c[1] in ("DOUBLE", "FLOAT") else f'"{c[0]}"'
+                           for c in cols)
+        a = f"(SELECT {select} FROM read_parquet('{snapshot}/{t}/*/*.parquet'))"
+        b = f"(SELECT {select} FROM read_parquet('{lake}/tables/{t}/*/*.parquet'))"
         n = con.execute(f"SELECT (SELECT count(*) FROM (FROM {a} EXCEPT ALL FROM {b})) + "
                         f"(SELECT count(*) FROM (FROM {b} EXCEPT ALL FROM {a}))").fetchone()[0]
         if n:
             differ.append(f"{t}: {n} rows differ")
-    print(f"rows of {len(derived_tables(lake))} tables: " + ("identical" if not differ else "DIFFER: " + "; ".join(differ)))
+    print(f"rows of {len(derived_tables(lake))} tables (doubles to 10 significant digits): "
+          + ("identical" if not differ else "DIFFER: " + "; ".join(differ)))
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ pub async fn run_sql(lake: &Lake, sql: &str) -> Result<Vec<RecordBatch>, LakeErr
     let ctx = lake::session_for(lake)?;
     crate::metrics::register_outputs(&ctx)?;
     crate::platform::register_outputs(&ctx)?;
-    Ok(ctx.sql(sql).await?.collect().await?)
+    Ok(lake::collect_naming_damage(ctx.sql(sql).await?).await?)
 }
 
 /// Renders batches as a text table, CSV (with header) or JSON lines.

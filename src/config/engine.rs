@@ -6,6 +6,10 @@ use serde::Deserialize;
 /// Ballista's own default scheduler port, taken when `df://HOST` has none.
 pub const DEFAULT_SCHEDULER_PORT: u16 = 50050;
 
+/// How long a query may run on the cluster before the run fails, when
+/// `[engine] job_timeout_secs` is not set.
+pub const DEFAULT_JOB_TIMEOUT_SECS: u64 = 3600;
+
 /// The message a build without the `distributed` feature gives for any
 /// request of the distributed engine.
 pub const NOT_BUILT: &str =
@@ -21,6 +25,11 @@ pub struct EngineConfig {
     /// `--engine ballista` for one run.
     #[serde(default)]
     pub scheduler: Option<String>,
+    /// Longest a query may take on the cluster (queued, run and its result
+    /// fetched); past it the job is cancelled and the run fails [default:
+    /// 3600].
+    #[serde(default)]
+    pub job_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -70,6 +79,10 @@ impl SchedulerAddress {
 }
 
 impl EngineConfig {
+    pub fn job_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.job_timeout_secs.unwrap_or(DEFAULT_JOB_TIMEOUT_SECS))
+    }
+
     /// Pure checks; `distributed` says whether this build has the engine.
     pub fn problems(&self, distributed: bool) -> Vec<(&'static str, String)> {
         let mut problems = Vec::new();
@@ -89,6 +102,12 @@ impl EngineConfig {
         {
             problems.push(("engine.scheduler", message));
         }
+        if self.job_timeout_secs == Some(0) {
+            problems.push((
+                "engine.job_timeout_secs",
+                format!("0 leaves no time for a query; give 1 or more (default {DEFAULT_JOB_TIMEOUT_SECS})"),
+            ));
+        }
         problems
     }
 }
@@ -101,6 +120,7 @@ mod tests {
         EngineConfig {
             kind,
             scheduler: scheduler.map(str::to_string),
+            job_timeout_secs: None,
         }
     }
 
@@ -150,6 +170,22 @@ mod tests {
                 "engine.scheduler",
                 "kind = \"ballista\" needs scheduler = \"df://HOST:PORT\" (where `usagelake ballista scheduler --bind HOST:PORT` listens)".to_string()
             )]
+        );
+        let no_time = EngineConfig {
+            job_timeout_secs: Some(0),
+            ..config(EngineKind::Local, None)
+        };
+        assert_eq!(
+            no_time.problems(true),
+            vec![(
+                "engine.job_timeout_secs",
+                "0 leaves no time for a query; give 1 or more (default 3600)".to_string()
+            )]
+        );
+        assert_eq!(no_time.job_timeout().as_secs(), 0);
+        assert_eq!(
+            config(EngineKind::Local, None).job_timeout().as_secs(),
+            3600
         );
         assert_eq!(
             config(EngineKind::Local, Some("df://")).problems(true),

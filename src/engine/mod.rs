@@ -15,6 +15,7 @@ pub mod ballista;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use datafusion::execution::runtime_env::RuntimeEnv;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -47,11 +48,15 @@ pub enum Engine {
     /// DataFusion in this process.
     #[default]
     Local,
-    /// A Ballista cluster, through its scheduler.
-    Ballista(SchedulerAddress),
+    /// A Ballista cluster, through its scheduler; each query may take
+    /// `job_timeout` there.
+    Ballista {
+        scheduler: SchedulerAddress,
+        job_timeout: Duration,
+    },
     /// A Ballista scheduler and executor started inside this process for
     /// the run (tests, and trying the engine without a cluster).
-    Standalone,
+    Standalone { job_timeout: Duration },
 }
 
 impl Engine {
@@ -59,7 +64,7 @@ impl Engine {
     pub fn from_config(config: &EngineConfig) -> Result<Self, EngineError> {
         match (config.kind, &config.scheduler) {
             (EngineKind::Local, _) => Ok(Self::Local),
-            (EngineKind::Ballista, Some(text)) => Self::ballista(text, text),
+            (EngineKind::Ballista, Some(text)) => Self::ballista(text, text, config),
             (EngineKind::Ballista, None) => Err(EngineError::BadChoice {
                 given: "ballista".into(),
                 message: "[engine] has no scheduler".into(),
@@ -85,16 +90,18 @@ impl Engine {
         };
         let engine = match given {
             "local" => Self::Local,
-            "standalone" => Self::Standalone,
+            "standalone" => Self::Standalone {
+                job_timeout: config.job_timeout(),
+            },
             "ballista" => match &config.scheduler {
-                Some(text) => Self::ballista(given, text)?,
+                Some(text) => Self::ballista(given, text, config)?,
                 None => {
                     return Err(bad(
                         "[engine] has no scheduler; write --engine df://HOST:PORT or set [engine] scheduler",
                     ));
                 }
             },
-            text if text.starts_with("df://") => Self::ballista(given, text)?,
+            text if text.starts_with("df://") => Self::ballista(given, text, config)?,
             _ => {
                 return Err(bad(
                     "expected local, ballista, standalone or df://HOST:PORT",
@@ -107,9 +114,12 @@ impl Engine {
         Ok(engine)
     }
 
-    fn ballista(given: &str, text: &str) -> Result<Self, EngineError> {
+    fn ballista(given: &str, text: &str, config: &EngineConfig) -> Result<Self, EngineError> {
         SchedulerAddress::parse(text)
-            .map(Self::Ballista)
+            .map(|scheduler| Self::Ballista {
+                scheduler,
+                job_timeout: config.job_timeout(),
+            })
             .map_err(|message| EngineError::BadChoice {
                 given: given.to_string(),
                 message,
@@ -127,11 +137,11 @@ impl Engine {
         match self {
             Self::Local => Ok(SessionContext::new_with_config_rt(config, runtime)),
             #[cfg(feature = "distributed")]
-            Self::Ballista(_) | Self::Standalone => {
+            Self::Ballista { .. } | Self::Standalone { .. } => {
                 ballista::session(self, lake, config, runtime).await
             }
             #[cfg(not(feature = "distributed"))]
-            Self::Ballista(_) | Self::Standalone => {
+            Self::Ballista { .. } | Self::Standalone { .. } => {
                 let _ = lake;
                 Err(EngineError::NotBuilt)
             }
@@ -145,9 +155,11 @@ impl Engine {
             match self {
                 Self::Local => crate::metrics::register_function(ctx, function),
                 #[cfg(feature = "distributed")]
-                Self::Ballista(_) | Self::Standalone => ballista::register_function(ctx, function),
+                Self::Ballista { .. } | Self::Standalone { .. } => {
+                    ballista::register_function(ctx, function)
+                }
                 #[cfg(not(feature = "distributed"))]
-                Self::Ballista(_) | Self::Standalone => {
+                Self::Ballista { .. } | Self::Standalone { .. } => {
                     unreachable!("sessions of a distributed engine fail in this build")
                 }
             }
@@ -226,8 +238,8 @@ impl std::fmt::Display for Engine {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Local => f.write_str("local"),
-            Self::Ballista(address) => f.write_str(&address.url()),
-            Self::Standalone => f.write_str("standalone"),
+            Self::Ballista { scheduler, .. } => f.write_str(&scheduler.url()),
+            Self::Standalone { .. } => f.write_str("standalone"),
         }
     }
 }
@@ -241,7 +253,9 @@ mod tests {
         let config = EngineConfig {
             kind: EngineKind::Local,
             scheduler: Some("df://127.0.0.2:50050".into()),
+            job_timeout_secs: Some(60),
         };
+        let job_timeout = Duration::from_secs(60);
         for distributed in [false, true] {
             let choose = |given: &str, config: &EngineConfig| {
                 Engine::choose_in(given, config, distributed).map_err(|e| e.to_string())
@@ -269,15 +283,21 @@ mod tests {
                 assert_eq!(
                     distributed_choices,
                     [
-                        Ok(Engine::Ballista(SchedulerAddress {
-                            host: "127.0.0.2".into(),
-                            port: 50050
-                        })),
-                        Ok(Engine::Ballista(SchedulerAddress {
-                            host: "127.0.0.1".into(),
-                            port: 7
-                        })),
-                        Ok(Engine::Standalone),
+                        Ok(Engine::Ballista {
+                            scheduler: SchedulerAddress {
+                                host: "127.0.0.2".into(),
+                                port: 50050
+                            },
+                            job_timeout
+                        }),
+                        Ok(Engine::Ballista {
+                            scheduler: SchedulerAddress {
+                                host: "127.0.0.1".into(),
+                                port: 7
+                            },
+                            job_timeout
+                        }),
+                        Ok(Engine::Standalone { job_timeout }),
                     ]
                 );
             } else {
@@ -292,10 +312,13 @@ mod tests {
             }
         }
         assert_eq!(
-            Engine::Ballista(SchedulerAddress {
-                host: "127.0.0.1".into(),
-                port: 7
-            })
+            Engine::Ballista {
+                scheduler: SchedulerAddress {
+                    host: "127.0.0.1".into(),
+                    port: 7
+                },
+                job_timeout
+            }
             .to_string(),
             "df://127.0.0.1:7"
         );

@@ -2,6 +2,7 @@
 //! `tables/<name>/<hive partitions>/data.parquet` plus usagelake's own
 //! bookkeeping under `_usagelake/`.
 
+mod damage;
 mod location;
 mod merge;
 mod runs;
@@ -15,10 +16,13 @@ use std::sync::Arc;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 
+pub use damage::collect_naming_damage;
 pub use location::{LakeLocation, S3Options, open_store};
 pub use merge::{Merged, merge_dedup};
 pub use runs::{Run, read_partition_filtered, spill_run};
-pub use session::{LAKE_URL, listing_table as listing_table_for, register_tables, session_for};
+pub use session::{
+    LAKE_URL, listing_table as listing_table_for, register_tables, session_for, text_table,
+};
 pub use stats::{PartitionStats, parquet_rows, partition_stats};
 pub use tables::{DerivedTable, PartitionType, PartitionValue, TableContract, TableSpec};
 pub use writer::{PartitionWrite, WriteReport, read_partition};

@@ -1,9 +1,13 @@
 //! Registering lake tables in a DataFusion session with typed Hive partition
-//! columns. A fresh session per run: ListingTable caches file lists, and a
+//! columns (and small in-memory tables beside them). A fresh session per run: ListingTable caches file lists, and a
 //! run must see the partitions the previous step wrote.
 
 use std::sync::Arc;
 
+use datafusion::arrow::array::{ArrayRef, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
@@ -56,4 +60,22 @@ pub fn listing_table(spec: &dyn TableContract) -> Result<ListingTable> {
         .with_listing_options(options)
         .with_schema(spec.file_schema());
     Ok(ListingTable::try_new(config)?)
+}
+
+/// An in-memory table of non-null text columns.
+pub fn text_table(
+    columns: &[&str],
+    rows: &[Vec<String>],
+) -> datafusion::error::Result<Arc<MemTable>> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays = (0..columns.len())
+        .map(|i| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[i]))) as ArrayRef)
+        .collect();
+    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
+    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 
 use datafusion::parquet::file::metadata::{FooterTail, ParquetMetaData, ParquetMetaDataReader};
 use futures::TryStreamExt;
-use object_store::ObjectStoreExt;
 use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
 
 use super::{Lake, LakeError, Result, TableContract};
 
@@ -63,8 +63,16 @@ pub async fn parquet_rows(lake: &Lake, path: &Path, size: u64) -> Result<u64> {
         .num_rows() as u64)
 }
 
-/// Reads only a Parquet file's footer (two small range reads).
 async fn read_footer(lake: &Lake, path: &Path, size: u64) -> Result<ParquetMetaData> {
+    read_footer_from(lake.store().as_ref(), path, size).await
+}
+
+/// Reads only a Parquet file's footer (two small range reads).
+pub(super) async fn read_footer_from(
+    store: &dyn ObjectStore,
+    path: &Path,
+    size: u64,
+) -> Result<ParquetMetaData> {
     let store_err = |source| LakeError::Store {
         path: path.to_string(),
         source,
@@ -73,8 +81,7 @@ async fn read_footer(lake: &Lake, path: &Path, size: u64) -> Result<ParquetMetaD
         path: path.to_string(),
         source,
     };
-    let tail = lake
-        .store()
+    let tail = store
         .get_range(path, size.saturating_sub(8)..size)
         .await
         .map_err(store_err)?;
@@ -85,8 +92,7 @@ async fn read_footer(lake: &Lake, path: &Path, size: u64) -> Result<ParquetMetaD
     })?;
     let footer = FooterTail::try_new(&tail).map_err(parquet_err)?;
     let start = size.saturating_sub(8 + footer.metadata_length() as u64);
-    let bytes = lake
-        .store()
+    let bytes = store
         .get_range(path, start..size - 8)
         .await
         .map_err(store_err)?;

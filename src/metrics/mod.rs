@@ -568,7 +568,7 @@ async fn run_definition(
         }
         SqlKind::Cached => {
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-            let batches = df.collect().await.map_err(err)?;
+            let batches = crate::lake::collect_naming_damage(df).await.map_err(err)?;
             let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
             keep(schema, batches)?;
             Ok(Derived {
@@ -578,7 +578,7 @@ async fn run_definition(
             })
         }
         SqlKind::Intermediate => {
-            let batches = df.collect().await.map_err(err)?;
+            let batches = crate::lake::collect_naming_damage(df).await.map_err(err)?;
             let with_date = conform(def, &batches, true)?;
             let rows = with_date.num_rows() as u64;
             let target = output_table(def).expect("intermediate has an output table");
@@ -598,7 +598,7 @@ async fn run_definition(
             })
         }
         SqlKind::Metric => {
-            let batches = df.collect().await.map_err(err)?;
+            let batches = crate::lake::collect_naming_damage(df).await.map_err(err)?;
             let batch = conform(def, &batches, false)?;
             let target = output_table(def).expect("metric has an output table");
             let rows = batch.num_rows() as u64;

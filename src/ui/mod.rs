@@ -21,12 +21,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use chrono::NaiveDate;
-use datafusion::arrow::array::{ArrayRef, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::arrow::json::WriterBuilder;
 use datafusion::arrow::json::writer::JsonArray;
 use datafusion::arrow::record_batch::RecordBatch;
-use datafusion::catalog::MemTable;
 use datafusion::common::ParamValues;
 use datafusion::prelude::SessionContext;
 use serde::Serialize;
@@ -407,28 +404,13 @@ fn register_names(ctx: &SessionContext, spaces: &[SpaceConfig]) -> datafusion::e
         .collect();
     ctx.register_table(
         "space_names",
-        text_table(&["space_id", "space_name"], &spaces_rows)?,
+        crate::lake::text_table(&["space_id", "space_name"], &spaces_rows)?,
     )?;
     ctx.register_table(
         "product_names",
-        text_table(&["space_id", "product_id", "product_name"], &product_rows)?,
+        crate::lake::text_table(&["space_id", "product_id", "product_name"], &product_rows)?,
     )?;
     Ok(())
-}
-
-/// An in-memory table of non-null text columns.
-fn text_table(columns: &[&str], rows: &[Vec<String>]) -> datafusion::error::Result<Arc<MemTable>> {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    ));
-    let arrays = (0..columns.len())
-        .map(|i| Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r[i]))) as ArrayRef)
-        .collect();
-    let batch = RecordBatch::try_new(Arc::clone(&schema), arrays)?;
-    Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
 }
 
 /// Parses the filters and checks that a chosen domain, role or license
@@ -870,7 +852,9 @@ async fn run(
     if let Some(params) = params {
         frame = frame.with_param_values(params).map_err(query_err)?;
     }
-    frame.collect().await.map_err(query_err)
+    crate::lake::collect_naming_damage(frame)
+        .await
+        .map_err(query_err)
 }
 
 /// Rows as JSON objects, nulls kept (a chart must see a missing value).

@@ -19,10 +19,10 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Days, NaiveDate, Utc};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, GenericListArray, ListArray, RecordBatch, StringArray,
+    Array, ArrayRef, AsArray, GenericListArray, ListArray, RecordBatch,
 };
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, SchemaRef};
 use datafusion::catalog::MemTable;
 use datafusion::common::{ParamValues, ScalarValue};
 use datafusion::error::DataFusionError;
@@ -200,43 +200,27 @@ fn register_parameter_tables(
     config: &AppConfig,
     space: &SpaceConfig,
 ) -> datafusion::error::Result<()> {
-    let table = |names: [&str; 2],
-                 rows: Vec<(String, String)>|
-     -> datafusion::error::Result<Arc<MemTable>> {
-        let schema = Arc::new(Schema::new(vec![
-            Field::new(names[0], DataType::Utf8, false),
-            Field::new(names[1], DataType::Utf8, false),
-        ]));
-        let batch = RecordBatch::try_new(
-            Arc::clone(&schema),
-            vec![
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.0))),
-                Arc::new(StringArray::from_iter_values(rows.iter().map(|r| &r.1))),
-            ],
-        )?;
-        Ok(Arc::new(MemTable::try_new(schema, vec![vec![batch]])?))
-    };
     ctx.register_table(
         "space_products",
-        table(
-            ["product_id", "product_name"],
-            space
+        crate::lake::text_table(
+            &["product_id", "product_name"],
+            &space
                 .products
                 .iter()
-                .map(|p| (p.id_string(), p.name.clone()))
-                .collect(),
+                .map(|p| vec![p.id_string(), p.name.clone()])
+                .collect::<Vec<_>>(),
         )?,
     )?;
     ctx.register_table(
         "bi_service_accounts",
-        table(
-            ["connector_id", "warehouse_user"],
-            config
+        crate::lake::text_table(
+            &["connector_id", "warehouse_user"],
+            &config
                 .connectors
                 .iter()
                 .filter(|c| c.kind.is_bi())
-                .filter_map(|c| Some((c.id_string(), c.warehouse_user.clone()?)))
-                .collect(),
+                .filter_map(|c| Some(vec![c.id_string(), c.warehouse_user.clone()?]))
+                .collect::<Vec<_>>(),
         )?,
     )?;
     Ok(())
@@ -271,7 +255,7 @@ async fn run(
             continue;
         }
         let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-        let batches = df.collect().await.map_err(err)?;
+        let batches = crate::lake::collect_naming_damage(df).await.map_err(err)?;
         let table = MemTable::try_new(Arc::clone(&schema), vec![batches.clone()]).map_err(err)?;
         ctx.register_table(def.name.as_str(), Arc::new(table))
             .map_err(err)?;

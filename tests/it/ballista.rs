@@ -8,17 +8,27 @@ use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use chrono::NaiveDate;
-use datafusion::arrow::util::display::array_value_to_string;
-use usagelake::config::{FileSelection, Params};
-use usagelake::engine::Engine;
-use usagelake::lake::{Lake, LakeLocation};
-use usagelake::metrics::{DeriveRequest, MetricParams, derive_on, shipped_outputs};
-use usagelake::query::run_sql;
-use usagelake::runner::{Ledger, RunStatus};
-use usagelake::sources::segment::{IngestRequest, ingest};
+use std::sync::Arc;
 
-use crate::support::s3_none;
+use ballista::prelude::SessionConfigExt;
+use ballista_core::RuntimeProducer;
+use ballista_core::serde::BallistaCodec;
+use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+use ballista_core::serde::protobuf::{GetJobStatusParams, job_status};
+use chrono::NaiveDate;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::SessionConfig;
+use usagelake::config::{Params, SchedulerAddress};
+use usagelake::demo::generator::GeneratorOptions;
+use usagelake::engine::Engine;
+use usagelake::engine::ballista::{
+    LogicalCodec, PhysicalCodec, register_lake, scheduler_session_builder, session_config,
+};
+use usagelake::lake::{Lake, LakeLocation};
+use usagelake::metrics::{DeriveRequest, MetricParams, derive_on};
+use usagelake::runner::{Ledger, RunStatus};
+
+use crate::support::{copy_dir, ingest_generated, table_rows};
 
 const END: (i32, u32, u32) = (2026, 11, 20);
 
@@ -26,82 +36,29 @@ fn end() -> NaiveDate {
     NaiveDate::from_ymd_opt(END.0, END.1, END.2).unwrap()
 }
 
-/// Generated demo events (5 domains, 40 days) ingested into `root/lake`;
-/// returns the folder of the event files too.
+/// Generated demo events (5 domains, 40 days) ingested into `root/lake`.
 async fn demo_lake(root: &Path) -> Lake {
-    use usagelake::demo::generator::{GeneratorOptions, generate};
+    let lake = Lake::open(&LakeLocation::Local(root.join("lake"))).unwrap();
     let options = GeneratorOptions {
         events: 20_000,
         days: 40,
         end_date: end(),
         ..Default::default()
     };
-    generate(&options, &root.join("data")).unwrap();
-    let lake = Lake::open(&LakeLocation::Local(root.join("lake"))).unwrap();
-    ingest(
-        &lake,
-        &IngestRequest {
-            source: root.join("data/segment-logs").display().to_string(),
-            selection: FileSelection::All,
-            date: end(),
-            s3: s3_none(),
-            event_time: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
+    ingest_generated(root, &lake, &options).await;
     lake
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
-
-/// Every row of every metric and intermediate table, one sorted text line
-/// per row, by table.
-async fn derived_rows(lake: &Lake) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for table in shipped_outputs() {
-        let batches = run_sql(lake, &format!("SELECT * FROM {}", table.name))
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", table.name));
-        let mut rows = Vec::new();
-        for batch in &batches {
-            for row in 0..batch.num_rows() {
-                let cells: Vec<String> = batch
-                    .columns()
-                    .iter()
-                    .map(|c| {
-                        if c.is_null(row) {
-                            "NULL".to_string()
-                        } else {
-                            array_value_to_string(c, row).unwrap()
-                        }
-                    })
-                    .collect();
-                rows.push(cells.join("|"));
-            }
-        }
-        rows.sort();
-        out.push((table.name.clone(), rows));
-    }
-    out
-}
-
-fn assert_same_tables(local: &[(String, Vec<String>)], other: &[(String, Vec<String>)]) {
+/// Every one of the 25 tables of `other` has the rows of `local`'s.
+async fn assert_same_tables(local: &Lake, other: &Lake) {
+    let (local, other) = (
+        table_rows(local, end()).await,
+        table_rows(other, end()).await,
+    );
     assert_eq!(local.len(), 25, "22 metrics and 3 intermediate tables");
     let names = |t: &[(String, Vec<String>)]| t.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(names(local), names(other));
-    for ((name, want), (_, got)) in local.iter().zip(other) {
+    assert_eq!(names(&local), names(&other));
+    for ((name, want), (_, got)) in local.iter().zip(&other) {
         assert_eq!(want.len(), got.len(), "{name}: row count");
         for (i, (w, g)) in want.iter().zip(got).enumerate() {
             assert_eq!(w, g, "{name}: row {i} of {}", want.len());
@@ -139,9 +96,10 @@ async fn an_in_process_cluster_derives_the_same_25_tables_as_the_local_engine() 
     let cluster = Lake::open(&LakeLocation::Local(dir.path().join("cluster/lake"))).unwrap();
 
     let local_report = derive_on(&local, &request(), &Engine::Local).await.unwrap();
-    let cluster_report = derive_on(&cluster, &request(), &Engine::Standalone)
-        .await
-        .unwrap();
+    let standalone = Engine::Standalone {
+        job_timeout: Duration::from_secs(600),
+    };
+    let cluster_report = derive_on(&cluster, &request(), &standalone).await.unwrap();
     let counts = |r: &usagelake::metrics::DeriveReport| {
         r.tables
             .iter()
@@ -149,7 +107,7 @@ async fn an_in_process_cluster_derives_the_same_25_tables_as_the_local_engine() 
             .collect::<Vec<_>>()
     };
     assert_eq!(counts(&local_report), counts(&cluster_report));
-    assert_same_tables(&derived_rows(&local).await, &derived_rows(&cluster).await);
+    assert_same_tables(&local, &cluster).await;
 }
 
 #[tokio::test]
@@ -259,6 +217,13 @@ fn a_scheduler_and_two_executor_processes_derive_what_the_local_engine_does() {
         &dir.path().join("cluster/lake"),
     );
     let cwd = dir.path();
+    // A run that waits on the cluster fails within this, not never.
+    std::fs::create_dir_all(cwd.join("config")).unwrap();
+    std::fs::write(
+        cwd.join("config/usagelake.toml"),
+        "[engine]\njob_timeout_secs = 600\n",
+    )
+    .unwrap();
 
     let (scheduler, first, second) = (free_port(), free_port(), free_port());
     let mut cluster = Cluster {
@@ -332,51 +297,43 @@ fn a_scheduler_and_two_executor_processes_derive_what_the_local_engine_does() {
     drop(cluster);
 
     let open = |rel: &str| Lake::open(&LakeLocation::Local(cwd.join(rel))).unwrap();
-    let (local, clustered) = runtime.block_on(async {
-        (
-            derived_rows(&open("local/lake")).await,
-            derived_rows(&open(lake)).await,
-        )
-    });
-    assert_same_tables(&local, &clustered);
+    runtime.block_on(assert_same_tables(&open("local/lake"), &open(lake)));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_executor_without_our_functions_fails_the_run_with_the_reason() {
-    use std::sync::Arc;
-
-    use ballista::prelude::SessionConfigExt;
-    use ballista_core::RuntimeProducer;
-    use ballista_core::serde::BallistaCodec;
-    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
-    use ballista_core::utils::default_session_builder;
-    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-    use datafusion::prelude::SessionConfig;
-    use usagelake::config::SchedulerAddress;
-    use usagelake::engine::ballista::{LogicalCodec, PhysicalCodec, register_lake, session_config};
-
-    let dir = tempfile::tempdir().unwrap();
-    let lake = demo_lake(dir.path()).await;
-    // Our scheduler (it plans with our codec) …
-    let scheduler_lake = lake.clone();
-    let builder: ballista_scheduler::SessionBuilder = Arc::new(move |config| {
-        let state = default_session_builder(config)?;
-        register_lake(state.runtime_env(), &scheduler_lake);
-        Ok(state)
-    });
+/// A usagelake scheduler in this process, with no executor; its port.
+async fn scheduler_in_process(lake: &Lake) -> u16 {
     let config = || session_config(SessionConfig::new_with_ballista());
     let ours = BallistaCodec::new(
         Arc::new(LogicalCodec::default()),
         Arc::new(PhysicalCodec::default()),
     );
-    let at = ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
-        builder,
+    ballista_scheduler::standalone::new_standalone_scheduler_with_builder(
+        scheduler_session_builder(lake),
         Arc::new(config),
         ours,
     )
     .await
-    .unwrap();
-    let client = SchedulerGrpcClient::connect(format!("http://localhost:{}", at.port()))
+    .unwrap()
+    .port()
+}
+
+fn cluster_at(port: u16, job_timeout: Duration) -> Engine {
+    Engine::Ballista {
+        scheduler: SchedulerAddress {
+            host: "localhost".into(),
+            port,
+        },
+        job_timeout,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_executor_without_our_functions_fails_the_run_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = demo_lake(dir.path()).await;
+    // Our scheduler (it plans with our codec) …
+    let port = scheduler_in_process(&lake).await;
+    let client = SchedulerGrpcClient::connect(format!("http://localhost:{port}"))
         .await
         .unwrap();
     // … and a plain Ballista executor: Ballista's codec, none of our functions.
@@ -386,6 +343,7 @@ async fn an_executor_without_our_functions_fails_the_run_with_the_reason() {
         register_lake(&runtime, &executor_lake);
         Ok(runtime)
     });
+    let config = || session_config(SessionConfig::new_with_ballista());
     ballista_executor::new_standalone_executor_from_builder(
         client,
         2,
@@ -397,14 +355,54 @@ async fn an_executor_without_our_functions_fails_the_run_with_the_reason() {
     .await
     .unwrap();
 
-    let engine = Engine::Ballista(SchedulerAddress {
-        host: "localhost".into(),
-        port: at.port(),
-    });
+    let engine = cluster_at(port, Duration::from_secs(600));
     let err = derive_on(&lake, &request(), &engine).await.unwrap_err();
     let message = err.to_string();
     assert!(
         message.contains("PhysicalExtensionCodec is not provided for"),
         "{message}"
+    );
+}
+
+/// A job no executor runs does not hold the run: past the job timeout the
+/// job is cancelled and the run fails naming the scheduler, the job and
+/// where it stood.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_no_executor_runs_fails_the_run_after_the_job_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = demo_lake(dir.path()).await;
+    let port = scheduler_in_process(&lake).await;
+
+    let engine = cluster_at(port, Duration::from_secs(2));
+    let message = derive_on(&lake, &request(), &engine)
+        .await
+        .unwrap_err()
+        .to_string();
+    let job = message
+        .split("Ballista job ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .unwrap_or_else(|| panic!("no job id in {message}"));
+    assert_eq!(
+        message,
+        format!(
+            "jobs/sql/event_groups.sql (built in): Execution error: Ballista job {job} on df://localhost:{port} did not finish within 2 s ([engine] job_timeout_secs): it was running, now cancelled; the scheduler's log names the stage and tasks it waited for"
+        )
+    );
+    let mut client = SchedulerGrpcClient::connect(format!("http://localhost:{port}"))
+        .await
+        .unwrap();
+    let status = client
+        .get_job_status(GetJobStatusParams {
+            job_id: job.to_string(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+        .and_then(|s| s.status);
+    assert!(
+        matches!(status, Some(job_status::Status::Failed(_))),
+        "{status:?}"
     );
 }

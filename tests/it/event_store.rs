@@ -7,15 +7,13 @@
 use std::fmt::Write as _;
 
 use chrono::NaiveDate;
-use datafusion::arrow::util::display::array_value_to_string;
 use usagelake::config::{Params, Secret};
 use usagelake::lake::Lake;
 use usagelake::platform::{PlatformParams, derive};
-use usagelake::query::run_sql;
 use usagelake::sources::event_store::{CollectRange, EventStoreError, EventStoreSource, collect};
 
 use crate::pg_server::PgServer;
-use crate::support::temp_lake;
+use crate::support::{render, temp_lake};
 
 const CONNECTOR: &str = "5f0c4a52-9d1e-4f43-8a51-0d1f1c2b3a4e";
 const PASSWORD: &str = "store-pw-7Hq";
@@ -431,30 +429,6 @@ fn source(url: &str) -> EventStoreSource {
     source.password = Some(Secret::new(PASSWORD));
     source.sensitive_parameters = vec!["Token".into()];
     source
-}
-
-async fn render(lake: &Lake, sql: &str) -> String {
-    let batches = run_sql(lake, sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = String::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = batch
-                .columns()
-                .iter()
-                .map(|c| {
-                    if c.is_null(row) {
-                        "NULL".to_string()
-                    } else {
-                        array_value_to_string(c, row).unwrap()
-                    }
-                })
-                .collect();
-            writeln!(out, "{}", cells.join("|")).unwrap();
-        }
-    }
-    out
 }
 
 fn day(text: &str) -> NaiveDate {

@@ -18,17 +18,14 @@
 //! value|value|…          (NULL for a null)
 //! ```
 
-use std::fmt::Write as _;
-
 use chrono::{Datelike, NaiveDate};
 use datafusion::arrow::util::display::array_value_to_string;
 use usagelake::config::{FileSelection, Params};
 use usagelake::lake::Lake;
 use usagelake::metrics::{DeriveRequest, MetricParams, derive};
-use usagelake::query::run_sql;
 use usagelake::sources::segment::{IngestRequest, ingest};
 
-use crate::support::{s3_none, temp_lake};
+use crate::support::{copy_dir, ingest_generated, render, s3_none, table_rows, temp_lake};
 
 fn event_json(line: &str, n: usize) -> String {
     let words: Vec<&str> = line.split_whitespace().collect();
@@ -77,30 +74,6 @@ fn event_json(line: &str, n: usize) -> String {
         other => panic!("unknown event kind {other} in {line:?}"),
     };
     value.to_string()
-}
-
-async fn render(lake: &Lake, sql: &str) -> String {
-    let batches = run_sql(lake, sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = String::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = batch
-                .columns()
-                .iter()
-                .map(|c| {
-                    if c.is_null(row) {
-                        "NULL".to_string()
-                    } else {
-                        array_value_to_string(c, row).unwrap()
-                    }
-                })
-                .collect();
-            writeln!(out, "{}", cells.join("|")).unwrap();
-        }
-    }
-    out
 }
 
 /// Runs a golden file twice: with the daily tables computed in one chunk,
@@ -340,7 +313,7 @@ fn docs_list_every_column_of_every_table() {
 /// days, several domains, late and noise events), in a DST zone.
 #[tokio::test]
 async fn invariants_hold_on_generated_data() {
-    use usagelake::demo::generator::{GeneratorOptions, generate};
+    use usagelake::demo::generator::GeneratorOptions;
     let (dir, lake) = temp_lake();
     let end = NaiveDate::from_ymd_opt(2026, 11, 10).unwrap();
     let options = GeneratorOptions {
@@ -349,19 +322,7 @@ async fn invariants_hold_on_generated_data() {
         end_date: end,
         ..Default::default()
     };
-    generate(&options, &dir.path().join("data")).unwrap();
-    ingest(
-        &lake,
-        &IngestRequest {
-            source: dir.path().join("data/segment-logs").display().to_string(),
-            selection: FileSelection::All,
-            date: end,
-            s3: s3_none(),
-            event_time: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
+    ingest_generated(dir.path(), &lake, &options).await;
     let params: Params =
         toml::from_str("timezone = \"America/New_York\"\nwindow_days = 14").unwrap();
     let request = DeriveRequest {
@@ -619,46 +580,6 @@ fn request(params: &Params, as_of: NaiveDate, force: bool) -> DeriveRequest {
         metrics: None,
         force,
     }
-}
-
-fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
-}
-
-/// Every metric table's rows as of `as_of` and every per-day table's rows
-/// up to it, sorted, doubles to 10 significant digits (a different
-/// summation order moves the last bits of an average).
-async fn table_rows(lake: &Lake, as_of: NaiveDate) -> Vec<(String, Vec<String>)> {
-    let normalize = |line: &str| {
-        line.split('|')
-            .map(|cell| match cell.parse::<f64>() {
-                Ok(x) if cell.contains('.') => format!("{x:.9e}"),
-                _ => cell.to_string(),
-            })
-            .collect::<Vec<_>>()
-            .join("|")
-    };
-    let mut tables = Vec::new();
-    for table in usagelake::metrics::shipped_outputs() {
-        let key = table.partition_keys[0].0;
-        let filter = if key == "as_of" { "=" } else { "<=" };
-        let sql = format!(
-            "SELECT * FROM {} WHERE \"{key}\" {filter} DATE '{as_of}'",
-            table.name
-        );
-        let mut rows: Vec<String> = render(lake, &sql).await.lines().map(normalize).collect();
-        rows.sort();
-        tables.push((table.name.clone(), rows));
-    }
-    tables
 }
 
 /// Issue 19: a daily run derives only the local days whose raw input

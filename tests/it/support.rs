@@ -2,9 +2,16 @@
 
 use std::path::{Path, PathBuf};
 
+use std::fmt::Write as _;
+
+use chrono::NaiveDate;
 use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::arrow::util::display::array_value_to_string;
 use datafusion::arrow::util::pretty::pretty_format_batches;
+use usagelake::config::FileSelection;
+use usagelake::demo::generator::{GeneratorOptions, generate};
 use usagelake::lake::{Lake, LakeLocation, S3Options};
+use usagelake::sources::segment::{IngestRequest, ingest};
 
 pub fn temp_lake() -> (tempfile::TempDir, Lake) {
     let dir = tempfile::tempdir().unwrap();
@@ -46,6 +53,91 @@ pub fn s3_none() -> S3Options {
 pub async fn sql(lake: &Lake, query: &str) -> String {
     let batches: Vec<RecordBatch> = usagelake::query::run_sql(lake, query).await.unwrap();
     pretty_format_batches(&batches).unwrap().to_string()
+}
+
+/// Generated demo events written under `dir/data` and ingested into `lake`
+/// (every file, as of `options.end_date`).
+pub async fn ingest_generated(dir: &Path, lake: &Lake, options: &GeneratorOptions) {
+    generate(options, &dir.join("data")).unwrap();
+    ingest(
+        lake,
+        &IngestRequest {
+            source: dir.join("data/segment-logs").display().to_string(),
+            selection: FileSelection::All,
+            date: options.end_date,
+            s3: s3_none(),
+            event_time: Default::default(),
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// Runs SQL against the lake: one line per row, cells joined by `|`
+/// (NULL for a null), in the order the query gives.
+pub async fn render(lake: &Lake, sql: &str) -> String {
+    let batches = usagelake::query::run_sql(lake, sql)
+        .await
+        .unwrap_or_else(|e| panic!("{sql}: {e}"));
+    let mut out = String::new();
+    for batch in &batches {
+        for row in 0..batch.num_rows() {
+            let cells: Vec<String> = batch
+                .columns()
+                .iter()
+                .map(|c| {
+                    if c.is_null(row) {
+                        "NULL".to_string()
+                    } else {
+                        array_value_to_string(c, row).unwrap()
+                    }
+                })
+                .collect();
+            writeln!(out, "{}", cells.join("|")).unwrap();
+        }
+    }
+    out
+}
+
+/// Every metric table's rows as of `as_of` and every per-day table's rows
+/// up to it, sorted, doubles to 10 significant digits (a different
+/// summation order moves the last bits of an average).
+pub async fn table_rows(lake: &Lake, as_of: NaiveDate) -> Vec<(String, Vec<String>)> {
+    let normalize = |line: &str| {
+        line.split('|')
+            .map(|cell| match cell.parse::<f64>() {
+                Ok(x) if cell.contains('.') => format!("{x:.9e}"),
+                _ => cell.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join("|")
+    };
+    let mut tables = Vec::new();
+    for table in usagelake::metrics::shipped_outputs() {
+        let key = table.partition_keys[0].0;
+        let filter = if key == "as_of" { "=" } else { "<=" };
+        let sql = format!(
+            "SELECT * FROM {} WHERE \"{key}\" {filter} DATE '{as_of}'",
+            table.name
+        );
+        let mut rows: Vec<String> = render(lake, &sql).await.lines().map(normalize).collect();
+        rows.sort();
+        tables.push((table.name.clone(), rows));
+    }
+    tables
+}
+
+/// Copies the folder `from` to `to`, recursively.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
 }
 
 /// Every file under `root`, relative, sorted.

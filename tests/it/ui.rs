@@ -21,16 +21,15 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::record_batch::RecordBatch;
 use serde_json::{Value, json};
-use usagelake::config::{AppConfig, FileSelection, Params};
+use usagelake::config::{AppConfig, Params};
 use usagelake::lake::tables::{PLATFORM_ERRORS, PLATFORM_EVENTS, PLATFORM_USERS};
 use usagelake::lake::{Lake, PartitionValue, TableContract};
 use usagelake::metrics::{DeriveRequest, MetricParams, derive};
 use usagelake::sources::bi_queries::commit;
 use usagelake::sources::collect::{BiRow, Collected, ResourceType, RowScope, Slice};
-use usagelake::sources::segment::{IngestRequest, ingest};
 use usagelake::ui::UiState;
 
-use crate::support::{s3_none, sql, temp_lake};
+use crate::support::{ingest_generated, sql, temp_lake};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -298,26 +297,13 @@ fn decode_base64(text: &str) -> Vec<u8> {
 /// 40 days of generated events (5 domains), ingested, metrics derived for
 /// the last day.
 async fn demo_lake(dir: &Path, lake: &Lake, end: NaiveDate) {
-    use usagelake::demo::generator::{GeneratorOptions, generate};
-    let options = GeneratorOptions {
+    let options = usagelake::demo::generator::GeneratorOptions {
         events: 12_000,
         days: 40,
         end_date: end,
         ..Default::default()
     };
-    generate(&options, &dir.join("data")).unwrap();
-    ingest(
-        lake,
-        &IngestRequest {
-            source: dir.join("data/segment-logs").display().to_string(),
-            selection: FileSelection::All,
-            date: end,
-            s3: s3_none(),
-            event_time: Default::default(),
-        },
-    )
-    .await
-    .unwrap();
+    ingest_generated(dir, lake, &options).await;
     let params: Params = toml::from_str("").unwrap();
     let request = DeriveRequest {
         params: MetricParams::from_params(&params, end).unwrap(),
@@ -1307,6 +1293,14 @@ async fn the_page_renders_every_tab_filters_drills_down_and_exports_in_chromium(
     let error = rendered["engagement_tiers"]["error"].as_str().unwrap();
     assert!(
         error.starts_with("panel engagement_tiers: query failed: "),
+        "{error}"
+    );
+    // The error names the file to repair, not only Parquet's "Corrupt footer".
+    assert!(
+        error.contains(
+            "damaged Parquet file in the lake: tables/engagement_tiers/as_of=2026-11-10/data.parquet \
+             (Parquet error: Invalid Parquet file. Corrupt footer)"
+        ),
         "{error}"
     );
     for id in ["session_histogram", "actions_histogram", "session_duration"] {

@@ -35,17 +35,15 @@ use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use datafusion::arrow::util::display::array_value_to_string;
 use usagelake::config::AppConfig;
 use usagelake::lake::Lake;
-use usagelake::query::run_sql;
 use usagelake::sources::bi_queries::{commit, record_sync_job};
 use usagelake::sources::collect::{
     BiRow, Collected, ResourceType, RowScope, Slice, SyncJob, SyncKind, SyncStatus,
 };
 use usagelake::usage::{self, ReportFormat};
 
-use crate::support::temp_lake;
+use crate::support::{render, temp_lake};
 
 fn parse_row(line: &str) -> BiRow {
     let (head, sql) = match line.split_once('|') {
@@ -73,30 +71,6 @@ fn parse_row(line: &str) -> BiRow {
         }
     }
     row
-}
-
-async fn render(lake: &Lake, sql: &str) -> String {
-    let batches = run_sql(lake, sql)
-        .await
-        .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    let mut out = String::new();
-    for batch in &batches {
-        for row in 0..batch.num_rows() {
-            let cells: Vec<String> = batch
-                .columns()
-                .iter()
-                .map(|c| {
-                    if c.is_null(row) {
-                        "NULL".to_string()
-                    } else {
-                        array_value_to_string(c, row).unwrap()
-                    }
-                })
-                .collect();
-            writeln!(out, "{}", cells.join("|")).unwrap();
-        }
-    }
-    out
 }
 
 async fn run_file(name: &str) {

@@ -11,6 +11,8 @@ use std::sync::Arc;
 
 use ballista::prelude::SessionConfigExt;
 use ballista_core::config::TaskSchedulingPolicy;
+use ballista_core::extension::ballista_scalar_functions;
+use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
 use ballista_core::{ConfigProducer, RuntimeProducer};
 use ballista_executor::executor_process::{ExecutorProcessConfig, start_executor_process};
@@ -18,10 +20,13 @@ use ballista_scheduler::SessionBuilder;
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
 use ballista_scheduler::scheduler_process::start_server;
+use datafusion::execution::SessionStateBuilder;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::SessionConfig;
 
-use super::{LogicalCodec, MAX_MESSAGE_BYTES, PhysicalCodec, register_lake, session_config};
+use super::{
+    LogicalCodec, MAX_MESSAGE_BYTES, PhysicalCodec, planning_state, register_lake, session_config,
+};
 use crate::engine::EngineError;
 use crate::lake::Lake;
 
@@ -33,14 +38,22 @@ fn ballista_error(e: impl std::fmt::Display) -> EngineError {
     EngineError::Ballista(e.to_string())
 }
 
+/// How a usagelake scheduler makes each client session's state: Ballista's,
+/// planning with [`MemoryLeaves`](super::MemoryLeaves), listing the lake.
+pub fn scheduler_session_builder(lake: &Lake) -> SessionBuilder {
+    let lake = lake.clone();
+    Arc::new(move |config: SessionConfig| {
+        let state = planning_state(SessionStateBuilder::new_from_existing(
+            default_session_builder(config)?,
+        ))
+        .build();
+        register_lake(state.runtime_env(), &lake);
+        Ok(state)
+    })
+}
+
 /// Serves a scheduler on `bind` until the process is stopped.
 pub async fn run_scheduler(bind: SocketAddr, lake: &Lake) -> Result<(), EngineError> {
-    let store_lake = lake.clone();
-    let session_builder: SessionBuilder = Arc::new(move |config: SessionConfig| {
-        let state = default_session_builder(config)?;
-        register_lake(state.runtime_env(), &store_lake);
-        Ok(state)
-    });
     let config = SchedulerConfig {
         bind_host: bind.ip().to_string(),
         external_host: bind.ip().to_string(),
@@ -51,7 +64,7 @@ pub async fn run_scheduler(bind: SocketAddr, lake: &Lake) -> Result<(), EngineEr
         grpc_client_max_message_size: MAX_MESSAGE_BYTES as u32,
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
-        override_session_builder: Some(session_builder),
+        override_session_builder: Some(scheduler_session_builder(lake)),
         override_config_producer: Some(config_producer()),
         ..SchedulerConfig::default()
     };
@@ -73,6 +86,21 @@ pub struct ExecutorOptions {
     pub bind: SocketAddr,
     /// Tasks at once [default: the machine's cores].
     pub concurrent_tasks: Option<usize>,
+}
+
+/// Every function the client's sessions plan with. Ballista's default
+/// executor registry lacks DataFusion's nested functions (`cardinality`,
+/// `array_*`, …), which its client sessions do have: a plan using one
+/// fails on the executor with "… is not provided for scalar function
+/// cardinality".
+fn function_registry() -> BallistaFunctionRegistry {
+    let mut registry = BallistaFunctionRegistry::default();
+    for function in ballista_scalar_functions() {
+        registry
+            .scalar_functions
+            .insert(function.name().to_string(), function);
+    }
+    registry
 }
 
 /// Runs an executor until the process is stopped (SIGTERM, Ctrl-C).
@@ -111,6 +139,7 @@ pub async fn run_executor(options: &ExecutorOptions, lake: &Lake) -> Result<(), 
         override_logical_codec: Some(Arc::new(LogicalCodec::default())),
         override_physical_codec: Some(Arc::new(PhysicalCodec::default())),
         override_runtime_producer: Some(runtime_producer),
+        override_function_registry: Some(Arc::new(function_registry())),
         override_config_producer: Some(config_producer()),
         ..defaults
     };

@@ -54,7 +54,7 @@ fn interned(text: String) -> &'static str {
         .lock()
         .unwrap_or_else(|e| e.into_inner());
     if let Some(known) = seen.get(text.as_str()) {
-        return *known;
+        return known;
     }
     let leaked: &'static str = Box::leak(text.into_boxed_str());
     seen.insert(leaked);
@@ -74,14 +74,10 @@ fn rebuild(name: &str, buf: &[u8]) -> Result<BuiltFunction> {
     Ok(shippable(&function))
 }
 
-fn encode_udf(node: &ScalarUDF, buf: &mut Vec<u8>) {
-    if let Some(recipe) = recipe_of(node.aliases()) {
-        buf.extend_from_slice(recipe.as_bytes());
-    }
-}
-
-fn encode_udaf(node: &AggregateUDF, buf: &mut Vec<u8>) {
-    if let Some(recipe) = recipe_of(node.aliases()) {
+/// A function's recipe, or nothing for a function of DataFusion's (every
+/// node has those).
+fn encode_function(aliases: &[String], buf: &mut Vec<u8>) {
+    if let Some(recipe) = recipe_of(aliases) {
         buf.extend_from_slice(recipe.as_bytes());
     }
 }
@@ -108,6 +104,37 @@ fn decode_udaf(name: &str, buf: &[u8]) -> Result<Option<Arc<AggregateUDF>>> {
             "function {name}: the recipe is of a scalar function, the plan calls an aggregate"
         ))),
     }
+}
+
+/// The function methods of both codecs (the two traits declare the same
+/// four): our recipe when the function has one, else Ballista's codec in
+/// `self.inner`.
+macro_rules! function_methods {
+    () => {
+        fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
+            match decode_udf(name, buf)? {
+                Some(udf) => Ok(udf),
+                None => self.inner.try_decode_udf(name, buf),
+            }
+        }
+
+        fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
+            encode_function(node.aliases(), buf);
+            Ok(())
+        }
+
+        fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
+            match decode_udaf(name, buf)? {
+                Some(udaf) => Ok(udaf),
+                None => self.inner.try_decode_udaf(name, buf),
+            }
+        }
+
+        fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
+            encode_function(node.aliases(), buf);
+            Ok(())
+        }
+    };
 }
 
 /// One IPC stream of every partition's batches (our in-memory tables have
@@ -200,29 +227,7 @@ impl LogicalExtensionCodec for LogicalCodec {
         self.inner.try_encode_file_format(buf, node)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_udf(name, buf)? {
-            Some(udf) => Ok(udf),
-            None => self.inner.try_decode_udf(name, buf),
-        }
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udf(node, buf);
-        Ok(())
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        match decode_udaf(name, buf)? {
-            Some(udaf) => Ok(udaf),
-            None => self.inner.try_decode_udaf(name, buf),
-        }
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udaf(node, buf);
-        Ok(())
-    }
+    function_methods!();
 }
 
 /// Ballista's physical codec plus our functions (in-memory tables are
@@ -252,29 +257,7 @@ impl PhysicalExtensionCodec for PhysicalCodec {
         self.inner.try_encode(node, buf, proto_converter)
     }
 
-    fn try_decode_udf(&self, name: &str, buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-        match decode_udf(name, buf)? {
-            Some(udf) => Ok(udf),
-            None => self.inner.try_decode_udf(name, buf),
-        }
-    }
-
-    fn try_encode_udf(&self, node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udf(node, buf);
-        Ok(())
-    }
-
-    fn try_decode_udaf(&self, name: &str, buf: &[u8]) -> Result<Arc<AggregateUDF>> {
-        match decode_udaf(name, buf)? {
-            Some(udaf) => Ok(udaf),
-            None => self.inner.try_decode_udaf(name, buf),
-        }
-    }
-
-    fn try_encode_udaf(&self, node: &AggregateUDF, buf: &mut Vec<u8>) -> Result<()> {
-        encode_udaf(node, buf);
-        Ok(())
-    }
+    function_methods!();
 }
 
 #[cfg(test)]
