@@ -386,7 +386,7 @@ async fn a_job_no_executor_runs_fails_the_run_after_the_job_timeout() {
     assert_eq!(
         message,
         format!(
-            "jobs/sql/event_groups.sql (built in): Execution error: Ballista job {job} on df://localhost:{port} did not finish within 2 s ([engine] job_timeout_secs): it was running, now cancelled; the scheduler's log names the stage and tasks it waited for"
+            "jobs/sql/event_groups.sql (built in): Execution error: Ballista job {job} on df://localhost:{port} did not finish within 2 s ([engine] job_timeout_secs): it was running, now cancelled; a scheduler started with USAGELAKE_LOG=ballista_scheduler=debug logs each stage's tasks and where they ran"
         )
     );
     let mut client = SchedulerGrpcClient::connect(format!("http://localhost:{port}"))

@@ -169,7 +169,7 @@ async fn timed_out(
         None => "left unfinished".to_string(),
     };
     DataFusionError::Execution(format!(
-        "Ballista job {job} on {} did not finish within {secs} s ([engine] job_timeout_secs): it was {state}; the scheduler's log names the stage and tasks it waited for",
+        "Ballista job {job} on {} did not finish within {secs} s ([engine] job_timeout_secs): it was {state}; a scheduler started with USAGELAKE_LOG=ballista_scheduler=debug logs each stage's tasks and where they ran",
         scheduler.name
     ))
 }
