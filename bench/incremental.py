@@ -8,14 +8,13 @@
    history length N in --at (default 30, 180, 365): the days up to N-3 are
    ingested and derived (not timed), then for the three days N-2, N-1, N:
    `run daily --date D` (not timed) and `run metrics --date D` timed under
-   /usr/bin/time (wall, peak RSS); the median is printed. Each of these runs
+   /usr/bin/time (wall, CPU, peak RSS); the medians are printed. Each of these runs
    derives the new day plus the older days late events rewrote.
 3. A from-scratch derive of day N (`run metrics --force`).
 4. `backfill metrics` over the last 30 days, on a fresh copy of the raw
    tables (no per-day tables yet).
-5. With --before BIN (a build without per-day reuse), the daily runs of
-   step 2 (each of which derives the whole history there) and the backfill
-   of step 4 with that binary, on the same data.
+5. With --before BIN (an older build), the daily runs of step 2 and the
+   backfill of step 4 with that binary, on the same data.
 
   cargo build --release && python3 bench/incremental.py --before /path/to/old/usagelake
 """
@@ -60,7 +59,7 @@ def main():
                        stderr=subprocess.DEVNULL)
 
     def fill(binary, lake):
-        """Daily runs at each history length; returns {N: (median s, max MiB, summary)}."""
+        """Daily runs at each history length; returns {N: (median s, max MiB, summary, median CPU s)}."""
         shutil.rmtree(lake, ignore_errors=True)
         results = {}
         ingested = first - dt.timedelta(days=1)
@@ -71,15 +70,16 @@ def main():
                     "--to", prep.isoformat(), "--set", events)
                 ingested = prep
             run(binary, lake, "run", "metrics", "--date", prep.isoformat())
-            times, rss, summary = [], [], ""
+            times, rss, cpu, summary = [], [], [], ""
             for d in (day(n - 2), day(n - 1), day(n)):
                 run(binary, lake, "run", "daily", "--date", d.isoformat(), "--set", events)
                 ingested = d
-                secs, mib, out, _ = timed([binary, "--lake", lake, "run", "metrics", "--date", d.isoformat()])
+                secs, mib, out, cpu_s = timed([binary, "--lake", lake, "run", "metrics", "--date", d.isoformat()])
                 times.append(secs)
                 rss.append(mib)
+                cpu.append(cpu_s)
                 summary = out.strip()
-            results[n] = (statistics.median(times), max(rss), summary)
+            results[n] = (statistics.median(times), max(rss), summary, statistics.median(cpu))
         return results
 
     def backfill(binary, source_lake, lake):
@@ -87,38 +87,43 @@ def main():
         for t in ("pages", "tracks", "users"):
             shutil.copytree(os.path.join(source_lake, "tables", t), os.path.join(lake, "tables", t))
         start = day(at[-1] - args.backfill_days + 1)
-        secs, mib, _, _ = timed([binary, "--lake", lake, "backfill", "metrics", "--from", start.isoformat(),
-                                 "--to", day(at[-1]).isoformat()])
-        return secs, mib, start
+        secs, mib, _, cpu_s = timed([binary, "--lake", lake, "backfill", "metrics", "--from", start.isoformat(),
+                                     "--to", day(at[-1]).isoformat()])
+        return secs, mib, start, cpu_s
 
+    load_before = os.getloadavg()
     lake = os.path.join(work, "lake")
     after = fill(args.bin, lake)
     last = day(at[-1])
-    scratch_s, scratch_mib, scratch_out, _ = timed(
+    scratch_s, scratch_mib, scratch_out, scratch_cpu = timed(
         [args.bin, "--lake", lake, "run", "metrics", "--date", last.isoformat(), "--force"])
-    bf_s, bf_mib, bf_start = backfill(args.bin, lake, os.path.join(work, "backfill-lake"))
+    bf_s, bf_mib, bf_start, bf_cpu = backfill(args.bin, lake, os.path.join(work, "backfill-lake"))
     before = bf_before = None
     if args.before:
         before = fill(args.before, os.path.join(work, "lake-before"))
         bf_before = backfill(args.before, lake, os.path.join(work, "backfill-lake-before"))
 
     derived = lambda s: (re.search(r"per-day tables of (\d+) days derived, (\d+) reused", s) or [None, "?", "?"])
-    print(f"events={args.events:,} days={args.days} ({first}..{end}), median of 3 consecutive daily runs")
-    print(f"{'history':>8}  {'daily run':>10}  {'peak RSS':>9}  {'days derived/reused (last run)':>30}"
-          + ("  before: daily run, peak RSS" if before else ""))
+    load_after = os.getloadavg()
+    print(f"events={args.events:,} days={args.days} ({first}..{end}), median of 3 consecutive daily runs; "
+          f"load average {load_before[0]:.1f} / {load_after[0]:.1f} (1 min, start / end)")
+    print(f"{'history':>8}  {'daily run':>10}  {'CPU':>8}  {'peak RSS':>9}  {'days derived/reused (last run)':>30}"
+          + ("  before: daily run, CPU, peak RSS" if before else ""))
     for n in at:
-        secs, mib, summary = after[n]
+        secs, mib, summary, cpu_s = after[n]
         m = derived(summary)
-        line = f"{n:>6} d  {secs:>8.2f} s  {mib:>5.0f} MiB  {m[1]:>14} / {m[2]:<14}"
+        line = f"{n:>6} d  {secs:>8.2f} s  {cpu_s:>6.2f} s  {mib:>5.0f} MiB  {m[1]:>14} / {m[2]:<14}"
         if before:
-            line += f"  {before[n][0]:>8.2f} s  {before[n][1]:>5.0f} MiB"
+            line += f"  {before[n][0]:>8.2f} s  {before[n][3]:>6.2f} s  {before[n][1]:>5.0f} MiB"
         print(line)
-    print(f"from scratch, day {at[-1]} (--force): {scratch_s:.2f} s, peak RSS {scratch_mib:.0f} MiB")
+    print(f"from scratch, day {at[-1]} (--force): {scratch_s:.2f} s, {scratch_cpu:.2f} CPU-s, "
+          f"peak RSS {scratch_mib:.0f} MiB")
     print(f"day {at[-1]} daily run / day {at[0]} daily run: {after[at[-1]][0] / after[at[0]][0]:.2f}x; "
           f"/ from scratch: {after[at[-1]][0] / scratch_s:.2f}x")
     print(f"backfill metrics {bf_start}..{last} ({args.backfill_days} dates, no per-day tables yet): "
-          f"{bf_s:.1f} s, peak RSS {bf_mib:.0f} MiB"
-          + (f"; before: {bf_before[0]:.1f} s, peak RSS {bf_before[1]:.0f} MiB" if bf_before else ""))
+          f"{bf_s:.1f} s, {bf_cpu:.1f} CPU-s, peak RSS {bf_mib:.0f} MiB"
+          + (f"; before: {bf_before[0]:.1f} s, {bf_before[3]:.1f} CPU-s, peak RSS {bf_before[1]:.0f} MiB"
+             if bf_before else ""))
 
 
 if __name__ == "__main__":

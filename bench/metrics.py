@@ -57,7 +57,8 @@ AREAS = [
 ]
 PIPELINE = [
     "activity_all", "event_groups", "domain_fallback", "day_groups", "activity_resolved", "activity",
-    "identity", "user_sessions", "user_day", "user_day_feature", "known_domains",
+    "identity", "user_sessions", "user_day", "user_day_feature", "user_month", "user_lifetime",
+    "known_domains",
 ]
 
 
@@ -81,6 +82,8 @@ def params(as_of, w=30, c=14, n=14):
         # DuckDB computes the daily tables in one pass over all history.
         "day_start": "DATE '1970-01-01'", "day_end": d(0),
         "utc_start": "DATE '1969-12-31'", "utc_end": d(-1),
+        # No kept identity snapshot: every users partition.
+        "identity_from": "DATE '1970-01-01'",
     }
 
 
@@ -106,6 +109,9 @@ def duckdb_script(lake, out, as_of, threads):
         + ", ".join(f"({q(a)}, {i + 1})" for i, (a, _, _) in enumerate(AREAS))
         + ") t(area, area_order);",
         "CREATE TABLE funnel_steps AS SELECT * FROM (VALUES (1, 'Visited discovery'), (2, 'Searched'), (3, 'Opened asset')) t(step_index, step_name);",
+        "CREATE TABLE identity_base (user_id VARCHAR, email VARCHAR, username VARCHAR, role VARCHAR, "
+        "license_type VARCHAR, job_role VARCHAR, customer_domain VARCHAR, created_at TIMESTAMPTZ, "
+        "first_identified_at TIMESTAMPTZ, latest_at TIMESTAMPTZ);",
         "CREATE TABLE funnel_step_events AS SELECT * FROM (VALUES (1, 'page', 'discovery'), (2, 'track', 'discovery_search_results'), (3, 'page', 'asset_profile')) t(step_index, source, name);",
     ]
     for t in ("pages", "tracks", "users"):

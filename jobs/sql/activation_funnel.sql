@@ -4,15 +4,17 @@
 -- summary: New users per (domain, signup month) and how many were first active within 1, 7, 14 and 30 days of signup.
 -- columns: customer_domain STRING, signup_month DATE, new_users BIGINT, created_at_known BIGINT, activated_1d BIGINT, activated_7d BIGINT, activated_14d BIGINT, activated_30d BIGINT, never_activated BIGINT, activation_rate_1d DOUBLE, activation_rate_7d DOUBLE, activation_rate_14d DOUBLE, activation_rate_30d DOUBLE, median_days_to_first_action DOUBLE
 WITH first_day AS (
-    SELECT user_id, MIN("date") AS first_active_date
-    FROM user_day
+    SELECT user_id, MIN(first_active_date) AS first_active_date
+    FROM user_lifetime
     GROUP BY user_id
 ),
+-- The domains with a user_day row on the user's first day are those whose
+-- own first day it is.
 first_domain AS (
-    SELECT u.user_id, MIN(u.customer_domain) AS customer_domain
-    FROM user_day u
-    JOIN first_day f ON f.user_id = u.user_id AND f.first_active_date = u."date"
-    GROUP BY u.user_id
+    SELECT l.user_id, MIN(l.customer_domain) AS customer_domain
+    FROM user_lifetime l
+    JOIN first_day f ON f.user_id = l.user_id AND f.first_active_date = l.first_active_date
+    GROUP BY l.user_id
 ),
 signups AS (
     SELECT

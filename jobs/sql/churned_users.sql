@@ -3,16 +3,6 @@
 -- family: retention
 -- summary: Users active in the previous window but not in the current one.
 -- columns: customer_domain STRING, user_id STRING, last_active_date DATE, days_since_last_activity BIGINT, events_prev_window BIGINT, active_days_prev_window BIGINT, email STRING, username STRING, role STRING, job_role STRING
-WITH lifetime AS (
-    SELECT
-        customer_domain,
-        user_id,
-        MAX("date") AS last_active_date,
-        SUM(CASE WHEN "date" >= $prev_window_start::DATE AND "date" <= $prev_window_end::DATE THEN events ELSE 0 END) AS events_prev_window,
-        SUM(CASE WHEN "date" >= $prev_window_start::DATE AND "date" <= $prev_window_end::DATE THEN 1 ELSE 0 END) AS active_days_prev_window
-    FROM user_day
-    GROUP BY customer_domain, user_id
-)
 SELECT
     l.customer_domain,
     l.user_id,
@@ -24,7 +14,7 @@ SELECT
     i.username,
     i.role,
     i.job_role
-FROM lifetime l
+FROM user_lifetime l
 LEFT JOIN identity i ON i.user_id = l.user_id
 WHERE l.last_active_date >= $prev_window_start::DATE
   AND l.last_active_date <= $prev_window_end::DATE

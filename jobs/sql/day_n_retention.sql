@@ -3,14 +3,9 @@
 -- family: retention
 -- summary: For the cohort of as_of - retention_days (first-time and recurring users), the share back on each day 0..N, by any activity, a page view or a search.
 -- columns: customer_domain STRING, cohort_date DATE, retention_type STRING, return_signal STRING, day_n BIGINT, cohort_size BIGINT, retained_users BIGINT, retention_rate DOUBLE
-WITH firsts AS (
-    SELECT customer_domain, user_id, MIN("date") AS first_active_date
-    FROM user_day
-    GROUP BY customer_domain, user_id
-),
-cohorts AS (
+WITH cohorts AS (
     SELECT customer_domain, user_id, 'first_time' AS retention_type
-    FROM firsts
+    FROM user_lifetime
     WHERE first_active_date = $cohort_date::DATE
     UNION ALL
     SELECT customer_domain, user_id, 'recurring' AS retention_type
@@ -31,11 +26,11 @@ returns AS (
         SUM(CASE WHEN u.pageviews > 0 THEN 1 ELSE 0 END) AS pageview_users,
         SUM(CASE WHEN u.searches > 0 THEN 1 ELSE 0 END) AS search_users
     FROM cohorts c
-    JOIN user_day u
+    JOIN (
+        SELECT * FROM user_day WHERE "date" >= $cohort_date::DATE AND "date" <= $as_of::DATE
+    ) u
         ON u.customer_domain = c.customer_domain
        AND u.user_id = c.user_id
-       AND u."date" >= $cohort_date::DATE
-       AND u."date" <= $as_of::DATE
     GROUP BY c.customer_domain, c.retention_type, u."date"
 ),
 offsets AS (

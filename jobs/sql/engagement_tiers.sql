@@ -4,12 +4,8 @@
 -- summary: Users seen by the as-of date split into Power, Heavy, Light (by window events among active users) and Dormant.
 -- columns: customer_domain STRING, tier STRING, user_count BIGINT, user_share DOUBLE, events BIGINT
 WITH population AS (
-    SELECT
-        customer_domain,
-        user_id,
-        SUM(CASE WHEN "date" >= $window_start::DATE THEN events ELSE 0 END) AS e
-    FROM user_day
-    GROUP BY customer_domain, user_id
+    SELECT customer_domain, user_id, events_30d AS e
+    FROM user_lifetime
 ),
 ranked AS (
     SELECT

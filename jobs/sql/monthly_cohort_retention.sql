@@ -7,9 +7,8 @@ WITH firsts AS (
     SELECT
         customer_domain,
         user_id,
-        CAST(date_part('year', MIN("date")) AS BIGINT) * 12 + CAST(date_part('month', MIN("date")) AS BIGINT) - 1 AS cohort_index
-    FROM user_day
-    GROUP BY customer_domain, user_id
+        CAST(date_part('year', first_active_date) AS BIGINT) * 12 + CAST(date_part('month', first_active_date) AS BIGINT) - 1 AS cohort_index
+    FROM user_lifetime
 ),
 sizes AS (
     SELECT customer_domain, cohort_index, COUNT(*) AS cohort_size
@@ -21,14 +20,16 @@ as_of_month AS (
         CAST(date_part('year', $as_of::DATE) AS BIGINT) * 12 + CAST(date_part('month', $as_of::DATE) AS BIGINT) - 1 AS as_of_index,
         CAST(date_part('year', $as_of::DATE + 1) AS BIGINT) * 12 + CAST(date_part('month', $as_of::DATE + 1) AS BIGINT) - 1 AS next_day_index
 ),
+-- user_month has one row per (domain, user, month), so COUNT(*) counts
+-- distinct users.
 activity_months AS (
     SELECT
         f.customer_domain,
         f.cohort_index,
-        CAST(date_part('year', u."date") AS BIGINT) * 12 + CAST(date_part('month', u."date") AS BIGINT) - 1 AS month_index,
-        COUNT(DISTINCT u.user_id) AS active_users
+        m.month_index,
+        COUNT(*) AS active_users
     FROM firsts f
-    JOIN user_day u ON u.customer_domain = f.customer_domain AND u.user_id = f.user_id
+    JOIN user_month m ON m.customer_domain = f.customer_domain AND m.user_id = f.user_id
     GROUP BY 1, 2, 3
 ),
 cells AS (

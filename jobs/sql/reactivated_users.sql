@@ -3,14 +3,23 @@
 -- family: retention
 -- summary: Users who came back in the window after at least reactivation_gap_days whole idle days (the latest return per user).
 -- columns: customer_domain STRING, user_id STRING, reactivation_date DATE, previous_active_date DATE, inactive_days BIGINT, events_on_reactivation_day BIGINT, email STRING, username STRING, role STRING
+-- Only the window's user_day rows are read: a row's previous active date
+-- is the window row before it, or for the first one the user's last
+-- active date before the window.
 WITH days AS (
     SELECT
-        customer_domain,
-        user_id,
-        "date",
-        events,
-        LAG("date") OVER (PARTITION BY customer_domain, user_id ORDER BY "date") AS previous_active_date
-    FROM user_day
+        u.customer_domain,
+        u.user_id,
+        u."date",
+        u.events,
+        COALESCE(
+            LAG(u."date") OVER (PARTITION BY u.customer_domain, u.user_id ORDER BY u."date"),
+            l.last_active_before_window
+        ) AS previous_active_date
+    FROM user_day u
+    JOIN user_lifetime l ON l.customer_domain = u.customer_domain AND l.user_id = u.user_id
+    WHERE u."date" >= $window_start::DATE
+      AND u."date" <= $as_of::DATE
 ),
 returns AS (
     SELECT

@@ -3,28 +3,13 @@
 -- family: active_users
 -- summary: Every user with activity (per domain) or an identity, with first_activity, lifetime and window totals and a status.
 -- columns: customer_domain STRING, user_id STRING, email STRING, username STRING, role STRING, license_type STRING, job_role STRING, created_at TIMESTAMP, first_identified_at TIMESTAMP, first_activity_at TIMESTAMP, last_activity_at TIMESTAMP, first_active_date DATE, last_active_date DATE, days_since_last_activity BIGINT, total_events BIGINT, active_days BIGINT, events_30d BIGINT, active_days_30d BIGINT, status STRING
-WITH lifetime AS (
-    SELECT
-        customer_domain,
-        user_id,
-        MIN(first_event_at) AS first_activity_at,
-        MAX(last_event_at) AS last_activity_at,
-        MIN("date") AS first_active_date,
-        MAX("date") AS last_active_date,
-        SUM(events) AS total_events,
-        COUNT(*) AS active_days,
-        SUM(CASE WHEN "date" >= $window_start::DATE THEN events ELSE 0 END) AS events_30d,
-        SUM(CASE WHEN "date" >= $window_start::DATE THEN 1 ELSE 0 END) AS active_days_30d
-    FROM user_day
-    GROUP BY customer_domain, user_id
-),
-never_active AS (
+WITH never_active AS (
     SELECT COALESCE(NULLIF(i.customer_domain, ''), '(unknown)') AS customer_domain, i.user_id
     FROM identity i
-    WHERE i.user_id NOT IN (SELECT user_id FROM lifetime)
+    WHERE i.user_id NOT IN (SELECT user_id FROM user_lifetime)
 ),
 population AS (
-    SELECT customer_domain, user_id FROM lifetime
+    SELECT customer_domain, user_id FROM user_lifetime
     UNION ALL
     SELECT customer_domain, user_id FROM never_active
 )
@@ -54,5 +39,5 @@ SELECT
         ELSE 'Churned'
     END AS status
 FROM population p
-LEFT JOIN lifetime l ON l.customer_domain = p.customer_domain AND l.user_id = p.user_id
+LEFT JOIN user_lifetime l ON l.customer_domain = p.customer_domain AND l.user_id = p.user_id
 LEFT JOIN identity i ON i.user_id = p.user_id

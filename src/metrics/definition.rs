@@ -290,6 +290,8 @@ pub const EMBEDDED: &[(&str, &str)] = embedded!(
     "user_sessions.sql",
     "user_day.sql",
     "user_day_feature.sql",
+    "user_month.sql",
+    "user_lifetime.sql",
     "known_domains.sql",
     "dau.sql",
     "wau.sql",

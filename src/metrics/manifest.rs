@@ -111,13 +111,13 @@ pub fn shape_hash(params: &MetricParams, daily_pipeline: &[&SqlDefinition]) -> S
 }
 
 /// `(table, date)` of a partition object path `tables/<table>/date=…/…`.
-fn partition_date(path: &str, root: &str) -> Option<NaiveDate> {
+pub(super) fn partition_date(path: &str, root: &str) -> Option<NaiveDate> {
     let rest = path.strip_prefix(root)?;
     let (folder, _) = rest.split_once('/')?;
     NaiveDate::parse_from_str(folder.strip_prefix("date=")?, "%Y-%m-%d").ok()
 }
 
-async fn list(lake: &Lake, root: &str) -> Result<Vec<ObjectMeta>, LakeError> {
+pub(super) async fn list(lake: &Lake, root: &str) -> Result<Vec<ObjectMeta>, LakeError> {
     let prefix = Path::from(root);
     lake.store()
         .list(Some(&prefix))

@@ -16,6 +16,7 @@ mod chunks;
 mod collect;
 mod definition;
 mod functions;
+mod identity;
 mod manifest;
 mod params;
 mod percentile;
@@ -299,7 +300,26 @@ pub async fn derive_on(
         start: params.activity_start(),
         end: as_of,
     };
-    let placeholders = with_days(&base, window, params);
+    let mut placeholders = with_days(&base, window, params);
+    let identity = identity::plan(
+        lake,
+        params,
+        request.force,
+        catalog
+            .iter()
+            .any(|d| d.name == "identity" && identity::is_shipped(d)),
+    )
+    .await?;
+    tracing::debug!(from = %identity.from, folds = identity.folds(), "identity");
+    identity
+        .register(&ctx)
+        .map_err(|e| DeriveError::Lake(LakeError::DataFusion(e)))?;
+    if let ParamValues::Map(map) = &mut placeholders {
+        map.insert(
+            "identity_from".to_string(),
+            functions::date_value(identity.from).into(),
+        );
+    }
     for (index, def) in catalog.iter().enumerate() {
         if def.daily {
             if def.kind == SqlKind::Cached && window_cached.contains(def.name.as_str()) {
@@ -317,6 +337,9 @@ pub async fn derive_on(
         }
         let step_started = Instant::now();
         let derived = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
+        if def.name == "identity" && def.kind == SqlKind::Cached {
+            identity.save(lake, &ctx, params).await?;
+        }
         record(index, def, &derived, step_started);
     }
     Ok(DeriveReport {

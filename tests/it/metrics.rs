@@ -174,6 +174,13 @@ async fn retention() {
     run_file("retention.test").await;
 }
 
+/// The whole-history metrics read the per-user lifetime table: a return's
+/// previous active day comes from before the window or from inside it.
+#[tokio::test]
+async fn reactivation_and_churn() {
+    run_file("reactivation.test").await;
+}
+
 #[tokio::test]
 async fn dst_change_in_a_non_utc_timezone() {
     run_file("dst.test").await;
@@ -614,7 +621,8 @@ async fn day_by_day_derive_equals_a_derive_from_scratch() {
         )
     };
     // A very late event: activity of 2026-03-03 (a new user of a new
-    // domain, and one without a domain) that arrives on 2026-03-09.
+    // domain, and one without a domain) and its identify, arriving on
+    // 2026-03-09 (the identity fold reads that old users partition again).
     crate::support::write_events(
         &arrival_folder(day("2026-03-09")),
         "late.json",
@@ -632,6 +640,13 @@ async fn day_by_day_derive_equals_a_derive_from_scratch() {
                 "",
                 "discovery_search_results",
                 "2026-03-03T10:05:00Z",
+            ),
+            crate::support::identify(
+                "late-4",
+                "late-user",
+                "late.example",
+                "late@late.example",
+                "2026-03-03T09:00:00Z",
             ),
         ],
     );
@@ -690,7 +705,7 @@ async fn day_by_day_derive_equals_a_derive_from_scratch() {
 
     // Nothing new: nothing derived. The late arrivals folder after the
     // last day, then one more late event, rewriting one raw partition
-    // (UTC: exactly one local day).
+    // (UTC: exactly one local day), and a late identify with a newer email.
     let params = zone(end);
     let daily = request(&params, end, false);
     let report = derive(&lake, &daily).await.unwrap();
@@ -699,13 +714,22 @@ async fn day_by_day_derive_equals_a_derive_from_scratch() {
     crate::support::write_events(
         &extra,
         "late.json",
-        &[crate::support::page(
-            "late-3",
-            "late-user",
-            "",
-            "glossary",
-            "2026-03-05T23:59:00Z",
-        )],
+        &[
+            crate::support::page(
+                "late-3",
+                "late-user",
+                "",
+                "glossary",
+                "2026-03-05T23:59:00Z",
+            ),
+            crate::support::identify(
+                "late-5",
+                "late-user",
+                "late.example",
+                "late2@late.example",
+                "2026-03-05T12:00:00Z",
+            ),
+        ],
     );
     ingest(
         &lake,
@@ -722,6 +746,16 @@ async fn day_by_day_derive_equals_a_derive_from_scratch() {
     let report = derive(&lake, &daily).await.unwrap();
     assert_eq!((report.days_derived, report.days_reused), (1, 14));
     assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
+    assert_eq!(
+        render(
+            &lake,
+            &format!(
+                "SELECT email FROM user_roster WHERE as_of = DATE '{end}' AND user_id = 'late-user'"
+            )
+        )
+        .await,
+        "late2@late.example\nlate2@late.example\n"
+    );
     // A lost manifest vouches for nothing; --force derives every day.
     let report = derive(&lake, &request(&params, end, true)).await.unwrap();
     assert_eq!((report.days_derived, report.days_reused), (15, 0));

@@ -39,6 +39,12 @@ pub fn track(id: &str, user: &str, domain: &str, event: &str, ts: &str) -> Strin
     )
 }
 
+pub fn identify(id: &str, user: &str, domain: &str, email: &str, ts: &str) -> String {
+    format!(
+        r#"{{"type":"identify","messageId":"{id}","userId":"{user}","traits":{{"domain":"{domain}","email":"{email}"}},"timestamp":"{ts}","receivedAt":"{ts}"}}"#
+    )
+}
+
 pub fn s3_none() -> S3Options {
     S3Options::default()
 }
