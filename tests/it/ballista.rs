@@ -3,9 +3,9 @@
 //! scheduler and executor processes; a clear failure when the scheduler is
 //! not there.
 
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use std::sync::Arc;
@@ -28,7 +28,7 @@ use usagelake::lake::{Lake, LakeLocation};
 use usagelake::metrics::{DeriveRequest, MetricParams, derive_on};
 use usagelake::runner::{Ledger, RunStatus};
 
-use crate::support::{copy_dir, ingest_generated, table_rows};
+use crate::support::{copy_dir, free_port, ingest_generated, table_rows, text, usagelake};
 
 const END: (i32, u32, u32) = (2026, 11, 20);
 
@@ -142,26 +142,6 @@ async fn an_unreachable_scheduler_fails_the_run_in_the_ledger_at_once() {
     assert_eq!(runs[0].status, RunStatus::Failed);
     assert_eq!(runs[0].error.as_deref(), Some(reason.as_str()));
     assert_eq!(runs[0].steps[0].error.as_deref(), Some(reason.as_str()));
-}
-
-fn usagelake(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usagelake"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Started processes, killed and reaped however the test ends.

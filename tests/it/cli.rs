@@ -2,22 +2,10 @@
 //! crash safety under SIGKILL.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{page, track, write_events};
-
-fn usagelake(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usagelake"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
+use crate::support::{page, text, track, usagelake, write_events};
 
 /// Segment arrival folders for `days` days from 2025-11-01, `per_day` events each.
 fn write_days(root: &Path, days: u32, per_day: u32) {

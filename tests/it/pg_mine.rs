@@ -3,13 +3,13 @@
 //! jsonlog, stderr and pg_stat_statements, with exact rows asserted.
 
 use std::path::Path;
-use std::process::{Command, Output};
 
 use tokio_postgres::types::Type;
 use usagelake::lake::{Lake, LakeLocation};
 use usagelake::query::{OutputFormat, format_batches, run_sql};
 
 use crate::pg_server::{PgServer, SUPERUSER_PASSWORD};
+use crate::support::usagelake;
 
 const LOGS_ID: &str = "3a6f3b4e-8c1d-4f7a-9b2e-5d0c1e2f3a41";
 const JSON_ID: &str = "3a6f3b4e-8c1d-4f7a-9b2e-5d0c1e2f3a42";
@@ -26,14 +26,6 @@ const SECRETS: &[&str] = &[
     "carol-pw",
     SUPERUSER_PASSWORD,
 ];
-
-fn usagelake(cwd: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_usagelake"))
-        .current_dir(cwd)
-        .args(args)
-        .output()
-        .unwrap()
-}
 
 fn mine(cwd: &Path, connector: &str, date: &str) -> String {
     let out = usagelake(cwd, &["mine", connector, "--date", date]);

@@ -38,11 +38,12 @@
 //!   parse / bind / execute, parameters as bind values).
 //! - Every panic names what failed and how to fix the setup.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
+
+use crate::support::free_port;
 
 /// The `postgres` superuser's password in every test cluster.
 pub const SUPERUSER_PASSWORD: &str = "harness-superuser-pw";
@@ -460,14 +461,6 @@ fn chown_to_postgres(path: &Path) {
         path.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn check(out: Output, what: &str) {

@@ -2,7 +2,7 @@
 //! PyPI's `moto[server]`; .ci/run installs it).
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -11,7 +11,7 @@ use usagelake::config::FileSelection;
 use usagelake::lake::{Lake, LakeLocation, S3Options};
 use usagelake::sources::segment::{IngestRequest, ingest};
 
-use crate::support::{page, s3_none, sql, temp_lake, track, write_events};
+use crate::support::{free_port, page, s3_none, sql, temp_lake, track, write_events};
 
 struct S3Server {
     child: Child,
@@ -23,14 +23,6 @@ impl Drop for S3Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn start_moto() -> S3Server {

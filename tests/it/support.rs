@@ -1,6 +1,8 @@
 //! Shared fixtures: temporary lakes, Segment lines, SQL helpers.
 
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
 use std::fmt::Write as _;
 
@@ -241,4 +243,27 @@ pub async fn serve_loopback(app: axum::Router) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     format!("http://{addr}")
+}
+
+/// Runs the built `usagelake` binary in `cwd` and waits for it.
+pub fn usagelake(cwd: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_usagelake"))
+        .current_dir(cwd)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// A process's output bytes as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }

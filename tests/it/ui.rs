@@ -6,7 +6,6 @@
 //! tab has figures to check. Screenshots of every tab go to
 //! `<target>/ui-screenshots/`.
 
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -29,7 +28,7 @@ use usagelake::sources::bi_queries::commit;
 use usagelake::sources::collect::{BiRow, Collected, ResourceType, RowScope, Slice};
 use usagelake::ui::UiState;
 
-use crate::support::{ingest_generated, sql, temp_lake};
+use crate::support::{free_port, ingest_generated, sql, temp_lake};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
@@ -42,14 +41,6 @@ const TABS: &[&str] = &[
     "data_products",
     "platform",
 ];
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// A chromedriver process and one browser session.
 struct Browser {
