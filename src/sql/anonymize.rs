@@ -9,6 +9,8 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
+use super::lexer::{self, Lexicon};
+
 /// One statement's tokens with literals already replaced.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
@@ -93,14 +95,23 @@ pub(super) fn is_literal(token: &Token) -> bool {
 
 /// Splits `sql` into statements of anonymized units. `Err` carries the
 /// tokenizer's position when the text cannot be tokenized.
-pub fn tokenize(sql: &str, dialect: &dyn Dialect) -> Result<Vec<Statement>, (u64, u64)> {
+/// `lexicon`: read with our tokenizer where it can ([`super::lexer`]).
+pub fn tokenize(
+    sql: &str,
+    dialect: &dyn Dialect,
+    lexicon: Option<&Lexicon>,
+) -> Result<Vec<Statement>, (u64, u64)> {
     // Sized once instead of regrown (each growth copies every token):
     // whitespace runs are tokens too, so about one per 2 bytes of SQL.
     let mut tokens = Vec::with_capacity(sql.len() / 2 + 8);
-    Tokenizer::new(dialect, sql)
-        .with_unescape(false)
-        .tokenize_with_location_into_buf(&mut tokens)
-        .map_err(|e| (e.location.line, e.location.column))?;
+    let read = lexicon.is_some_and(|l| lexer::tokenize(sql, l, &mut tokens).is_some());
+    if !read {
+        tokens.clear();
+        Tokenizer::new(dialect, sql)
+            .with_unescape(false)
+            .tokenize_with_location_into_buf(&mut tokens)
+            .map_err(|e| (e.location.line, e.location.column))?;
+    }
     let total = tokens.len();
     let mut statements = Vec::new();
     let mut current = Statement {

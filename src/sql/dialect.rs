@@ -388,6 +388,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{DEFINED, SPECIAL};
+    use crate::sql::lexer::Lexicon;
     use crate::sql::{Schema, SqlDialect, analyze_in, template};
 
     /// A source file of the sqlparser this build uses (located by `cargo
@@ -483,14 +484,17 @@ mod tests {
     }
 
     /// Parses `sql` (templates made plain, as `analyze` does) with the
-    /// dialect as it is and wrapped, and analyzes it both ways: the trees
-    /// (spans included) or errors and the analyses must be identical.
+    /// dialect as it is and wrapped, and analyzes it both ways (as it is
+    /// with sqlparser's tokenizer, wrapped with ours, as `analyze` does):
+    /// the trees (spans included) or errors and the analyses must be
+    /// identical.
     fn assert_alike(sql: &str, dialect: SqlDialect, schema: &Schema) -> Result<(), String> {
         let (plain, _) = template::neutralize(sql);
         let [bare, wrapped] = [false, true].map(|names_first| {
             let d = dialect.sqlparser_dialect(names_first);
             let tree = format!("{:?}", Parser::parse_sql(d.as_ref(), &plain));
-            (tree, analyze_in(sql, dialect, schema, d.as_ref()))
+            let lexicon = names_first.then(|| Lexicon::get(dialect));
+            (tree, analyze_in(sql, dialect, schema, d.as_ref(), lexicon))
         });
         if bare == wrapped {
             Ok(())

@@ -8,6 +8,7 @@
 mod anonymize;
 mod columns;
 mod dialect;
+mod lexer;
 mod references;
 mod repair;
 mod schema;
@@ -136,18 +137,26 @@ pub fn analyze_with_schema(
     dialect: SqlDialect,
     schema: &Schema,
 ) -> Vec<StatementAnalysis> {
-    analyze_in(sql, dialect, schema, dialect.parser_dialect().as_ref())
+    analyze_in(
+        sql,
+        dialect,
+        schema,
+        dialect.parser_dialect().as_ref(),
+        Some(lexer::Lexicon::get(dialect)),
+    )
 }
 
-/// `analyze_with_schema` with the parser's dialect given.
+/// `analyze_with_schema` with the parser's dialect given, and our
+/// tokenizer's lexicon (`None`: sqlparser's tokenizer only).
 fn analyze_in(
     sql: &str,
     dialect: SqlDialect,
     schema: &Schema,
     parser_dialect: &dyn Dialect,
+    lexicon: Option<&lexer::Lexicon>,
 ) -> Vec<StatementAnalysis> {
     let (plain, _templated) = template::neutralize(sql);
-    let statements = match anonymize::tokenize(&plain, parser_dialect) {
+    let statements = match anonymize::tokenize(&plain, parser_dialect, lexicon) {
         Ok(statements) => statements,
         Err((line, column)) => {
             let anonymized = anonymize::scrub(&plain);
