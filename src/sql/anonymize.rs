@@ -9,30 +9,37 @@ use datafusion::sql::sqlparser::dialect::Dialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer, Whitespace};
 
+use super::Fnv1a;
 use super::lexer::{self, Lexicon};
 
-/// One statement's tokens with literals already replaced.
+/// One statement of a text.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Statement {
-    /// Output units: `?`, keywords, identifiers, punctuation.
-    pub units: Vec<Unit>,
+    /// The statement with every literal replaced by `?` and comments
+    /// dropped, spaced where the input was.
+    pub anonymized: String,
+    /// The fingerprint of the anonymized statement (see [`fingerprint`]).
+    pub fingerprint: String,
     /// The statement's tokens for the parser (literals kept: the parser
-    /// needs them; never stored), comments as a space. Handing these to
-    /// the parser saves tokenizing the text a second time.
+    /// needs them; never stored), a run of whitespace or comments as one
+    /// space. Handing these to the parser saves tokenizing the text a
+    /// second time.
     pub tokens: Vec<TokenWithSpan>,
 }
 
+/// One output unit of a statement: `?`, a keyword, an identifier,
+/// punctuation. Borrows the token's text: no string per word.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Unit {
-    /// Static for `?` and common punctuation: no string per token.
-    pub text: Cow<'static, str>,
-    pub kind: UnitKind,
+struct Unit<'t> {
+    /// Static for `?` and common punctuation, borrowed for names.
+    text: Cow<'t, str>,
+    kind: UnitKind,
     /// Whitespace (or a comment) came before it in the input.
-    pub spaced: bool,
+    spaced: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum UnitKind {
+enum UnitKind {
     Literal,
     Keyword,
     Identifier { quoted: bool },
@@ -40,7 +47,7 @@ pub enum UnitKind {
 }
 
 /// A punctuation token's text, as its `Display` writes it.
-fn punct(token: &Token) -> Cow<'static, str> {
+fn punct<'t>(token: &Token) -> Cow<'t, str> {
     Cow::Borrowed(match token {
         Token::Comma => ",",
         Token::Period => ".",
@@ -114,15 +121,13 @@ pub fn tokenize(
     }
     let total = tokens.len();
     let mut statements = Vec::new();
-    let mut current = Statement {
-        units: Vec::with_capacity(total),
-        tokens: Vec::with_capacity(total),
-    };
+    let mut current = Vec::with_capacity(total);
+    // Whether `current` holds more than whitespace.
+    let mut significant = false;
     let mut spaced = false;
     let mut depth = 0i32;
     for (index, mut with_span) in tokens.into_iter().enumerate() {
-        let token = &with_span.token;
-        match token {
+        match &with_span.token {
             Token::Whitespace(_) => {
                 // A run of whitespace (comments included) is one space to
                 // the parser: only whether there is any matters to it, and
@@ -130,24 +135,19 @@ pub fn tokenize(
                 // mostly whitespace tokens).
                 if !spaced {
                     with_span.token = Token::Whitespace(Whitespace::Space);
-                    current.tokens.push(with_span);
+                    current.push(with_span);
                 }
                 spaced = true;
                 continue;
             }
             Token::SemiColon if depth == 0 => {
-                if !current.units.is_empty() {
-                    let rest = total - index;
-                    statements.push(std::mem::replace(
-                        &mut current,
-                        Statement {
-                            units: Vec::with_capacity(rest),
-                            tokens: Vec::with_capacity(rest),
-                        },
-                    ));
+                if significant {
+                    let rest = Vec::with_capacity(total - index);
+                    statements.push(Statement::of(std::mem::replace(&mut current, rest)));
                 } else {
-                    current.tokens.clear();
+                    current.clear();
                 }
+                significant = false;
                 spaced = false;
                 continue;
             }
@@ -156,59 +156,91 @@ pub fn tokenize(
             Token::RParen => depth -= 1,
             _ => {}
         }
-        let unit = if is_literal(token) {
-            Unit {
-                text: "?".into(),
-                kind: UnitKind::Literal,
-                spaced,
-            }
-        } else if let Token::Word(word) = token
-            && word.quote_style.is_none()
-            && (word.value == super::template::PARAM || word.value.starts_with('@'))
-        {
-            // A template parameter, or an MSSQL/BigQuery `@variable`.
-            Unit {
-                text: "?".into(),
-                kind: UnitKind::Literal,
-                spaced,
-            }
-        } else if let Token::Word(word) = token {
-            let kind = if word.quote_style.is_none() && word.keyword != Keyword::NoKeyword {
-                UnitKind::Keyword
-            } else {
-                UnitKind::Identifier {
-                    quoted: word.quote_style.is_some(),
-                }
-            };
-            let text = match word.quote_style {
-                None => word.value.clone(),
-                Some(_) => token.to_string(),
-            };
-            let text = Cow::Owned(text);
-            Unit { text, kind, spaced }
-        } else {
-            Unit {
-                text: punct(token),
-                kind: UnitKind::Punct,
-                spaced,
-            }
-        };
-        current.tokens.push(with_span);
-        if let Some(named) = named_parameter(&current.units, &unit) {
-            current.units.pop();
-            current.units.push(named);
-        } else {
-            push_unit(&mut current.units, unit);
-        }
+        current.push(with_span);
+        significant = true;
         spaced = false;
     }
-    if !current.units.is_empty() {
-        statements.push(current);
-    }
-    for statement in &mut statements {
-        collapse_lists(&mut statement.units);
+    if significant {
+        statements.push(Statement::of(current));
     }
     Ok(statements)
+}
+
+impl Statement {
+    /// The statement of `tokens` (one statement's, whitespace runs as one
+    /// token), anonymized and fingerprinted.
+    fn of(tokens: Vec<TokenWithSpan>) -> Self {
+        let mut units = Vec::with_capacity(tokens.len());
+        let mut spaced = false;
+        for with_span in &tokens {
+            let token = &with_span.token;
+            if let Token::Whitespace(_) = token {
+                spaced = true;
+                continue;
+            }
+            let unit = unit(token, spaced);
+            if let Some(named) = named_parameter(&units, &unit) {
+                units.pop();
+                units.push(named);
+            } else {
+                push_unit(&mut units, unit);
+            }
+            spaced = false;
+        }
+        collapse_lists(&mut units);
+        let anonymized = render(&units);
+        let fingerprint = fingerprint(&units);
+        drop(units);
+        Self {
+            anonymized,
+            fingerprint,
+            tokens,
+        }
+    }
+}
+
+/// The unit a token (not whitespace) gives.
+fn unit(token: &Token, spaced: bool) -> Unit<'_> {
+    if is_literal(token) {
+        Unit {
+            text: "?".into(),
+            kind: UnitKind::Literal,
+            spaced,
+        }
+    } else if let Token::Word(word) = token
+        && word.quote_style.is_none()
+        && (word.value == super::template::PARAM || word.value.starts_with('@'))
+    {
+        // A template parameter, or an MSSQL/BigQuery `@variable`.
+        Unit {
+            text: "?".into(),
+            kind: UnitKind::Literal,
+            spaced,
+        }
+    } else if let Token::Word(word) = token {
+        match word.quote_style {
+            None => Unit {
+                text: Cow::Borrowed(&word.value),
+                kind: if word.keyword != Keyword::NoKeyword {
+                    UnitKind::Keyword
+                } else {
+                    UnitKind::Identifier { quoted: false }
+                },
+                spaced,
+            },
+            Some(_) => Unit {
+                text: Cow::Owned(token.to_string()),
+                kind: UnitKind::Identifier { quoted: true },
+                spaced,
+            },
+        }
+    } else {
+        Unit {
+            text: punct(token),
+            kind: UnitKind::Punct,
+            spaced,
+        }
+    }
 }
 
 /// The statement as SQL text again (for the repair pass, which rewrites
@@ -234,7 +266,7 @@ pub fn source(tokens: &[TokenWithSpan]) -> String {
 
 /// `:name` right after an operator, `(`, `,` or keyword is a bind
 /// parameter; after a name it is Snowflake's path access (`v:field`).
-fn named_parameter(units: &[Unit], unit: &Unit) -> Option<Unit> {
+fn named_parameter<'t>(units: &[Unit<'t>], unit: &Unit<'t>) -> Option<Unit<'t>> {
     let colon = units.last()?;
     if unit.spaced
         || !matches!(
@@ -263,7 +295,7 @@ fn named_parameter(units: &[Unit], unit: &Unit) -> Option<Unit> {
 
 /// Folds a sign into the number after it when the sign is unary (after an
 /// operator, `(`, `,` or a keyword): `x = -5` becomes `x = ?`.
-fn push_unit(units: &mut Vec<Unit>, unit: Unit) {
+fn push_unit<'t>(units: &mut Vec<Unit<'t>>, unit: Unit<'t>) {
     if unit.kind == UnitKind::Literal
         && let Some(sign) = units.last()
         && sign.kind == UnitKind::Punct
@@ -288,17 +320,17 @@ fn push_unit(units: &mut Vec<Unit>, unit: Unit) {
     units.push(unit);
 }
 
-fn is(unit: Option<&Unit>, text: &str) -> bool {
+fn is(unit: Option<&Unit<'_>>, text: &str) -> bool {
     unit.is_some_and(|u| u.text == text && u.kind == UnitKind::Punct)
 }
 
-fn keyword(unit: Option<&Unit>, word: &str) -> bool {
+fn keyword(unit: Option<&Unit<'_>>, word: &str) -> bool {
     unit.is_some_and(|u| u.kind == UnitKind::Keyword && u.text.eq_ignore_ascii_case(word))
 }
 
 /// If `units[start]` opens a list (`(` or `[`) holding only literals and
 /// commas, the index of its closing unit.
-fn literal_list_end(units: &[Unit], start: usize) -> Option<usize> {
+fn literal_list_end(units: &[Unit<'_>], start: usize) -> Option<usize> {
     let close = match units.get(start)?.text.as_ref() {
         "(" => ")",
         "[" => "]",
@@ -322,7 +354,7 @@ fn literal_list_end(units: &[Unit], start: usize) -> Option<usize> {
 
 /// `IN (1, 2, 3)`, `ARRAY[1, 2]` and `VALUES (1, 'a'), (2, 'b')` become one
 /// `(?)` / `[?]` group, so list length does not change the pattern.
-fn collapse_lists(units: &mut Vec<Unit>) {
+fn collapse_lists(units: &mut Vec<Unit<'_>>) {
     // Most statements have no literal list: leave them untouched.
     let any = (0..units.len()).any(|i| {
         (keyword(i.checked_sub(1).map(|p| &units[p]), "IN")
@@ -335,7 +367,7 @@ fn collapse_lists(units: &mut Vec<Unit>) {
         return;
     }
     let input = std::mem::take(units);
-    let mut out: Vec<Unit> = Vec::with_capacity(input.len());
+    let mut out: Vec<Unit<'_>> = Vec::with_capacity(input.len());
     let mut i = 0;
     while i < input.len() {
         let opens_list = keyword(out.last(), "IN")
@@ -369,12 +401,12 @@ fn collapse_lists(units: &mut Vec<Unit>) {
 }
 
 /// The length of the units' text with a space between each.
-fn text_len(units: &[Unit]) -> usize {
+fn text_len(units: &[Unit<'_>]) -> usize {
     units.iter().map(|u| u.text.len() + 1).sum()
 }
 
 /// The statement as text, spaced where the input was.
-pub fn render(units: &[Unit]) -> String {
+fn render(units: &[Unit<'_>]) -> String {
     let mut out = String::with_capacity(text_len(units));
     for (i, unit) in units.iter().enumerate() {
         if i > 0 && unit.spaced {
@@ -385,21 +417,20 @@ pub fn render(units: &[Unit]) -> String {
     out
 }
 
-/// Canonical text for the fingerprint: one space between units, keywords
-/// upper case, identifiers lower case without quotes.
-pub fn normalized(units: &[Unit]) -> String {
-    let mut out = String::with_capacity(text_len(units));
+/// FNV-1a of the canonical text: one space between units, keywords upper
+/// case, identifiers lower case without quotes. The text is hashed as it
+/// is made, never built.
+fn fingerprint(units: &[Unit<'_>]) -> String {
+    let mut hash = Fnv1a::default();
     for (i, unit) in units.iter().enumerate() {
         if i > 0 {
-            out.push(' ');
+            hash.byte(b' ');
         }
-        // Case changed in place, not through a new string per unit.
-        let start = out.len();
         match unit.kind {
-            UnitKind::Keyword => {
-                out.push_str(&unit.text);
-                out[start..].make_ascii_uppercase();
-            }
+            UnitKind::Keyword => unit
+                .text
+                .bytes()
+                .for_each(|b| hash.byte(b.to_ascii_uppercase())),
             UnitKind::Identifier { quoted } => {
                 let text = if quoted {
                     &unit.text[1..unit.text.len().saturating_sub(1).max(1)]
@@ -407,16 +438,15 @@ pub fn normalized(units: &[Unit]) -> String {
                     unit.text.as_ref()
                 };
                 if text.is_ascii() {
-                    out.push_str(text);
-                    out[start..].make_ascii_lowercase();
+                    text.bytes().for_each(|b| hash.byte(b.to_ascii_lowercase()));
                 } else {
-                    out.push_str(&text.to_lowercase());
+                    hash.write(text.to_lowercase().as_bytes());
                 }
             }
-            UnitKind::Literal | UnitKind::Punct => out.push_str(&unit.text),
+            UnitKind::Literal | UnitKind::Punct => hash.write(unit.text.as_bytes()),
         }
     }
-    out
+    hash.hex()
 }
 
 /// Last resort when the text does not even tokenize (an unterminated

@@ -93,13 +93,34 @@ pub struct StatementAnalysis {
 
 /// FNV-1a, 64 bit: stable across Rust versions and platforms (unlike the
 /// standard library's hasher), so fingerprints in the lake stay comparable.
-fn fnv1a(text: &str) -> String {
-    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
-    for byte in text.bytes() {
-        hash ^= u64::from(byte);
-        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+struct Fnv1a(u64);
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self(0xcbf2_9ce4_8422_2325)
     }
-    format!("{hash:016x}")
+}
+
+impl Fnv1a {
+    fn byte(&mut self, byte: u8) {
+        self.0 ^= u64::from(byte);
+        self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        bytes.iter().for_each(|&b| self.byte(b));
+    }
+
+    /// 16 hex digits.
+    fn hex(&self) -> String {
+        format!("{:016x}", self.0)
+    }
+}
+
+fn fnv1a(text: &str) -> String {
+    let mut hash = Fnv1a::default();
+    hash.write(text.as_bytes());
+    hash.hex()
 }
 
 /// One fingerprint for a text of several statements: the statements'
@@ -175,16 +196,18 @@ fn analyze_in(
     statements
         .into_iter()
         .map(|statement| {
-            let anonymized = anonymize::render(&statement.units);
-            let fingerprint = fnv1a(&anonymize::normalized(&statement.units));
+            let anonymize::Statement {
+                anonymized,
+                fingerprint,
+                tokens,
+            } = statement;
             let parse = |sql: &str| {
                 Parser::new(parser_dialect)
                     .try_with_sql(sql)
                     .and_then(|mut p| p.parse_statements())
             };
             // The tokens the anonymizer made go to the parser as they are.
-            let mut parser =
-                Parser::new(parser_dialect).with_tokens_with_locations(statement.tokens);
+            let mut parser = Parser::new(parser_dialect).with_tokens_with_locations(tokens);
             // Dialect syntax the parser does not know gets one retry in a
             // form it does (same names); the first error is the one told.
             let parsed = parser.parse_statements().or_else(|error| {
