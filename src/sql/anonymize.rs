@@ -111,7 +111,7 @@ pub fn tokenize(
     // Sized once instead of regrown (each growth copies every token):
     // whitespace runs are tokens too, so about one per 2 bytes of SQL.
     let mut tokens = Vec::with_capacity(sql.len() / 2 + 8);
-    let read = lexicon.is_some_and(|l| lexer::tokenize(sql, l, &mut tokens).is_some());
+    let read = lexicon.is_some_and(|l| lexer::tokenize(sql, l, true, &mut tokens).is_some());
     if !read {
         tokens.clear();
         Tokenizer::new(dialect, sql)

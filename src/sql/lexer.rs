@@ -158,8 +158,15 @@ fn advance(text: &[u8], mut line: u64, mut column: u64) -> (u64, u64) {
 
 /// Appends the tokens of `sql` to `out` as sqlparser's tokenizer (without
 /// unescaping) would, or returns `None` (with `out` in any state) when the
-/// text holds something it does not read exactly alike.
-pub(super) fn tokenize(sql: &str, lexicon: &Lexicon, out: &mut Vec<TokenWithSpan>) -> Option<()> {
+/// text holds something it does not read exactly alike. `runs`: of a run
+/// of whitespace and comments only the first token (the anonymizer keeps
+/// no more; indented text is mostly whitespace tokens).
+pub(super) fn tokenize(
+    sql: &str,
+    lexicon: &Lexicon,
+    runs: bool,
+    out: &mut Vec<TokenWithSpan>,
+) -> Option<()> {
     let bytes = sql.as_bytes();
     let at = |i: usize| bytes.get(i).copied().unwrap_or(0);
     let (mut i, mut line, mut column) = (0usize, 1u64, 1u64);
@@ -423,10 +430,21 @@ pub(super) fn tokenize(sql: &str, lexicon: &Lexicon, out: &mut Vec<TokenWithSpan
             _ => advance(consumed, line, column),
         };
         last_is_word = matches!(token, Token::Word(_));
-        out.push(TokenWithSpan {
-            token,
-            span: Span::new(start, Location { line, column }),
-        });
+        let skip = runs
+            && matches!(token, Token::Whitespace(_))
+            && matches!(
+                out.last(),
+                Some(TokenWithSpan {
+                    token: Token::Whitespace(_),
+                    ..
+                })
+            );
+        if !skip {
+            out.push(TokenWithSpan {
+                token,
+                span: Span::new(start, Location { line, column }),
+            });
+        }
         i += len;
     }
     Some(())
@@ -436,7 +454,7 @@ pub(super) fn tokenize(sql: &str, lexicon: &Lexicon, out: &mut Vec<TokenWithSpan
 mod tests {
     use clap::ValueEnum;
     use datafusion::sql::sqlparser::keywords::{ALL_KEYWORDS, ALL_KEYWORDS_INDEX, Keyword};
-    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    use datafusion::sql::sqlparser::tokenizer::{Token, TokenWithSpan, Tokenizer};
     use proptest::prelude::*;
 
     use super::{Lexicon, keyword, tokenize};
@@ -461,8 +479,24 @@ mod tests {
         }
     }
 
+    /// `tokens` without the whitespace tokens that follow another.
+    fn first_of_runs(tokens: &[TokenWithSpan]) -> Vec<&TokenWithSpan> {
+        let mut out: Vec<&TokenWithSpan> = Vec::new();
+        for t in tokens {
+            let again = matches!(t.token, Token::Whitespace(_))
+                && out
+                    .last()
+                    .is_some_and(|l| matches!(l.token, Token::Whitespace(_)));
+            if !again {
+                out.push(t);
+            }
+        }
+        out
+    }
+
     /// Both tokenizers on `sql` in `dialect`: `Ok(true)` when ours read it
-    /// and gave sqlparser's tokens (Debug, spans included), `Ok(false)`
+    /// and gave sqlparser's tokens (Debug, spans included; with `runs`,
+    /// only the first of each whitespace run), `Ok(false)`
     /// when it left the text to sqlparser, `Err` on any difference.
     fn same_tokens(sql: &str, dialect: SqlDialect) -> Result<bool, String> {
         let d = dialect.sqlparser_dialect(false);
@@ -470,9 +504,19 @@ mod tests {
             .with_unescape(false)
             .tokenize_with_location();
         let mut ours = Vec::new();
-        match (tokenize(sql, Lexicon::get(dialect), &mut ours), theirs) {
+        let mut runs = Vec::new();
+        match (
+            tokenize(sql, Lexicon::get(dialect), false, &mut ours),
+            theirs,
+        ) {
             (None, _) => Ok(false),
-            (Some(()), Ok(theirs)) if format!("{ours:?}") == format!("{theirs:?}") => Ok(true),
+            (Some(()), Ok(theirs))
+                if format!("{ours:?}") == format!("{theirs:?}")
+                    && tokenize(sql, Lexicon::get(dialect), true, &mut runs).is_some()
+                    && format!("{runs:?}") == format!("{:?}", first_of_runs(&theirs)) =>
+            {
+                Ok(true)
+            }
             (Some(()), theirs) => Err(format!(
                 "{dialect:?} {sql:?}:\nsqlparser: {theirs:?}\nours:      {ours:?}"
             )),
