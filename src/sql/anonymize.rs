@@ -119,50 +119,73 @@ pub fn tokenize(
             .tokenize_with_location_into_buf(&mut tokens)
             .map_err(|e| (e.location.line, e.location.column))?;
     }
-    let total = tokens.len();
-    let mut statements = Vec::new();
-    let mut current = Vec::with_capacity(total);
-    // Whether `current` holds more than whitespace.
+    // Statements are cut out of the token vector in place (kept tokens
+    // shift left over dropped ones): a text of one statement, the common
+    // case, keeps its vector and moves no token.
+    let mut ranges: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut write = 0;
+    let mut start = 0;
+    // Whether the tokens since `start` hold more than whitespace.
     let mut significant = false;
     let mut spaced = false;
     let mut depth = 0i32;
-    for (index, mut with_span) in tokens.into_iter().enumerate() {
-        match &with_span.token {
+    for read in 0..tokens.len() {
+        match &tokens[read].token {
             Token::Whitespace(_) => {
                 // A run of whitespace (comments included) is one space to
                 // the parser: only whether there is any matters to it, and
                 // every token it has to skip costs (indented text is
                 // mostly whitespace tokens).
-                if !spaced {
-                    with_span.token = Token::Whitespace(Whitespace::Space);
-                    current.push(with_span);
+                if spaced {
+                    continue;
                 }
+                tokens[read].token = Token::Whitespace(Whitespace::Space);
                 spaced = true;
-                continue;
             }
             Token::SemiColon if depth == 0 => {
                 if significant {
-                    let rest = Vec::with_capacity(total - index);
-                    statements.push(Statement::of(std::mem::replace(&mut current, rest)));
+                    ranges.push(start..write);
+                    start = write;
                 } else {
-                    current.clear();
+                    write = start;
                 }
                 significant = false;
                 spaced = false;
                 continue;
             }
             Token::EOF => continue,
-            Token::LParen => depth += 1,
-            Token::RParen => depth -= 1,
-            _ => {}
+            token => {
+                match token {
+                    Token::LParen => depth += 1,
+                    Token::RParen => depth -= 1,
+                    _ => {}
+                }
+                significant = true;
+                spaced = false;
+            }
         }
-        current.push(with_span);
-        significant = true;
-        spaced = false;
+        if write != read {
+            tokens.swap(write, read);
+        }
+        write += 1;
     }
     if significant {
-        statements.push(Statement::of(current));
+        ranges.push(start..write);
     }
+    tokens.truncate(ranges.last().map_or(0, |r| r.end));
+    let mut statements: Vec<Statement> = ranges
+        .iter()
+        .rev()
+        .map(|range| {
+            let part = if range.start == 0 {
+                std::mem::take(&mut tokens)
+            } else {
+                tokens.split_off(range.start)
+            };
+            Statement::of(part)
+        })
+        .collect();
+    statements.reverse();
     Ok(statements)
 }
 
@@ -355,12 +378,14 @@ fn literal_list_end(units: &[Unit<'_>], start: usize) -> Option<usize> {
 /// `IN (1, 2, 3)`, `ARRAY[1, 2]` and `VALUES (1, 'a'), (2, 'b')` become one
 /// `(?)` / `[?]` group, so list length does not change the pattern.
 fn collapse_lists(units: &mut Vec<Unit<'_>>) {
-    // Most statements have no literal list: leave them untouched.
-    let any = (0..units.len()).any(|i| {
-        (keyword(i.checked_sub(1).map(|p| &units[p]), "IN")
-            || keyword(i.checked_sub(1).map(|p| &units[p]), "ARRAY")
-            || keyword(i.checked_sub(1).map(|p| &units[p]), "VALUES")
-            || is(i.checked_sub(1).map(|p| &units[p]), "["))
+    // Most statements have no literal list: leave them untouched. A list
+    // opens with `(` or `[` (checked first: most units are neither).
+    let any = (1..units.len()).any(|i| {
+        matches!(units[i].text.as_ref(), "(" | "[")
+            && (keyword(Some(&units[i - 1]), "IN")
+                || keyword(Some(&units[i - 1]), "ARRAY")
+                || keyword(Some(&units[i - 1]), "VALUES")
+                || is(Some(&units[i - 1]), "["))
             && literal_list_end(units, i).is_some()
     });
     if !any {
