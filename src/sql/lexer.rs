@@ -89,17 +89,19 @@ impl Lexicon {
 }
 
 /// Open-addressing table of keyword indices (+1; 0 is empty), hashed on
-/// the case-folded bytes.
+/// the upper-case bytes.
 struct Keywords {
     slots: Vec<u16>,
-    longest: usize,
 }
 
-fn fold_hash(word: &[u8]) -> usize {
-    let mut hash: u32 = 0x811c_9dc5 ^ word.len() as u32;
+/// Longer words are no keyword (the longest has fewer bytes; a test
+/// checks).
+const LONGEST: usize = 48;
+
+fn hash(word: &[u8]) -> usize {
+    let mut hash: u32 = 0x811c_9dc5;
     for &byte in word {
-        // Equal for bytes that are equal ignoring ASCII case.
-        hash = (hash ^ u32::from(byte & !0x20)).wrapping_mul(0x0100_0193);
+        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
     }
     hash as usize
 }
@@ -108,32 +110,36 @@ static KEYWORDS: LazyLock<Keywords> = LazyLock::new(|| {
     let size = (ALL_KEYWORDS.len() * 4).next_power_of_two();
     let mut slots = vec![0u16; size];
     for (index, keyword) in ALL_KEYWORDS.iter().enumerate() {
-        let mut slot = fold_hash(keyword.as_bytes()) & (size - 1);
+        let mut slot = hash(keyword.as_bytes()) & (size - 1);
         while slots[slot] != 0 {
             slot = (slot + 1) & (size - 1);
         }
         slots[slot] = u16::try_from(index + 1).expect("fewer than 65,535 keywords");
     }
-    let longest = ALL_KEYWORDS.iter().map(|k| k.len()).max().unwrap_or(0);
-    Keywords { slots, longest }
+    Keywords { slots }
 });
 
 /// The keyword an unquoted word is, as sqlparser's tokenizer finds it
-/// (ASCII case-insensitive).
+/// (ASCII case-insensitive). Keywords are upper case, so the word's upper
+/// case form is compared whole instead of byte by byte ignoring case.
 pub(super) fn keyword(word: &str) -> Keyword {
-    let keywords = &*KEYWORDS;
     let bytes = word.as_bytes();
-    if bytes.len() > keywords.longest {
+    if bytes.len() > LONGEST {
         return Keyword::NoKeyword;
     }
+    let mut buffer = [0u8; LONGEST];
+    let upper = &mut buffer[..bytes.len()];
+    upper.copy_from_slice(bytes);
+    upper.make_ascii_uppercase();
+    let keywords = &*KEYWORDS;
     let mask = keywords.slots.len() - 1;
-    let mut slot = fold_hash(bytes) & mask;
+    let mut slot = hash(upper) & mask;
     loop {
         match keywords.slots[slot] {
             0 => return Keyword::NoKeyword,
             entry => {
                 let index = usize::from(entry - 1);
-                if ALL_KEYWORDS[index].as_bytes().eq_ignore_ascii_case(bytes) {
+                if ALL_KEYWORDS[index].as_bytes() == &*upper {
                     return ALL_KEYWORDS_INDEX[index];
                 }
             }
@@ -430,8 +436,9 @@ pub(super) fn tokenize(
             _ => advance(consumed, line, column),
         };
         last_is_word = matches!(token, Token::Word(_));
+        let whitespace = matches!(token, Token::Whitespace(_));
         let skip = runs
-            && matches!(token, Token::Whitespace(_))
+            && whitespace
             && matches!(
                 out.last(),
                 Some(TokenWithSpan {
@@ -446,6 +453,18 @@ pub(super) fn tokenize(
             });
         }
         i += len;
+        if runs && whitespace {
+            // The rest of the run is dropped: its spaces, tabs and line
+            // breaks only move the position.
+            while let Some(&byte) = bytes.get(i) {
+                match byte {
+                    b' ' | b'\t' | b'\r' => column += 1,
+                    b'\n' => (line, column) = (line + 1, 1),
+                    _ => break,
+                }
+                i += 1;
+            }
+        }
     }
     Some(())
 }
@@ -466,7 +485,14 @@ mod tests {
             assert_eq!(keyword(word), ALL_KEYWORDS_INDEX[index], "{word}");
             assert_eq!(keyword(&word.to_lowercase()), ALL_KEYWORDS_INDEX[index]);
         }
+        // The lookup compares upper case forms and skips long words.
+        for word in ALL_KEYWORDS {
+            assert_eq!(word.to_ascii_uppercase(), *word);
+            assert!(word.len() <= super::LONGEST, "{word}");
+        }
+        let long = "a".repeat(super::LONGEST + 1);
         for word in [
+            &long,
             "",
             "selectx",
             "SELEC",
