@@ -477,7 +477,7 @@ mod tests {
     use proptest::prelude::*;
 
     use super::{Lexicon, keyword, tokenize};
-    use crate::sql::{SqlDialect, template};
+    use crate::sql::{SqlDialect, corpus, template};
 
     #[test]
     fn keywords_are_found_in_any_case_and_nothing_else_is_one() {
@@ -551,23 +551,16 @@ mod tests {
 
     #[test]
     fn corpus_tokens_are_sqlparsers_in_every_dialect() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sql");
-        let mut texts: Vec<(String, SqlDialect, String)> = Vec::new();
-        for file in std::fs::read_dir(dir).unwrap() {
-            let path = file.unwrap().path();
-            if path.extension().is_none_or(|x| x != "jsonl") {
-                continue;
-            }
-            for line in std::fs::read_to_string(&path).unwrap().lines() {
-                let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let texts: Vec<(String, SqlDialect, String)> = corpus()
+            .into_iter()
+            .map(|entry| {
                 let id = entry["id"].as_str().unwrap().to_string();
                 let own = serde_json::from_value(entry["dialect"].clone()).unwrap();
                 // As `analyze` reads it: templates made plain first.
                 let (plain, _) = template::neutralize(entry["sql"].as_str().unwrap());
-                texts.push((id, own, plain.into_owned()));
-            }
-        }
-        assert!(texts.len() >= 500, "{}", texts.len());
+                (id, own, plain.into_owned())
+            })
+            .collect();
         let mut failures = Vec::new();
         // Texts our tokenizer left to sqlparser in their own dialect.
         let mut left = Vec::new();

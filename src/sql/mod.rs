@@ -321,3 +321,22 @@ pub fn analyze_lines_with_schema(
     }
     Ok(written)
 }
+
+/// Every entry of the SQL corpus (`tests/data/sql/*.jsonl`), for the
+/// tests that hold a fast path to the slow one on it.
+#[cfg(test)]
+fn corpus() -> Vec<serde_json::Value> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/sql");
+    let mut entries = Vec::new();
+    for file in std::fs::read_dir(dir).unwrap() {
+        let path = file.unwrap().path();
+        if path.extension().is_none_or(|x| x != "jsonl") {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            entries.push(serde_json::from_str(line).unwrap());
+        }
+    }
+    assert!(entries.len() >= 500, "{}", entries.len());
+    entries
+}
