@@ -6,7 +6,7 @@
 -- not folded (see src/metrics/identity.rs). Folding a snapshot twice
 -- changes nothing. Per user one aggregate and one join back to the latest
 -- snapshot(s), not a window per user: DataFusion evaluates a window
--- partition by partition, 0.3 s for 28 k users against 0.05 s this way.
+-- partition by partition (0.25 s for 28 k users; this way 0.08 s).
 WITH snapshots AS (
     SELECT
         user_id,

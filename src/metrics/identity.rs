@@ -34,7 +34,7 @@ use super::{DeriveError, MetricParams};
 use crate::lake::{Lake, LakeError, TableContract, tables};
 
 const STATE: &str = "derive/identity.parquet";
-/// The Parquet key-value entry holding [`Kept`]'s description.
+/// The Parquet key-value entry holding [`KeptMeta`].
 const META_KEY: &str = "usagelake.identity";
 const VERSION: u32 = 1;
 
