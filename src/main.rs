@@ -280,8 +280,26 @@ const EXIT_QUARANTINED_INPUT: u8 = 3;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// mimalloc asks the kernel for transparent huge pages on its segments, and
+/// the first touch of each 2 MiB page zeroes all of it: a daily metrics run
+/// spent a quarter of its CPU zeroing pages, and a from-scratch derive held
+/// 1.6-2.4 GiB instead of 0.8-1.0 GiB. With THP off for the process, pages
+/// are 4 KiB as without mimalloc.
+fn no_huge_pages() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_THP_DISABLE takes plain integers and touches no memory
+    // of ours; it fails only on kernels without THP, where there is nothing
+    // to turn off.
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    // The kernel decides on a page when it is first touched, so this also
+    // covers what the runtime mapped before.
+    no_huge_pages();
     let cli = Cli::parse();
     match &cli.command {
         // A daemon says what it does; commands print their results and log only errors.

@@ -4,7 +4,9 @@
 -- A fold: identity_base is the snapshot an earlier run kept (as of a day
 -- before, or empty) and $identity_from the first users partition it has
 -- not folded (see src/metrics/identity.rs). Folding a snapshot twice
--- changes nothing. One pass (a window per user, not a self-join).
+-- changes nothing. Per user one aggregate and one join back to the latest
+-- snapshot(s), not a window per user: DataFusion evaluates a window
+-- partition by partition (0.25 s for 28 k users; this way 0.08 s).
 WITH snapshots AS (
     SELECT
         user_id,
@@ -37,26 +39,27 @@ WITH snapshots AS (
         first_identified_at
     FROM identity_base
 ),
-folded AS (
+latest AS (
     SELECT
-        *,
-        MAX(received_at) OVER (PARTITION BY user_id) AS latest_at,
-        MIN(created_at) OVER (PARTITION BY user_id) AS earliest_created_at,
-        MIN(identified_at) OVER (PARTITION BY user_id) AS first_identified_at
+        user_id,
+        MAX(received_at) AS latest_at,
+        MIN(created_at) AS earliest_created_at,
+        MIN(identified_at) AS first_identified_at
     FROM snapshots
+    GROUP BY user_id
 )
 SELECT
-    user_id,
-    MAX(email) AS email,
-    MAX(username) AS username,
-    MAX(role) AS role,
-    MAX(license_type) AS license_type,
-    MAX(job_role) AS job_role,
-    MAX(customer_domain) AS customer_domain,
-    earliest_created_at AS created_at,
-    first_identified_at,
-    COALESCE(earliest_created_at, first_identified_at) AS signup_at,
-    latest_at
-FROM folded
-WHERE received_at = latest_at
-GROUP BY user_id, earliest_created_at, first_identified_at, latest_at
+    l.user_id,
+    MAX(s.email) AS email,
+    MAX(s.username) AS username,
+    MAX(s.role) AS role,
+    MAX(s.license_type) AS license_type,
+    MAX(s.job_role) AS job_role,
+    MAX(s.customer_domain) AS customer_domain,
+    l.earliest_created_at AS created_at,
+    l.first_identified_at,
+    COALESCE(l.earliest_created_at, l.first_identified_at) AS signup_at,
+    l.latest_at
+FROM latest l
+JOIN snapshots s ON s.user_id = l.user_id AND s.received_at = l.latest_at
+GROUP BY l.user_id, l.earliest_created_at, l.first_identified_at, l.latest_at

@@ -1,10 +1,24 @@
 -- name: user_month
 -- kind: cached
--- summary: user_day folded per (domain, user, local calendar month) up to as_of: first and last activity, totals, window and previous-window totals. The input of user_lifetime and the active months of monthly_cohort_retention.
--- The one pass over the whole history of user_day: every scan of it opens
--- one file per day of history, and DataFusion computes a CTE once per
--- reference, so the whole-history metrics read this small table (and
--- user_lifetime) instead of aggregating user_day again each.
+-- summary: user_day folded per (domain, user, local calendar month) up to as_of: first and last activity, totals. The input of user_lifetime and the active months of monthly_cohort_retention.
+-- A fold, so a daily run does not read every day of history: a month's
+-- rows change only when one of its days' user_day partitions does, so
+-- user_month_kept holds the months an earlier run computed from the
+-- partitions the lake still holds, and user_month_days the user_day rows
+-- of the other months up to as_of (src/metrics/user_month.rs). Their
+-- months do not overlap: one row per (domain, user, month).
+SELECT
+    customer_domain,
+    user_id,
+    month_index,
+    first_activity_at,
+    last_activity_at,
+    first_active_date,
+    last_active_date,
+    total_events,
+    active_days
+FROM user_month_kept
+UNION ALL
 SELECT
     customer_domain,
     user_id,
@@ -14,11 +28,6 @@ SELECT
     MIN("date") AS first_active_date,
     MAX("date") AS last_active_date,
     SUM(events) AS total_events,
-    COUNT(*) AS active_days,
-    SUM(CASE WHEN "date" >= $window_start::DATE THEN events ELSE 0 END) AS events_30d,
-    SUM(CASE WHEN "date" >= $window_start::DATE THEN 1 ELSE 0 END) AS active_days_30d,
-    SUM(CASE WHEN "date" >= $prev_window_start::DATE AND "date" <= $prev_window_end::DATE THEN events ELSE 0 END) AS events_prev_window,
-    SUM(CASE WHEN "date" >= $prev_window_start::DATE AND "date" <= $prev_window_end::DATE THEN 1 ELSE 0 END) AS active_days_prev_window,
-    MAX(CASE WHEN "date" < $window_start::DATE THEN "date" END) AS last_active_before_window
-FROM user_day
+    COUNT(*) AS active_days
+FROM user_month_days
 GROUP BY 1, 2, 3

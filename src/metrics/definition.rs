@@ -228,6 +228,15 @@ impl SqlDefinition {
         })
     }
 
+    /// Whether this is the shipped file of its name, unchanged: state a run
+    /// keeps for the next (see `identity`, `user_month`) relies on its SQL.
+    pub fn is_shipped(&self) -> bool {
+        let file = format!("{}.sql", self.name);
+        EMBEDDED
+            .iter()
+            .any(|(name, text)| *name == file && *text == self.sql)
+    }
+
     /// The declared columns as the Parquet file schema.
     pub fn schema(&self) -> SchemaRef {
         Arc::new(Schema::new(

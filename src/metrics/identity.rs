@@ -21,24 +21,20 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{ArrayRef, RecordBatch};
-use datafusion::arrow::compute::cast;
+use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::MemTable;
 use datafusion::prelude::SessionContext;
-use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::file::metadata::KeyValue;
-use parquet::file::properties::WriterProperties;
 use serde::{Deserialize, Serialize};
 
 use super::chunks::DayRange;
+use super::kept;
 use super::manifest::{InputObject, list, partition_date};
-use super::{DeriveError, EMBEDDED, MetricParams, SqlDefinition};
+use super::{DeriveError, MetricParams};
 use crate::lake::{Lake, LakeError, TableContract, tables};
 
 const STATE: &str = "derive/identity.parquet";
-/// The Parquet key-value entry holding [`Kept`]'s description.
+/// The Parquet key-value entry holding [`KeptMeta`].
 const META_KEY: &str = "usagelake.identity";
 const VERSION: u32 = 1;
 
@@ -72,25 +68,6 @@ fn base_schema() -> SchemaRef {
         fields.push(Field::new(name, ts(), true));
     }
     Arc::new(Schema::new(fields))
-}
-
-/// `batch`'s columns named like [`base_schema`]'s, cast to its types.
-fn conform(batch: &RecordBatch) -> Result<RecordBatch, LakeError> {
-    let schema = base_schema();
-    let columns = schema
-        .fields()
-        .iter()
-        .map(|field| {
-            let column = batch.column_by_name(field.name()).ok_or_else(|| {
-                LakeError::DataFusion(datafusion::error::DataFusionError::Plan(format!(
-                    "identity has no column {}",
-                    field.name()
-                )))
-            })?;
-            cast(column, field.data_type()).map_err(|e| LakeError::DataFusion(e.into()))
-        })
-        .collect::<Result<Vec<ArrayRef>, _>>()?;
-    RecordBatch::try_new(schema, columns).map_err(|e| LakeError::DataFusion(e.into()))
 }
 
 /// Which `users` partitions a run reads and what it folds them into.
@@ -143,30 +120,8 @@ impl IdentityPlan {
             as_of: params.as_of,
             objects: self.objects.clone(),
         };
-        let properties = WriterProperties::builder()
-            .set_key_value_metadata(Some(vec![KeyValue::new(
-                META_KEY.to_string(),
-                serde_json::to_string(&meta).expect("identity metadata serializes"),
-            )]))
-            .build();
-        let parquet =
-            |e: parquet::errors::ParquetError| DeriveError::Lake(LakeError::DataFusion(e.into()));
-        let mut body = Vec::new();
-        let mut writer =
-            ArrowWriter::try_new(&mut body, base_schema(), Some(properties)).map_err(parquet)?;
-        for batch in &batches {
-            writer.write(&conform(batch)?).map_err(parquet)?;
-        }
-        writer.close().map_err(parquet)?;
-        Ok(lake.write_meta(&lake.meta_path(STATE), body).await?)
+        kept::write(lake, STATE, META_KEY, &meta, &base_schema(), &batches).await
     }
-}
-
-/// Whether `def` is the shipped identity.sql (the fold relies on its SQL).
-pub fn is_shipped(def: &SqlDefinition) -> bool {
-    EMBEDDED
-        .iter()
-        .any(|(file, text)| *file == "identity.sql" && *text == def.sql)
 }
 
 /// Decides which `users` partitions `params.as_of`'s run reads.
@@ -200,7 +155,8 @@ pub async fn plan(
     if force || !shipped {
         return Ok(everything(objects));
     }
-    let Some((kept, base)) = read(lake).await? else {
+    let Some((kept, base)) = kept::read::<KeptMeta>(lake, STATE, META_KEY, &base_schema()).await?
+    else {
         return Ok(everything(objects));
     };
     if kept.version != VERSION || kept.timezone != params.timezone.name() || kept.as_of > as_of {
@@ -238,42 +194,4 @@ pub async fn plan(
         objects,
         keep: true,
     })
-}
-
-/// The kept snapshot, or `None` when there is none or it cannot be read
-/// (that only costs reading every partition).
-async fn read(lake: &Lake) -> Result<Option<(KeptMeta, Vec<RecordBatch>)>, DeriveError> {
-    let path = lake.meta_path(STATE);
-    let Some(bytes) = lake.read_meta(&path).await? else {
-        return Ok(None);
-    };
-    let parsed = (|| -> Result<(KeptMeta, Vec<RecordBatch>), String> {
-        let builder = ParquetRecordBatchReaderBuilder::try_new(bytes).map_err(|e| e.to_string())?;
-        let text = builder
-            .metadata()
-            .file_metadata()
-            .key_value_metadata()
-            .and_then(|kv| kv.iter().find(|e| e.key == META_KEY))
-            .and_then(|e| e.value.clone())
-            .ok_or_else(|| format!("no {META_KEY} entry"))?;
-        let meta: KeptMeta = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-        let batches = builder
-            .build()
-            .map_err(|e| e.to_string())?
-            .map(|b| {
-                b.map_err(|e| e.to_string())
-                    .and_then(|b| conform(&b).map_err(|e| e.to_string()))
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok((meta, batches))
-    })();
-    match parsed {
-        Ok(kept) => Ok(Some(kept)),
-        Err(e) => {
-            tracing::warn!(
-                "{path} is not a kept identity snapshot ({e}); reading every users partition"
-            );
-            Ok(None)
-        }
-    }
 }

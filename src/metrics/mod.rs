@@ -17,9 +17,11 @@ mod collect;
 mod definition;
 mod functions;
 mod identity;
+mod kept;
 mod manifest;
 mod params;
 mod percentile;
+mod user_month;
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
@@ -240,6 +242,7 @@ pub async fn derive_on(
     };
     let mut days = (0, 0);
     let window_cached = window_cached(&catalog);
+    let mut months = None;
 
     // Phase 1: the daily tables (and the views before them) of the days the
     // lake does not already hold as they are now, chunk by chunk.
@@ -250,14 +253,9 @@ pub async fn derive_on(
             .filter(|d| d.kind == SqlKind::Intermediate)
             .filter_map(|d| output_table(d))
             .collect();
-        let plan = manifest::plan(
-            lake,
-            params,
-            manifest::shape_hash(params, &pipeline),
-            &intermediates,
-            request.force,
-        )
-        .await?;
+        let shape = manifest::shape_hash(params, &pipeline);
+        let plan =
+            manifest::plan(lake, params, shape.clone(), &intermediates, request.force).await?;
         let chunks = chunks::cut(&plan.dirty, &plan.utc_rows, params.chunk_events);
         tracing::debug!(
             derived = plan.dirty.len(),
@@ -292,6 +290,23 @@ pub async fn derive_on(
                 register_from_lake(&ctx, def, as_of)?;
             }
         }
+        if let Some(user_day) = intermediates.iter().find(|t| t.name == "user_day") {
+            let plan = user_month::plan(
+                lake,
+                user_day,
+                as_of,
+                &shape,
+                request.force,
+                catalog.iter().find(|d| d.name == "user_month"),
+            )
+            .await?;
+            let (computed, kept) = plan.counts();
+            tracing::debug!(computed, kept, "user_month months");
+            plan.register(&ctx)
+                .await
+                .map_err(|e| DeriveError::Lake(LakeError::DataFusion(e)))?;
+            months = Some(plan);
+        }
     }
 
     // Phase 2: everything else over the whole history, with the views
@@ -307,7 +322,7 @@ pub async fn derive_on(
         request.force,
         catalog
             .iter()
-            .any(|d| d.name == "identity" && identity::is_shipped(d)),
+            .any(|d| d.name == "identity" && d.is_shipped()),
     )
     .await?;
     tracing::debug!(from = %identity.from, folds = identity.folds(), "identity");
@@ -337,9 +352,22 @@ pub async fn derive_on(
         }
         let step_started = Instant::now();
         let derived = run_definition(&ctx, lake, def, &placeholders, as_of).await?;
+        let computed = step_started.elapsed();
         if def.name == "identity" && def.kind == SqlKind::Cached {
             identity.save(lake, &ctx, params).await?;
         }
+        if def.name == "user_month"
+            && def.kind == SqlKind::Cached
+            && let Some(months) = &months
+        {
+            months.save(lake, &ctx).await?;
+        }
+        tracing::debug!(
+            table = %def.name,
+            ms = computed.as_millis() as u64,
+            kept_ms = (step_started.elapsed() - computed).as_millis() as u64,
+            "computed"
+        );
         record(index, def, &derived, step_started);
     }
     Ok(DeriveReport {

@@ -764,3 +764,114 @@ async fn day_by_day_derive_equals_a_derive_from_scratch() {
     assert_eq!((report.days_derived, report.days_reused), (15, 0));
     assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
 }
+
+/// Issue 19: user_month is folded per month. Runs across a month end keep
+/// the months whose user_day partitions did not change; a late event in an
+/// old month recomputes that month only; a kept month deleted or damaged
+/// is computed again; an earlier as-of date recomputes its own month. Each
+/// time every table equals a from-scratch derive.
+#[tokio::test]
+async fn months_are_folded_and_recomputed_only_where_their_days_changed() {
+    use usagelake::demo::generator::{GeneratorOptions, generate};
+    let (dir, lake) = temp_lake();
+    let lake_dir = dir.path().join("lake");
+    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+    generate(
+        &GeneratorOptions {
+            events: 3_000,
+            days: 63,
+            end_date: day("2026-03-02"),
+            ..Default::default()
+        },
+        &dir.path().join("data"),
+    )
+    .unwrap();
+    let ingest_all = |source: std::path::PathBuf| {
+        let lake = lake.clone();
+        async move {
+            ingest(
+                &lake,
+                &IngestRequest {
+                    source: source.display().to_string(),
+                    selection: FileSelection::All,
+                    date: day("2026-03-02"),
+                    s3: s3_none(),
+                    event_time: Default::default(),
+                },
+            )
+            .await
+            .unwrap();
+        }
+    };
+    ingest_all(dir.path().join("data/segment-logs")).await;
+    // A 10-day window: as of 2026-03-02 it starts on 2026-02-21 and the
+    // previous one on 2026-02-11, after the first of its month.
+    let params: Params =
+        toml::from_str("window_days = 10\nreactivation_gap_days = 5\nretention_days = 3").unwrap();
+    let kept = |month: &str| lake_dir.join(format!("_usagelake/derive/user_month/{month}.parquet"));
+    let modified = |month: &str| std::fs::metadata(kept(month)).unwrap().modified().unwrap();
+    for d in ["2026-02-27", "2026-02-28", "2026-03-01", "2026-03-02"] {
+        derive(&lake, &request(&params, day(d), false))
+            .await
+            .unwrap();
+        assert_same_as_from_scratch(&lake_dir, &lake, day(d), &params).await;
+    }
+    for month in ["2025-12", "2026-01", "2026-02", "2026-03"] {
+        assert!(kept(month).exists(), "{month} is kept");
+    }
+
+    // A late event in January (a new user) re-derives one day of January:
+    // January's rows are computed again, December's and February's kept.
+    let (december, january, february) = (
+        modified("2025-12"),
+        modified("2026-01"),
+        modified("2026-02"),
+    );
+    let late = dir.path().join("late");
+    crate::support::write_events(
+        &late,
+        "late.json",
+        &[crate::support::page(
+            "late-jan",
+            "late-jan-user",
+            "late.example",
+            "discovery",
+            "2026-01-10T10:00:00Z",
+        )],
+    );
+    ingest_all(late).await;
+    let end = day("2026-03-02");
+    let report = derive(&lake, &request(&params, end, false)).await.unwrap();
+    assert_eq!(report.days_derived, 1);
+    assert_eq!(modified("2025-12"), december);
+    assert_ne!(modified("2026-01"), january);
+    assert_eq!(modified("2026-02"), february);
+    assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
+    assert_eq!(
+        render(
+            &lake,
+            &format!(
+                "SELECT first_active_date, total_events FROM user_roster WHERE as_of = DATE '{end}' AND user_id = 'late-jan-user'"
+            )
+        )
+        .await,
+        "2026-01-10|1\n"
+    );
+
+    // A kept month deleted, another damaged: both computed again.
+    std::fs::remove_file(kept("2025-12")).unwrap();
+    std::fs::write(kept("2026-02"), b"not parquet").unwrap();
+    derive(&lake, &request(&params, end, false)).await.unwrap();
+    assert!(kept("2025-12").exists());
+    assert_ne!(std::fs::read(kept("2026-02")).unwrap(), b"not parquet");
+    assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
+
+    // An earlier as-of date: February (kept through the 28th) is computed
+    // again up to the 15th, and the next run puts it back.
+    derive(&lake, &request(&params, day("2026-02-15"), false))
+        .await
+        .unwrap();
+    assert_same_as_from_scratch(&lake_dir, &lake, day("2026-02-15"), &params).await;
+    derive(&lake, &request(&params, end, false)).await.unwrap();
+    assert_same_as_from_scratch(&lake_dir, &lake, end, &params).await;
+}
