@@ -98,19 +98,19 @@ struct Keywords {
 /// checks).
 const LONGEST: usize = 48;
 
-fn hash(word: &[u8]) -> usize {
-    let mut hash: u32 = 0x811c_9dc5;
-    for &byte in word {
-        hash = (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193);
-    }
-    hash as usize
+/// FNV-1a's start and step, 32 bit.
+const HASH_START: u32 = 0x811c_9dc5;
+
+fn hash_step(hash: u32, byte: u8) -> u32 {
+    (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
 }
 
 static KEYWORDS: LazyLock<Keywords> = LazyLock::new(|| {
     let size = (ALL_KEYWORDS.len() * 4).next_power_of_two();
     let mut slots = vec![0u16; size];
     for (index, keyword) in ALL_KEYWORDS.iter().enumerate() {
-        let mut slot = hash(keyword.as_bytes()) & (size - 1);
+        let hash = keyword.bytes().fold(HASH_START, hash_step);
+        let mut slot = hash as usize & (size - 1);
         while slots[slot] != 0 {
             slot = (slot + 1) & (size - 1);
         }
@@ -127,19 +127,24 @@ pub(super) fn keyword(word: &str) -> Keyword {
     if bytes.len() > LONGEST {
         return Keyword::NoKeyword;
     }
+    // Upper-cased and hashed in one pass (a copy then an in-place change
+    // cost a `memcpy` call per word).
     let mut buffer = [0u8; LONGEST];
-    let upper = &mut buffer[..bytes.len()];
-    upper.copy_from_slice(bytes);
-    upper.make_ascii_uppercase();
+    let mut hash = HASH_START;
+    for (to, &byte) in buffer.iter_mut().zip(bytes) {
+        *to = byte.to_ascii_uppercase();
+        hash = hash_step(hash, *to);
+    }
+    let upper = &buffer[..bytes.len()];
     let keywords = &*KEYWORDS;
     let mask = keywords.slots.len() - 1;
-    let mut slot = hash(upper) & mask;
+    let mut slot = hash as usize & mask;
     loop {
         match keywords.slots[slot] {
             0 => return Keyword::NoKeyword,
             entry => {
                 let index = usize::from(entry - 1);
-                if ALL_KEYWORDS[index].as_bytes() == &*upper {
+                if ALL_KEYWORDS[index].as_bytes() == upper {
                     return ALL_KEYWORDS_INDEX[index];
                 }
             }
