@@ -258,7 +258,9 @@ impl MonthPlan {
         let all = concat_batches(&schema, &rows).map_err(arrow)?;
         let mut by_month: BTreeMap<i64, Vec<u32>> =
             computed.iter().map(|&m| (m, Vec::new())).collect();
-        let months = all.column(2).as_primitive::<Int64Type>();
+        let months = all
+            .column(schema.index_of("month_index").map_err(arrow)?)
+            .as_primitive::<Int64Type>();
         for (row, month) in months.iter().enumerate() {
             if let Some(rows) = month.and_then(|m| by_month.get_mut(&m)) {
                 rows.push(row as u32);
